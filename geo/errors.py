@@ -1,0 +1,59 @@
+"""The error hierarchy of dangjian-map.
+
+Every error the product raises on purpose derives from :class:`DangjianError`.
+The subclasses also inherit the matching built-in so callers that only know
+``ValueError`` or ``LookupError`` still catch them.  The command line turns
+them into one line and exit code 2; the HTTP service into a 4xx JSON body
+through one mapping table (``api.errors``).
+"""
+
+from __future__ import annotations
+
+
+class DangjianError(Exception):
+    """Base class of every deliberate dangjian-map error.
+
+    Parameters
+    ----------
+    message
+        One line a planner can act on.
+    field
+        The input field, column or parameter at fault, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InputError(DangjianError, ValueError):
+    """Input data or an argument is malformed."""
+
+
+class MissingColumnError(InputError):
+    """A layer lacks a required column."""
+
+
+class InvalidValueError(InputError):
+    """A value in a row is out of its domain (negative households, unknown level, ...)."""
+
+
+class GeometryError(InputError):
+    """A geometry is of the wrong type or cannot be used."""
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown or implausible."""
+
+
+class DatasetNotFoundError(DangjianError, FileNotFoundError):
+    """A dataset path does not exist or holds none of the expected layers."""
+
+
+class NotFoundError(DangjianError, LookupError):
+    """A layer, feature or scenario that was asked for does not exist."""
+
+
+class NotBuiltError(DangjianError, RuntimeError):
+    """A derived layer was asked for before the dataset was built."""

@@ -1,0 +1,290 @@
+"""The input layers, their columns, defaults and value domains.
+
+One table says what every input layer must and may carry; the loader
+(:mod:`layers.dataset`) and the importer check data against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InvalidValueError, MissingColumnError
+
+
+class CenterLevel(str, Enum):
+    """The four levels of party-mass service centres (党群服务中心)."""
+
+    district = "district"
+    subdistrict = "subdistrict"
+    community = "community"
+    compound = "compound"
+
+
+class CenterStatus(str, Enum):
+    """Whether a centre is open, planned or only proposed."""
+
+    existing = "existing"
+    planned = "planned"
+    proposed = "proposed"
+
+
+class RoadClass(str, Enum):
+    """Road classes used for neighbourhood units and the walking network."""
+
+    arterial = "arterial"
+    secondary = "secondary"
+    local = "local"
+    path = "path"
+
+
+class BoundaryLevel(str, Enum):
+    """Administrative levels of the boundary layer."""
+
+    district = "district"
+    subdistrict = "subdistrict"
+    community = "community"
+
+
+LEVELS: tuple[str, ...] = tuple(m.value for m in CenterLevel)
+
+#: Spellings accepted for enumerated values (Chinese survey sheets, English variants).
+ALIASES: dict[str, dict[str, str]] = {
+    "level": {
+        "区级": "district", "区": "district", "县级": "district",
+        "街道级": "subdistrict", "街道": "subdistrict", "镇级": "subdistrict", "乡镇级": "subdistrict",
+        "社区级": "community", "社区": "community",
+        "小区级": "compound", "小区": "compound", "网格级": "compound",
+        "street": "subdistrict", "sub-district": "subdistrict",
+    },
+    "status": {
+        "现有": "existing", "已建": "existing", "在用": "existing", "建成": "existing",
+        "规划": "planned", "在建": "planned", "planned": "planned",
+        "拟建": "proposed", "建议": "proposed", "proposal": "proposed",
+    },
+    "class": {
+        "主干路": "arterial", "快速路": "arterial", "主干道": "arterial",
+        "次干路": "secondary", "次干道": "secondary",
+        "支路": "local", "街巷": "local",
+        "步行道": "path", "人行道": "path", "绿道": "path", "footway": "path",
+    },
+    "boundary_level": {
+        "区": "district", "区级": "district", "县": "district",
+        "街道": "subdistrict", "街道级": "subdistrict", "镇": "subdistrict",
+        "社区": "community", "社区级": "community",
+    },
+}
+
+_TRUE = {"true", "1", "yes", "y", "t", "是", "有", "√", "已建立", "已成立"}
+_FALSE = {"false", "0", "no", "n", "f", "否", "无", "没有", "未建立", "", "nan", "none"}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What one input layer must and may carry.
+
+    Attributes
+    ----------
+    name
+        Layer name in the dataset (``compounds``...).
+    family
+        Accepted geometry family (see :data:`geo.geometry.GEOMETRY_FAMILIES`).
+    required
+        Columns that must be present.
+    optional
+        Optional columns and their default values.
+    id_prefix
+        Prefix of ids assigned to rows without one.
+    """
+
+    name: str
+    family: str
+    required: tuple[str, ...] = ()
+    optional: dict[str, Any] = field(default_factory=dict)
+    id_prefix: str = ""
+
+
+LAYER_SPECS: dict[str, LayerSpec] = {
+    "roads": LayerSpec(
+        "roads", "line", (), {"name": "", "class": "local", "walkable": True}, "R"
+    ),
+    "rivers": LayerSpec("rivers", "line_or_polygon", (), {"name": ""}, "W"),
+    "compounds": LayerSpec(
+        "compounds",
+        "polygon",
+        ("name", "households"),
+        {"population": None, "community": "", "has_party_org": False},
+        "C",
+    ),
+    "centers": LayerSpec(
+        "centers",
+        "point",
+        ("name", "level"),
+        {"status": "existing", "community": "", "capacity": np.nan},
+        "S",
+    ),
+    "boundary": LayerSpec(
+        "boundary", "polygon", (), {"name": "", "level": "district", "parent": ""}, "B"
+    ),
+    "gates": LayerSpec("gates", "point", ("compound",), {"name": ""}, "G"),
+}
+
+#: Input layers a dataset may hold, in the order they are written.
+INPUT_LAYERS: tuple[str, ...] = ("boundary", "rivers", "roads", "compounds", "centers", "gates")
+#: Layers derived by ``dangjian build``.
+DERIVED_LAYERS: tuple[str, ...] = ("units", "grids", "cells", "circles", "service_areas")
+
+#: Average household size used when a compound has no population figure
+#: (China, 7th census 2020: 2.62 persons per household).
+PERSONS_PER_HOUSEHOLD = 2.62
+
+
+def _row_label(frame: pd.DataFrame, pos: int) -> str:
+    """Human label of a row: its 1-based number and name when it has one."""
+    label = f"row {pos + 1}"
+    if "name" in frame.columns:
+        name = frame["name"].iloc[pos]
+        if isinstance(name, str) and name:
+            label += f" ({name})"
+    return label
+
+
+def _fail(layer: str, column: str, frame: pd.DataFrame, bad: np.ndarray, what: str) -> None:
+    """Raise an :class:`InvalidValueError` naming the first bad rows."""
+    rows = np.flatnonzero(bad)
+    shown = ", ".join(_row_label(frame, int(r)) for r in rows[:3])
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    value = frame[column].iloc[int(rows[0])]
+    msg = f"layer `{layer}`, column `{column}`: {what}; got {value!r} at {shown}{more}"
+    raise InvalidValueError(msg, field=f"{layer}.{column}")
+
+
+def normalise_enum(
+    frame: pd.DataFrame, layer: str, column: str, allowed: tuple[str, ...], aliases: dict[str, str]
+) -> pd.Series:
+    """Map a text column onto an enumeration, accepting aliases (Chinese spellings).
+
+    Raises
+    ------
+    InvalidValueError
+        Naming the rows whose value is none of ``allowed`` nor an alias.
+    """
+    raw = frame[column].astype("string").str.strip()
+    lower = raw.str.lower()
+    mapped = lower.where(lower.isin(allowed), raw.map(lambda v: aliases.get(v, aliases.get(str(v).lower()))))
+    bad = mapped.isna().to_numpy() | ~mapped.isin(allowed).to_numpy()
+    if bad.any():
+        _fail(layer, column, frame, bad, f"must be one of {', '.join(allowed)}")
+    return mapped.astype(object)
+
+
+def parse_bool(frame: pd.DataFrame, layer: str, column: str) -> pd.Series:
+    """Parse yes/no columns (true/false, 1/0, 是/否, 有/无)."""
+    col = frame[column]
+    if col.dtype == bool:
+        return col.astype(bool)
+    text = col.astype("string").fillna("").str.strip().str.lower()
+    is_true = text.isin(_TRUE)
+    is_false = text.isin(_FALSE)
+    bad = ~(is_true | is_false).to_numpy()
+    if bad.any():
+        _fail(layer, column, frame, bad, "must be yes/no (true/false, 1/0, 是/否)")
+    return is_true.astype(bool)
+
+
+def parse_count(frame: pd.DataFrame, layer: str, column: str, *, allow_missing: bool = False) -> pd.Series:
+    """Parse a non-negative integer column (households, population)."""
+    num = pd.to_numeric(frame[column], errors="coerce")
+    missing = num.isna().to_numpy()
+    text_given = missing & frame[column].notna().to_numpy()
+    bad = text_given | (~missing & ((num < 0) | (num != np.round(num))).to_numpy())
+    if not allow_missing:
+        bad |= missing
+    if bad.any():
+        _fail(layer, column, frame, bad, "must be a non-negative whole number")
+    return num
+
+
+def check_required(frame: pd.DataFrame, spec: LayerSpec) -> None:
+    """Raise :class:`MissingColumnError` naming the layer and the first missing column."""
+    for column in spec.required:
+        if column not in frame.columns:
+            have = ", ".join(c for c in frame.columns if c != "geometry") or "none"
+            msg = f"layer `{spec.name}` lacks the required column `{column}` (columns present: {have})"
+            raise MissingColumnError(msg, field=f"{spec.name}.{column}")
+
+
+def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
+    """Check required columns, fill optional defaults and validate values.
+
+    Parameters
+    ----------
+    frame
+        A layer's rows (geometry untouched).
+    spec
+        The layer's :class:`LayerSpec`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with every column of the spec present and typed.
+    """
+    check_required(frame, spec)
+    out = frame.copy()
+    for column, default in spec.optional.items():
+        if column not in out.columns:
+            out[column] = default
+    name = spec.name
+    if "name" in out.columns:
+        out["name"] = out["name"].astype("string").fillna("").str.strip().astype(object)
+    if name == "compounds":
+        out["households"] = parse_count(out, name, "households").astype("int64")
+        pop = parse_count(out, name, "population", allow_missing=True)
+        estimated = pop.isna()
+        out["population"] = pop.fillna(np.round(out["households"] * PERSONS_PER_HOUSEHOLD)).astype("int64")
+        out["population_estimated"] = estimated.to_numpy()
+        out["has_party_org"] = parse_bool(out, name, "has_party_org")
+        out["community"] = out["community"].astype("string").fillna("").astype(object)
+        blank = out["name"] == ""
+        if blank.any():
+            _fail(name, "name", out, blank.to_numpy(), "must not be empty")
+    elif name == "centers":
+        out["level"] = normalise_enum(out, name, "level", LEVELS, ALIASES["level"])
+        out["status"] = normalise_enum(
+            out.assign(status=out["status"].fillna("existing")),
+            name,
+            "status",
+            tuple(m.value for m in CenterStatus),
+            ALIASES["status"],
+        )
+        out["community"] = out["community"].astype("string").fillna("").astype(object)
+        cap = pd.to_numeric(out["capacity"], errors="coerce")
+        bad = (cap.isna() & out["capacity"].notna() & (out["capacity"].astype(str) != "")).to_numpy()
+        if bad.any():
+            _fail(name, "capacity", out, bad, "must be a number")
+        out["capacity"] = cap.astype(float)
+    elif name == "roads":
+        out["class"] = normalise_enum(
+            out.assign(**{"class": out["class"].fillna("local")}),
+            name,
+            "class",
+            tuple(m.value for m in RoadClass),
+            ALIASES["class"],
+        )
+        out["walkable"] = parse_bool(out.assign(walkable=out["walkable"].fillna(True)), name, "walkable")
+    elif name == "boundary":
+        out["level"] = normalise_enum(
+            out.assign(level=out["level"].fillna("district")),
+            name,
+            "level",
+            tuple(m.value for m in BoundaryLevel),
+            ALIASES["boundary_level"],
+        )
+        out["parent"] = out["parent"].astype("string").fillna("").astype(object)
+    elif name == "gates":
+        out["compound"] = out["compound"].astype("string").fillna("").astype(object)
+    return out
