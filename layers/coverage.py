@@ -1,0 +1,253 @@
+"""Compound coverage: which residential compounds (居民小区) a service centre reaches.
+
+A compound is covered at T minutes when its access point (its gates, else a
+point inside its polygon) reaches some counted centre within that centre's
+minutes on foot: straight-line (``circle``) or along walkable roads
+(``network``).  The columns written onto ``compounds``: ``covered``,
+``nearest_center``, ``nearest_center_name``, ``walk_m``, ``walk_min``,
+``straight_m``, ``method``, ``unreachable`` and ``flags``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import Enum
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from geo.errors import InvalidValueError
+from geo.geometry import interior_points, xy
+from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, walk_metres
+
+COVERAGE_COLUMNS: tuple[str, ...] = (
+    "covered",
+    "nearest_center",
+    "nearest_center_name",
+    "walk_m",
+    "walk_min",
+    "straight_m",
+    "method",
+    "unreachable",
+    "flags",
+)
+
+#: Centre statuses that count towards coverage by default: only open centres.
+DEFAULT_STATUSES: tuple[str, ...] = ("existing",)
+
+
+class Method(str, Enum):
+    """How walking distance is measured."""
+
+    circle = "circle"
+    network = "network"
+
+
+def parse_method(value: str | Method) -> Method:
+    """A :class:`Method` from text, with an error listing the valid values."""
+    try:
+        return Method(value)
+    except ValueError:
+        msg = f"`method` must be one of {', '.join(m.value for m in Method)}; got {value!r}"
+        raise InvalidValueError(msg, field="method") from None
+
+
+def access_points(
+    compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Access points of compounds: their gates, else a point inside the polygon.
+
+    Parameters
+    ----------
+    compounds
+        Compounds with ``id`` in any CRS.
+    gates
+        Optional gates (points, same CRS) with a ``compound`` column naming a
+        compound ``id``; gates naming no known compound are ignored.
+
+    Returns
+    -------
+    (points, owner)
+        Shapely points and, for each, the position of its compound in ``compounds``.
+    """
+    pts = interior_points(compounds.geometry.to_numpy())
+    owner = np.arange(len(compounds))
+    if gates is None or not len(gates):
+        return pts, owner
+    pos = pd.Series(np.arange(len(compounds)), index=compounds["id"].astype(str).to_numpy())
+    gate_owner = pos.reindex(gates["compound"].astype(str).to_numpy()).to_numpy()
+    known = ~np.isnan(gate_owner)
+    has_gate = np.zeros(len(compounds), dtype=bool)
+    has_gate[gate_owner[known].astype(int)] = True
+    return (
+        np.concatenate([gates.geometry.to_numpy()[known], pts[~has_gate]]),
+        np.concatenate([gate_owner[known].astype(int), owner[~has_gate]]),
+    )
+
+
+def _reduce_by_owner(owner: np.ndarray, n: int, value: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
+    """For each owner, pick the row with the smallest ``value`` (and the matching extras)."""
+    order = np.lexsort((value, owner))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = owner[order][1:] != owner[order][:-1]
+    chosen = order[first]
+    out = []
+    for arr in (value, *extra):
+        full = np.full(n, np.nan if arr.dtype.kind == "f" else -1, dtype=arr.dtype)
+        full[owner[chosen]] = arr[chosen]
+        out.append(full)
+    return out
+
+
+def _circle(
+    access: np.ndarray, centers_pts: np.ndarray, limit_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Straight-line nearest and covering centre for each access point.
+
+    Returns nearest index, its distance, covered mask, covering index, covering distance.
+    """
+    tree = shapely.STRtree(centers_pts)
+    (a_idx, c_idx), dist = tree.query_nearest(access, return_distance=True, all_matches=False)
+    nearest = np.full(len(access), -1)
+    nearest_d = np.full(len(access), np.inf)
+    nearest[a_idx] = c_idx
+    nearest_d[a_idx] = dist
+    a2, c2 = tree.query(access, predicate="dwithin", distance=float(limit_m.max()))
+    d2 = shapely.distance(access[a2], centers_pts[c2])
+    ok = d2 <= limit_m[c2]
+    cover_d, cover_i = _reduce_by_owner(a2[ok], len(access), d2[ok], c2[ok])
+    covered = ~np.isnan(cover_d)
+    cover_d[~covered] = np.inf
+    return nearest, nearest_d, covered, cover_i, cover_d
+
+
+def compound_coverage(
+    compounds: gpd.GeoDataFrame,
+    centers: gpd.GeoDataFrame,
+    *,
+    metric_crs: CRS,
+    method: str | Method = Method.circle,
+    minutes: float = DEFAULT_MINUTES,
+    speed_kmh: float = DEFAULT_SPEED_KMH,
+    level_minutes: Mapping[str, float] | None = None,
+    statuses: Iterable[str] = DEFAULT_STATUSES,
+    gates: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+    max_snap_m: float = 300.0,
+    network: object | None = None,
+) -> gpd.GeoDataFrame:
+    """Write the coverage columns onto a copy of ``compounds``.
+
+    Parameters
+    ----------
+    compounds
+        Compounds in EPSG:4326 with ``id``, ``households``, ``has_party_org``.
+    centers
+        Centres in EPSG:4326 with ``id``, ``name``, ``level``, ``status``.
+    metric_crs
+        Projected CRS (metres) to measure in.
+    method
+        ``circle`` (straight line) or ``network`` (walking along ``roads``).
+    minutes, speed_kmh, level_minutes
+        A centre reaches ``speed x minutes`` metres; ``level_minutes`` sets
+        minutes per centre level (e.g. ``{"compound": 5}``).
+    statuses
+        Centre statuses that count (default: only ``existing`` centres).
+    gates
+        Optional gates layer (EPSG:4326) giving compounds' access points.
+    roads
+        Roads in EPSG:4326 (``walkable`` honoured), needed for ``network``.
+    max_snap_m
+        Network method: farthest a point may lie from a walkable road (metres).
+    network
+        Network method: a prebuilt :class:`geo.network.WalkNetwork` on the
+        same roads in ``metric_crs``, to skip rebuilding it.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``compounds`` plus ``covered`` (bool), ``nearest_center`` (id, ``""``
+        when none), ``nearest_center_name``, ``walk_m`` / ``walk_min`` (metres
+        and minutes to the covering centre, else to the nearest; NaN when no
+        centre is reachable), ``straight_m`` (straight-line metres to the
+        nearest counted centre), ``method``, ``unreachable`` (reason code or
+        ``""``) and ``flags`` (comma-separated codes: ``uncovered``,
+        ``no_party_org``, ``far_from_road``, ``disconnected``, ``no_centers``).
+    """
+    check_walk_params(minutes, speed_kmh)
+    method = parse_method(method)
+    counted = centers[centers["status"].isin(list(statuses))].reset_index(drop=True)
+    out = compounds.drop(columns=[c for c in COVERAGE_COLUMNS if c in compounds.columns]).copy()
+    n = len(out)
+    cm = out.to_crs(metric_crs)
+    access, owner = access_points(cm, gates.to_crs(metric_crs) if gates is not None and len(gates) else None)
+    reason = np.full(len(access), "", dtype=object)
+    if not len(counted):
+        nearest = np.full(len(access), -1)
+        dist = np.full(len(access), np.inf)
+        covered = np.zeros(len(access), dtype=bool)
+        straight = np.full(len(access), np.inf)
+        reason[:] = "no_centers"
+    else:
+        cpts = counted.to_crs(metric_crs).geometry.to_numpy()
+        limit = walk_metres(
+            center_minutes(counted["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh
+        )
+        near_c, straight, cov_c, cover_i, cover_d = _circle(access, cpts, np.asarray(limit))
+        if method is Method.circle:
+            covered = cov_c
+            nearest = np.where(cov_c, cover_i, near_c)
+            dist = np.where(cov_c, cover_d, straight)
+        else:
+            from geo.network import build_walk_network, walk_coverage
+
+            if network is None:
+                walk_roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=4326)
+                if "walkable" in walk_roads.columns:
+                    walk_roads = walk_roads[walk_roads["walkable"].astype(bool)]
+                network = build_walk_network(walk_roads.to_crs(metric_crs))
+            res = walk_coverage(network, xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
+            covered = res.covered
+            nearest = np.where(covered, res.covering, res.nearest)
+            dist = np.where(covered, res.covering_dist_m, res.dist_m)
+            reason = np.asarray(res.reason, dtype=object)
+    # Several gates: the best one counts (covered first, then shortest walk).
+    rank = np.where(covered, 0.0, 1e12) + np.where(np.isfinite(dist), dist, 1e11)
+    _, best_pos = _reduce_by_owner(owner, n, rank, np.arange(len(access)))
+    best = best_pos.astype(int)
+    straight_best = _reduce_by_owner(owner, n, np.asarray(straight, dtype=float))[0]
+    c_ids = counted["id"].astype(str).to_numpy() if len(counted) else np.array([], dtype=object)
+    c_names = counted["name"].astype(str).to_numpy() if len(counted) else np.array([], dtype=object)
+    near = nearest[best]
+    d = dist[best].astype(float)
+    d[~np.isfinite(d)] = np.nan
+    out["covered"] = covered[best].astype(bool)
+    out["nearest_center"] = np.where(near >= 0, c_ids[np.clip(near, 0, None)] if len(c_ids) else "", "")
+    out["nearest_center_name"] = np.where(near >= 0, c_names[np.clip(near, 0, None)] if len(c_names) else "", "")
+    out["walk_m"] = np.round(d, 1)
+    out["walk_min"] = np.round(d / (speed_kmh * 1000 / 60), 2)
+    sb = straight_best.astype(float)
+    sb[~np.isfinite(sb)] = np.nan
+    out["straight_m"] = np.round(sb, 1)
+    out["method"] = method.value
+    out["unreachable"] = np.where(out["covered"], "", reason[best])
+    out["flags"] = coverage_flags(out)
+    return out
+
+
+def coverage_flags(compounds: pd.DataFrame) -> pd.Series:
+    """Comma-separated problem codes per compound (``""`` when none).
+
+    Codes: ``uncovered``, ``no_party_org``, and the unreachable reason
+    (``far_from_road``, ``disconnected``, ``no_centers``) when there is one.
+    """
+    parts = [
+        np.where(~compounds["covered"].to_numpy(bool), "uncovered", ""),
+        np.where(~compounds["has_party_org"].to_numpy(bool), "no_party_org", ""),
+        compounds["unreachable"].astype(str).to_numpy(),
+    ]
+    joined = pd.Series([",".join(p for p in row if p) for row in zip(*parts, strict=True)], index=compounds.index)
+    return joined
