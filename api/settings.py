@@ -1,0 +1,83 @@
+"""Settings: one pydantic-settings class, environment variables with the ``DANGJIAN_`` prefix.
+
+Values come from, in order of precedence: arguments, ``DANGJIAN_*``
+environment variables, a TOML file named by ``DANGJIAN_CONFIG``, defaults.
+Core functions never read this object; the CLI and the app pass plain values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from layers.build import BuildParams
+
+#: The bundled demo district.
+DEMO_DATASET = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+
+
+class Settings(BaseSettings):
+    """Deployment settings of dangjian-map.
+
+    Every field can be set as ``DANGJIAN_<FIELD>`` (e.g. ``DANGJIAN_MINUTES=10``,
+    ``DANGJIAN_LEVEL_MINUTES='{"compound": 5}'``) or in the TOML file named by
+    ``DANGJIAN_CONFIG``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DANGJIAN_", extra="ignore")
+
+    dataset: Path = Field(DEMO_DATASET, description="Dataset to serve (GeoPackage or folder)")
+    minutes: float = Field(15.0, gt=0, le=120, description="Walking time of the service circle (min)")
+    speed_kmh: float = Field(4.0, gt=0, le=20, description="Walking speed (km/h)")
+    level_minutes: dict[str, float] = Field(default_factory=dict, description="Minutes per centre level")
+    method: Literal["circle", "network"] = Field("circle", description="Coverage method")
+    lang: Literal["zh", "en"] = Field("zh", description="Language of maps, reports and messages")
+    basemap: Literal["none", "osm", "tianditu", "amap"] = Field("none", description="Basemap of the map pages")
+    tianditu_key: str = Field("", description="Tianditu (天地图) key, needed for basemap=tianditu")
+    public_url: str = Field("", description="Public base URL for absolute links behind a proxy")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS")
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"], description="Allowed iframe parents")
+    tile_cache_size: int = Field(4096, ge=0, description="Rendered tiles kept in memory")
+    grid_parent: Literal["community", "unit"] = Field("community", description="Partition communities or units into grids")
+    min_households: int = Field(300, gt=0)
+    max_households: int = Field(500, gt=0)
+    cell_size_m: float = Field(250.0, gt=0)
+    h3_resolution: int = Field(9, ge=0, le=15)
+    max_snap_m: float = Field(300.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then the TOML file of ``DANGJIAN_CONFIG``."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get("DANGJIAN_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
+        return tuple(sources)
+
+    def build_params(self, **overrides: object) -> BuildParams:
+        """The :class:`~layers.build.BuildParams` these settings imply (overrides win)."""
+        values: dict[str, object] = {
+            "minutes": self.minutes,
+            "speed_kmh": self.speed_kmh,
+            "level_minutes": dict(self.level_minutes),
+            "method": self.method,
+            "grid_parent": self.grid_parent,
+            "min_households": self.min_households,
+            "max_households": self.max_households,
+            "cell_size_m": self.cell_size_m,
+            "h3_resolution": self.h3_resolution,
+            "max_snap_m": self.max_snap_m,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return BuildParams(**values)  # type: ignore[arg-type]

@@ -1,0 +1,374 @@
+"""Derive every map layer of a dataset in one pass, and summarise the result.
+
+``build_dataset`` is what ``dangjian build`` and the service run: units,
+coverage, grids, cells and service circles, with the parameters recorded in
+the dataset's ``meta`` so the map and reports can say how it was computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
+from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, service_circles
+from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
+from layers.dataset import Dataset
+from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
+from layers.i18n import flag_text, text
+from layers.schema import LEVELS
+from layers.units import DEFAULT_MIN_UNIT_AREA_M2, DEFAULT_UNIT_CLASSES, assign_to_polygons, neighbourhood_units, study_area
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Everything a build depends on (minutes, metres, households).
+
+    Attributes
+    ----------
+    minutes, speed_kmh
+        Walking time (min) and speed (km/h): 15 min at 4 km/h = 1000 m.
+    level_minutes
+        Per-level minutes, e.g. ``{"compound": 5}``.
+    method
+        ``circle`` or ``network``.
+    bands
+        Extra walking times (min) drawn as nested rings (default 5 and 10).
+    statuses
+        Centre statuses counted for coverage (default only ``existing``).
+    unit_classes, min_unit_area_m2
+        Road classes bounding neighbourhood units; smallest unit (m²).
+    grid_parent
+        Partition ``community`` polygons (falls back to units when the
+        boundary has none) or neighbourhood ``unit`` s into grids.
+    min_households, max_households
+        Target grid size (households).
+    cell_size_m, h3_resolution
+        Square cell side (m) and H3 resolution of the analysis cells.
+    max_snap_m, area_buffer_m
+        Network method: farthest a point may be from a road (m); buffer of
+        walking service areas (m).
+    """
+
+    minutes: float = DEFAULT_MINUTES
+    speed_kmh: float = DEFAULT_SPEED_KMH
+    level_minutes: dict[str, float] = field(default_factory=dict)
+    method: str = Method.circle.value
+    bands: tuple[float, ...] = (5.0, 10.0)
+    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    unit_classes: tuple[str, ...] = DEFAULT_UNIT_CLASSES
+    min_unit_area_m2: float = DEFAULT_MIN_UNIT_AREA_M2
+    grid_parent: str = "community"
+    min_households: int = DEFAULT_MIN_HOUSEHOLDS
+    max_households: int = DEFAULT_MAX_HOUSEHOLDS
+    cell_size_m: float = DEFAULT_CELL_SIZE_M
+    h3_resolution: int = DEFAULT_H3_RESOLUTION
+    max_snap_m: float = 300.0
+    area_buffer_m: float = 50.0
+
+    def validate(self) -> BuildParams:
+        """Check the values, raising a named :class:`~geo.errors.InvalidValueError`."""
+        check_walk_params(self.minutes, self.speed_kmh)
+        parse_method(self.method)
+        center_minutes([], minutes=self.minutes, level_minutes=self.level_minutes)
+        for m in self.level_minutes.values():
+            check_walk_params(float(m), self.speed_kmh)
+        return self
+
+
+def _nothing(_: str) -> None:
+    return None
+
+
+def _fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Fill blank ``community`` of compounds and centres from boundary polygons; add ``subdistrict``."""
+    boundary = dataset["boundary"]
+    compounds, centers = dataset["compounds"].copy(), dataset["centers"].copy()
+    crs = dataset.metric_crs
+    for level, column in (("community", "community"), ("subdistrict", "subdistrict")):
+        polys = boundary[boundary["level"] == level] if len(boundary) else boundary
+        found = assign_to_polygons(compounds, polys, metric_crs=crs, column="name")
+        if column not in compounds.columns:
+            compounds[column] = ""
+        blank = compounds[column].astype(str) == ""
+        compounds.loc[blank, column] = found[blank]
+        if len(centers) and len(polys):
+            pts = centers.to_crs(crs)
+            hit = gpd.sjoin(pts[["geometry"]], polys.to_crs(crs)[["name", "geometry"]], predicate="within")
+            names = hit["name"].groupby(level=0).first().reindex(centers.index).fillna("")
+            if column not in centers.columns:
+                centers[column] = ""
+            blank_c = centers[column].astype(str) == ""
+            centers.loc[blank_c, column] = names[blank_c]
+        elif column not in centers.columns:
+            centers[column] = ""
+    if len(boundary) and (boundary["level"] == "community").any():
+        # The subdistrict of a community named in the data, when the compound lies outside polygons.
+        parents = boundary[boundary["level"] == "community"].set_index("name")["parent"]
+        blank = compounds["subdistrict"].astype(str) == ""
+        compounds.loc[blank, "subdistrict"] = compounds.loc[blank, "community"].map(parents).fillna("")
+    return compounds, centers
+
+
+def coverage_layers(dataset: Dataset, params: BuildParams, *, progress: Progress = _nothing) -> Dataset:
+    """Coverage columns on compounds, plus circles (and walking service areas for ``network``).
+
+    Returns a new :class:`Dataset`; the input is not changed.
+    """
+    params.validate()
+    method = parse_method(params.method)
+    kwargs: dict[str, Any] = {
+        "metric_crs": dataset.metric_crs,
+        "minutes": params.minutes,
+        "speed_kmh": params.speed_kmh,
+        "level_minutes": params.level_minutes,
+        "statuses": params.statuses,
+        "gates": dataset.layers.get("gates"),
+    }
+    progress("progress.coverage")
+    compounds = dataset["compounds"]
+    centers = dataset["centers"]
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if method is Method.network:
+        from layers.service_areas import walking_network, walking_service_areas
+
+        net = walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+        covered = compound_coverage(
+            compounds, centers, method=method, roads=dataset["roads"], network=net, max_snap_m=params.max_snap_m, **kwargs
+        )
+        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
+        covered["covered_circle"] = circle["covered"].to_numpy()
+        covered["walk_m_circle"] = circle["walk_m"].to_numpy()
+        progress("progress.service_areas")
+        layers["service_areas"] = walking_service_areas(
+            net,
+            centers[centers["status"].isin(list(params.statuses))],
+            metric_crs=dataset.metric_crs,
+            minutes=params.minutes,
+            speed_kmh=params.speed_kmh,
+            level_minutes=params.level_minutes,
+            bands=params.bands,
+            buffer_m=params.area_buffer_m,
+            max_snap_m=params.max_snap_m,
+        )
+    else:
+        covered = compound_coverage(compounds, centers, method=method, **kwargs)
+        layers["service_areas"] = gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
+    progress("progress.circles")
+    layers["circles"] = service_circles(
+        centers,
+        metric_crs=dataset.metric_crs,
+        minutes=params.minutes,
+        speed_kmh=params.speed_kmh,
+        level_minutes=params.level_minutes,
+        bands=params.bands,
+    )
+    out = dataset.replace(compounds=covered, **layers)
+    out.meta["params"] = asdict(params)
+    return out
+
+
+def build_dataset(dataset: Dataset, params: BuildParams | None = None, *, progress: Progress = _nothing) -> Dataset:
+    """Derive units, coverage, grids, cells and circles for a dataset.
+
+    Parameters
+    ----------
+    dataset
+        Input layers as read by :func:`layers.dataset.read_dataset`.
+    params
+        Build parameters (defaults: 15 minutes at 4 km/h, straight line).
+    progress
+        Called with a catalogue key (``progress.units`` ...) as each step starts.
+
+    Returns
+    -------
+    Dataset
+        A new dataset with the derived layers ``units``, ``grids``, ``cells``,
+        ``circles`` (and ``service_areas``), the coverage columns plus
+        ``subdistrict``, ``unit`` and ``grid`` on ``compounds``, and ``meta``
+        holding the parameters and the summary.
+    """
+    params = (params or BuildParams()).validate()
+    compounds, centers = _fill_admin(dataset)
+    ds = dataset.replace(compounds=compounds, centers=centers)
+    crs = ds.metric_crs
+    progress("progress.units")
+    units = neighbourhood_units(
+        ds["boundary"], ds["roads"], ds["rivers"], compounds,
+        metric_crs=crs, unit_classes=params.unit_classes, min_area_m2=params.min_unit_area_m2,
+    )
+    ds = coverage_layers(ds, params, progress=progress)
+    compounds = ds["compounds"].copy()
+    compounds["unit"] = assign_to_polygons(compounds, units, metric_crs=crs)
+    progress("progress.grids")
+    boundary = ds["boundary"]
+    communities = boundary[boundary["level"] == "community"] if len(boundary) else boundary
+    if params.grid_parent == "community" and len(communities):
+        grids, grid_of = governance_grids(
+            compounds, communities, metric_crs=crs,
+            min_households=params.min_households, max_households=params.max_households, parent_level="community",
+        )
+    else:
+        grids, grid_of = governance_grids(
+            compounds, units[~units["water"]], metric_crs=crs,
+            min_households=params.min_households, max_households=params.max_households, parent_level="unit",
+        )
+    compounds["grid"] = grid_of
+    progress("progress.cells")
+    area = study_area(ds["boundary"], ds["roads"], metric_crs=crs)
+    cells = analysis_cells(area, compounds, metric_crs=crs, size_m=params.cell_size_m, h3_resolution=params.h3_resolution)
+    units = _unit_coverage(units, compounds)
+    grids = _grid_coverage(grids, compounds)
+    out = ds.replace(compounds=compounds, units=units, grids=grids, cells=cells)
+    out.meta["params"] = asdict(params)
+    out.meta["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out.meta["load_report"] = {k: v.as_dict() for k, v in dataset.report.items()}
+    out.meta["summary"] = summarize(out)
+    return out
+
+
+def _covered_totals(compounds: pd.DataFrame, key: str) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "key": compounds[key].astype(str),
+            "covered_compounds": compounds["covered"].astype(int),
+            "covered_households": compounds["households"] * compounds["covered"].astype(int),
+        }
+    )
+    return frame.groupby("key")[["covered_compounds", "covered_households"]].sum()
+
+
+def _with_share(frame: gpd.GeoDataFrame, totals: pd.DataFrame) -> gpd.GeoDataFrame:
+    out = frame.copy()
+    joined = totals.reindex(out["id"].astype(str)).fillna(0).astype("int64")
+    out["covered_compounds"] = joined["covered_compounds"].to_numpy()
+    out["covered_households"] = joined["covered_households"].to_numpy()
+    hh = out["households"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"] / hh, 3), np.nan)
+    return out
+
+
+def _unit_coverage(units: gpd.GeoDataFrame, compounds: pd.DataFrame) -> gpd.GeoDataFrame:
+    return _with_share(units, _covered_totals(compounds, "unit"))
+
+
+def _grid_coverage(grids: gpd.GeoDataFrame, compounds: pd.DataFrame) -> gpd.GeoDataFrame:
+    return _with_share(grids, _covered_totals(compounds, "grid"))
+
+
+def summarize(dataset: Dataset) -> dict[str, Any]:
+    """The headline figures of a built dataset (counts, households, shares).
+
+    Returns
+    -------
+    dict
+        ``compounds`` / ``households``: ``total``, ``covered``, ``uncovered``,
+        ``share``; ``centers``: total, counted and per level; layer counts;
+        ``no_party_org``; ``method``, ``minutes``; ``circle_overcount`` (network
+        builds: compounds and households the straight line wrongly counts as
+        covered); ``uncovered_top``: the ten largest uncovered compounds.
+    """
+    c = dataset["compounds"]
+    params = dataset.meta.get("params", {})
+    statuses = params.get("statuses", list(DEFAULT_STATUSES))
+    centers = dataset["centers"]
+    counted = centers[centers["status"].isin(statuses)] if len(centers) else centers
+    cov = c["covered"].astype(bool) if "covered" in c else pd.Series(False, index=c.index)
+    hh = c["households"].astype("int64")
+
+    def _block(total: int, covered: int) -> dict[str, Any]:
+        return {
+            "total": int(total),
+            "covered": int(covered),
+            "uncovered": int(total - covered),
+            "share": round(covered / total, 4) if total else 0.0,
+        }
+
+    top = c[~cov].sort_values("households", ascending=False).head(10)
+    out: dict[str, Any] = {
+        "name": _district_name(dataset),
+        "method": params.get("method", "circle"),
+        "minutes": params.get("minutes", DEFAULT_MINUTES),
+        "compounds": _block(len(c), int(cov.sum())),
+        "households": _block(int(hh.sum()), int(hh[cov].sum())),
+        "population": _block(int(c["population"].sum()), int(c.loc[cov, "population"].sum())),
+        "no_party_org": int((~c["has_party_org"].astype(bool)).sum()),
+        "centers": {
+            "total": len(centers),
+            "counted": len(counted),
+            "by_level": {lv: int((counted["level"] == lv).sum()) for lv in LEVELS},
+        },
+        "layers": {k: len(dataset.layers[k]) for k in ("units", "grids", "cells", "circles", "service_areas") if k in dataset.layers},
+        "repaired": int(sum(r.repaired for r in dataset.report.values())),
+        "rejected": int(sum(len(r.rejected) for r in dataset.report.values())),
+        "uncovered_top": [
+            {
+                "id": str(r["id"]),
+                "name": str(r["name"]),
+                "community": str(r.get("community", "")),
+                "households": int(r["households"]),
+                "nearest_center": str(r.get("nearest_center_name", "")),
+                "walk_min": None if pd.isna(r.get("walk_min")) else float(r["walk_min"]),
+                "flags": str(r.get("flags", "")),
+            }
+            for _, r in top.iterrows()
+        ],
+    }
+    if "covered_circle" in c.columns:
+        wrong = c["covered_circle"].astype(bool) & ~cov
+        out["circle_overcount"] = {"compounds": int(wrong.sum()), "households": int(hh[wrong].sum())}
+        ccov = c["covered_circle"].astype(bool)
+        out["circle"] = _block(int(hh.sum()), int(hh[ccov].sum()))
+    return out
+
+
+def _district_name(dataset: Dataset) -> str:
+    b = dataset["boundary"]
+    if len(b) and (b["level"] == "district").any():
+        name = str(b.loc[b["level"] == "district", "name"].iloc[0])
+        if name:
+            return name
+    return dataset.path.stem if dataset.path else "dataset"
+
+
+def summary_lines(summary: dict[str, Any], lang: str = "zh") -> list[str]:
+    """The summary as lines of text in ``lang`` (for the CLI and logs)."""
+    by_level = ", ".join(
+        f"{text('level.' + lv, lang)} {n}" for lv, n in summary["centers"]["by_level"].items()
+    )
+    lines = [
+        text("summary.title", lang, name=summary["name"], minutes=summary["minutes"], method=text("method." + summary["method"], lang)),
+        text("summary.compounds", lang, **summary["compounds"]),
+        text("summary.households", lang, **summary["households"]),
+        text("summary.centers", lang, counted=summary["centers"]["counted"], total=summary["centers"]["total"], by_level=by_level),
+    ]
+    if summary["centers"]["counted"] == 0:
+        lines.append(text("summary.no_centers_reason", lang))
+    if "circle_overcount" in summary:
+        lines.append(text("summary.method_compare", lang, n=summary["circle_overcount"]["compounds"], households=summary["circle_overcount"]["households"]))
+    layers = summary.get("layers", {})
+    if "units" in layers:
+        lines.append(
+            text("summary.layers", lang, units=layers.get("units", 0), grids=layers.get("grids", 0), cells=layers.get("cells", 0), circles=layers.get("circles", 0))
+        )
+    lines.append(text("summary.no_party_org", lang, n=summary["no_party_org"]))
+    if summary["repaired"] or summary["rejected"]:
+        lines.append(text("summary.repaired", lang, n=summary["repaired"], rejected=summary["rejected"]))
+    if summary["uncovered_top"]:
+        lines.append(text("summary.top_uncovered", lang))
+        for r in summary["uncovered_top"][:5]:
+            walk = "-" if r["walk_min"] is None else f"{r['walk_min']:.1f}"
+            lines.append(
+                text("summary.uncovered_row", lang, name=r["name"], community=r["community"] or "-", households=r["households"], center=r["nearest_center"] or "-", walk_min=walk)
+                + (f" [{flag_text(r['flags'], lang)}]" if r["flags"] else "")
+            )
+    return lines
