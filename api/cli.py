@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from api.settings import DEMO_DATASET, Settings
@@ -44,7 +45,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except DangjianError as exc:
-            err.print(f"[bold red]错误/error:[/] {exc.message}", highlight=False, markup=True)
+            err.print(f"[bold red]错误/error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

@@ -24,14 +24,19 @@ CELL_KINDS: tuple[str, ...] = ("square", "h3")
 
 
 def square_cells(area: shapely.Geometry, *, size_m: float) -> np.ndarray:
-    """Square cells of ``size_m`` metres covering ``area`` (metric CRS), clipped to it."""
+    """Square cells of ``size_m`` metres covering ``area`` (metric CRS), clipped to it.
+
+    The lattice starts at the area's south-west corner, so a district's cells
+    begin at its own edge.
+    """
     if not size_m > 0:
         msg = f"`size_m` must be positive; got {size_m!r}"
         raise InvalidValueError(msg, field="cell_size_m")
     minx, miny, maxx, maxy = shapely.bounds(area)
-    x0, y0 = np.floor(minx / size_m) * size_m, np.floor(miny / size_m) * size_m
-    xs = np.arange(x0, maxx, size_m)
-    ys = np.arange(y0, maxy, size_m)
+    x0, y0 = minx, miny
+    # Counts tolerate float noise so a 900 m district makes three 300 m columns, not four.
+    xs = x0 + size_m * np.arange(max(1, int(np.ceil((maxx - minx) / size_m - 1e-6))))
+    ys = y0 + size_m * np.arange(max(1, int(np.ceil((maxy - miny) / size_m - 1e-6))))
     if len(xs) * len(ys) > 2_000_000:
         msg = f"{len(xs) * len(ys):,} cells of {size_m} m is too many; choose a larger `size_m`"
         raise InvalidValueError(msg, field="cell_size_m")
@@ -40,7 +45,7 @@ def square_cells(area: shapely.Geometry, *, size_m: float) -> np.ndarray:
     shapely.prepare(area)
     boxes = boxes[shapely.intersects(area, boxes)]
     clipped = shapely.intersection(boxes, area)
-    return clipped[shapely.area(clipped) > 0]
+    return clipped[shapely.area(clipped) > 1e-6 * size_m * size_m]
 
 
 def h3_cells(area_wgs84: shapely.Geometry, *, resolution: int) -> tuple[list[str], np.ndarray]:
@@ -56,7 +61,7 @@ def h3_cells(area_wgs84: shapely.Geometry, *, resolution: int) -> tuple[list[str
     if not len(hexes):
         return [], hexes
     clipped = shapely.intersection(hexes, area_wgs84)
-    keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 0)
+    keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 1e-6 * shapely.area(hexes))
     return [c for c, k in zip(ids, keep, strict=True) if k], clipped[keep]
 
 
