@@ -17,13 +17,25 @@ import numpy as np
 import pandas as pd
 
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
-from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, service_circles
+from layers.circles import (
+    DEFAULT_MINUTES,
+    DEFAULT_SPEED_KMH,
+    center_minutes,
+    check_walk_params,
+    service_circles,
+)
 from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
 from layers.dataset import Dataset
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
 from layers.schema import LEVELS
-from layers.units import DEFAULT_MIN_UNIT_AREA_M2, DEFAULT_UNIT_CLASSES, assign_to_polygons, neighbourhood_units, study_area
+from layers.units import (
+    DEFAULT_MIN_UNIT_AREA_M2,
+    DEFAULT_UNIT_CLASSES,
+    assign_to_polygons,
+    neighbourhood_units,
+    study_area,
+)
 
 Progress = Callable[[str], None]
 

@@ -11,7 +11,7 @@ minutes on foot: straight-line (``circle``) or along walkable roads
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import Enum
+from enum import StrEnum
 
 import geopandas as gpd
 import numpy as np
@@ -21,7 +21,13 @@ from pyproj import CRS
 
 from geo.errors import InvalidValueError
 from geo.geometry import interior_points, xy
-from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, walk_metres
+from layers.circles import (
+    DEFAULT_MINUTES,
+    DEFAULT_SPEED_KMH,
+    center_minutes,
+    check_walk_params,
+    walk_metres,
+)
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "covered",
@@ -39,7 +45,7 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
 DEFAULT_STATUSES: tuple[str, ...] = ("existing",)
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """How walking distance is measured."""
 
     circle = "circle"

@@ -9,7 +9,6 @@ so grids tile the parent without gaps or overlaps.
 
 from __future__ import annotations
 
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd

@@ -7,7 +7,7 @@ One table says what every input layer must and may carry; the loader
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 from geo.errors import InvalidValueError, MissingColumnError
 
 
-class CenterLevel(str, Enum):
+class CenterLevel(StrEnum):
     """The four levels of party-mass service centres (党群服务中心)."""
 
     district = "district"
@@ -25,7 +25,7 @@ class CenterLevel(str, Enum):
     compound = "compound"
 
 
-class CenterStatus(str, Enum):
+class CenterStatus(StrEnum):
     """Whether a centre is open, planned or only proposed."""
 
     existing = "existing"
@@ -33,7 +33,7 @@ class CenterStatus(str, Enum):
     proposed = "proposed"
 
 
-class RoadClass(str, Enum):
+class RoadClass(StrEnum):
     """Road classes used for neighbourhood units and the walking network."""
 
     arterial = "arterial"
@@ -42,7 +42,7 @@ class RoadClass(str, Enum):
     path = "path"
 
 
-class BoundaryLevel(str, Enum):
+class BoundaryLevel(StrEnum):
     """Administrative levels of the boundary layer."""
 
     district = "district"

@@ -22,8 +22,8 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import LineString, Point
 
-from layers.dataset import Dataset, prepare_layer
 from geo.crs import metric_crs
+from layers.dataset import Dataset, prepare_layer
 
 LOCAL = CRS.from_epsg(4546)
 ORIGIN = Transformer.from_crs(4326, LOCAL, always_xy=True).transform(109.78, 39.60)
