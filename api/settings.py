@@ -23,6 +23,8 @@ from layers.build import BuildParams
 
 #: The bundled demo district.
 DEMO_DATASET = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+#: Where uploaded datasets go unless ``DANGJIAN_DATA_DIR`` says otherwise.
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "datasets"
 
 
 class Settings(BaseSettings):
@@ -47,12 +49,17 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS")
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"], description="Allowed iframe parents")
     tile_cache_size: int = Field(4096, ge=0, description="Rendered tiles kept in memory")
+    tile_max_age: int = Field(300, ge=0, description="Cache-Control max-age of tiles and TileJSON (s)")
+    variant_cache_size: int = Field(8, ge=1, description="Coverage variants (other minutes/method) kept in memory")
+    reload_check_s: float = Field(2.0, ge=0, description="How often the served dataset file is checked for changes (s)")
     grid_parent: Literal["community", "unit"] = Field("community", description="Partition communities or units into grids")
     min_households: int = Field(300, gt=0)
     max_households: int = Field(500, gt=0)
     cell_size_m: float = Field(250.0, gt=0)
     h3_resolution: int = Field(9, ge=0, le=15)
     max_snap_m: float = Field(300.0, gt=0)
+    data_dir: Path = Field(DATA_DIR, description="Folder where uploaded datasets are imported (POST /datasets)")
+    upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
 
     @classmethod
     def settings_customise_sources(

@@ -24,7 +24,7 @@ from pyproj import CRS
 from geo.crs import WGS84, metric_crs, to_wgs84
 from geo.errors import DatasetNotFoundError, InputError, InvalidValueError, NotFoundError
 from geo.geometry import repair_geometries
-from layers.schema import DERIVED_LAYERS, INPUT_LAYERS, LAYER_SPECS, normalise_columns
+from layers.schema import DERIVED_LAYERS, INPUT_LAYERS, LAYER_SPECS, LayerSpec, RowValueError, normalise_columns
 
 #: File endings read from a dataset folder, in order of preference.
 FOLDER_SUFFIXES: tuple[str, ...] = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
@@ -173,8 +173,29 @@ def assign_ids(frame: pd.DataFrame, *, layer: str, prefix: str) -> pd.Series:
     return pd.Series([f"{prefix}{i + 1:0{width}d}" for i in range(len(frame))], index=frame.index, dtype=object)
 
 
+def _normalise_rejecting(attrs: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """:func:`normalise_columns`, leaving out rows with bad values instead of raising.
+
+    Returns the normalised rows (index = original positions) and, per left-out
+    row, its 0-based position and the reason.  Each pass removes every bad row
+    of one column, so this ends within one pass per column.
+    """
+    rejected: list[tuple[int, str]] = []
+    work = attrs
+    for _ in range(len(attrs.columns) + len(spec.optional) + 1):
+        try:
+            return normalise_columns(work, spec), rejected
+        except RowValueError as exc:
+            positions = work.index[list(exc.rows)]
+            values = work[exc.column].iloc[list(exc.rows)]
+            for pos, value in zip(positions, values, strict=True):
+                rejected.append((int(pos), f"`{exc.column}` {exc.rule}; got {value!r}"))
+            work = work.drop(index=positions)
+    return normalise_columns(work, spec), rejected
+
+
 def prepare_layer(
-    frame: gpd.GeoDataFrame, name: str, *, assume_crs: CRS | None = None
+    frame: gpd.GeoDataFrame, name: str, *, assume_crs: CRS | None = None, reject_invalid: bool = False
 ) -> tuple[gpd.GeoDataFrame, LayerReport]:
     """Validate, repair and normalise one input layer.
 
@@ -186,28 +207,42 @@ def prepare_layer(
         Input layer name (a key of :data:`layers.schema.LAYER_SPECS`).
     assume_crs
         CRS to assume when the frame carries none.
+    reject_invalid
+        Leave out rows with a bad value (text in ``households``, an unknown
+        ``level`` ...) and list them in the report, instead of raising.
 
     Returns
     -------
     (GeoDataFrame, LayerReport)
         The layer in EPSG:4326 with every spec column present and an ``id``
         column, and what was done to it.  Unusable rows (missing, empty or
-        wrong-type geometry) are removed and listed in the report.
+        wrong-type geometry; with ``reject_invalid`` also bad values) are
+        removed and listed in the report with their 1-based row number.
     """
     spec = LAYER_SPECS[name]
     report = LayerReport(read=len(frame), source_crs=str(frame.crs.to_string()) if frame.crs else "")
     report.defaults = [c for c in spec.optional if c not in frame.columns]
     frame = frame.reset_index(drop=True)
     gdf = to_wgs84(frame, layer=name, assume=assume_crs)
-    attrs = normalise_columns(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), spec)
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    if reject_invalid:
+        attrs, bad_values = _normalise_rejecting(attrs, spec)
+        for row, reason in bad_values:
+            report.rejected.append({"row": row + 1, "id": "", "reason": reason})
+        rows = attrs.index.to_numpy()
+        attrs = attrs.reset_index(drop=True)
+    else:
+        attrs = normalise_columns(attrs, spec)
+        rows = np.arange(len(attrs))
     attrs["id"] = assign_ids(attrs, layer=name, prefix=spec.id_prefix)
-    fixed = repair_geometries(gdf.geometry.to_numpy(), family=spec.family)
+    fixed = repair_geometries(gdf.geometry.to_numpy()[rows], family=spec.family)
     report.repaired = int(fixed.repaired.sum())
     bad = fixed.unusable != ""
     for pos in np.flatnonzero(bad):
         report.rejected.append(
-            {"row": int(pos) + 1, "id": str(attrs["id"].iloc[pos]), "reason": str(fixed.unusable[pos])}
+            {"row": int(rows[pos]) + 1, "id": str(attrs["id"].iloc[pos]), "reason": str(fixed.unusable[pos])}
         )
+    report.rejected.sort(key=lambda r: r["row"])
     cols = ["id", *[c for c in attrs.columns if c != "id"]]
     out = gpd.GeoDataFrame(attrs[cols], geometry=gpd.GeoSeries(fixed.geometry, crs=WGS84))
     out = out.loc[~bad].reset_index(drop=True)

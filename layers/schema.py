@@ -153,14 +153,36 @@ def _row_label(frame: pd.DataFrame, pos: int) -> str:
     return label
 
 
+class RowValueError(InvalidValueError):
+    """An :class:`InvalidValueError` that knows every bad row of one column.
+
+    Attributes
+    ----------
+    column
+        The column at fault.
+    rows
+        0-based positions of every bad row in the frame that was checked.
+    rule
+        What the values must be (``"must be a non-negative whole number"``).
+    """
+
+    def __init__(self, message: str, *, field: str, column: str, rows: tuple[int, ...], rule: str) -> None:
+        super().__init__(message, field=field)
+        self.column = column
+        self.rows = rows
+        self.rule = rule
+
+
 def _fail(layer: str, column: str, frame: pd.DataFrame, bad: np.ndarray, what: str) -> None:
-    """Raise an :class:`InvalidValueError` naming the first bad rows."""
+    """Raise a :class:`RowValueError` naming the first bad rows (and carrying all of them)."""
     rows = np.flatnonzero(bad)
     shown = ", ".join(_row_label(frame, int(r)) for r in rows[:3])
     more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
     value = frame[column].iloc[int(rows[0])]
     msg = f"layer `{layer}`, column `{column}`: {what}; got {value!r} at {shown}{more}"
-    raise InvalidValueError(msg, field=f"{layer}.{column}")
+    raise RowValueError(
+        msg, field=f"{layer}.{column}", column=column, rows=tuple(int(r) for r in rows), rule=what
+    )
 
 
 def normalise_enum(

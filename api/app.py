@@ -1,0 +1,154 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Routers are found, not listed: every module of :mod:`api.routers` that
+defines a module-level ``router`` (an :class:`fastapi.APIRouter` carrying its
+own paths) is included, in module-name order.  Static assets (Leaflet, the
+map script, Swagger UI) are served from ``api/static`` under ``/static``; the
+OpenAPI docs at ``/docs`` use the shipped Swagger UI, so they work offline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import api.routers
+from api.deps import DatasetState
+from api.errors import install_error_handlers
+from api.settings import Settings
+from layers.dataset import Dataset
+
+log = logging.getLogger("dangjian.api")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+DESCRIPTION = """
+党群服务中心 15分钟服务圈: coverage maps, embeddable maps, map tiles and features of one district.
+
+* **Maps**: `/maps/coverage` (full page, Chinese by default, `?lang=en`), `/embed/coverage` (for iframes).
+* **Tiles**: `/tiles/{layer}/{z}/{x}/{y}.png` (`@2x.png`), `.mvt`, and `/tiles/{layer}.json` (TileJSON 3.0).
+* **Features**: `/collections`, `/collections/{layer}/items` (GeoJSON or `f=csv`), OGC API - Features style.
+* **Coverage**: `/coverage/summary`.
+
+Errors answer JSON `{"detail": ..., "field": ...}` naming the parameter at fault.
+"""
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding ``X-Content-Type-Options: nosniff`` to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def discover_routers() -> list[tuple[str, APIRouter]]:
+    """``(module name, router)`` of every :mod:`api.routers` module exposing ``router``."""
+    found: list[tuple[str, APIRouter]] = []
+    for info in sorted(pkgutil.iter_modules(api.routers.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"api.routers.{info.name}")
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            found.append((info.name, router))
+    return found
+
+
+def create_app(settings: Settings | None = None, *, dataset: Dataset | None = None) -> FastAPI:
+    """The dangjian-map web service.
+
+    Parameters
+    ----------
+    settings
+        Deployment settings (default: from the environment and ``DANGJIAN_CONFIG``).
+    dataset
+        Serve this dataset instead of reading ``settings.dataset`` (tests,
+        notebooks); it is built first if it is not built.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        With ``app.state.settings`` and ``app.state.dangjian`` (the
+        :class:`~api.deps.DatasetState`).  The dataset loads on first use.
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="dangjian-map",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "maps", "description": "Coverage map pages (folium)"},
+            {"name": "tiles", "description": "PNG and vector tiles, TileJSON"},
+            {"name": "features", "description": "OGC API - Features style collections and the coverage summary"},
+            {"name": "health", "description": "Liveness"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.dangjian = DatasetState(settings, dataset)
+    install_error_handlers(app)
+
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_headers=["If-None-Match", "Content-Type", "Accept", "Accept-Encoding"],
+            expose_headers=["ETag", "Content-Encoding"],
+            max_age=600,
+        )
+
+    for name, router in discover_routers():
+        app.include_router(router)
+        log.debug("router %s included", name)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse(url="maps/coverage", status_code=307)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse(url="static/dangjian/favicon.svg", status_code=308)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        prefix = app.root_path or ""
+        return get_swagger_ui_html(
+            openapi_url=f"{prefix}{app.openapi_url}",
+            title="dangjian-map API",
+            swagger_js_url=f"{prefix}/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{prefix}/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{prefix}/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """An app from the environment's settings (``uvicorn --factory api.app:app_from_env``, several workers)."""
+    app = create_app(Settings())
+    app.state.dangjian.dataset()
+    return app

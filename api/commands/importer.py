@@ -1,0 +1,73 @@
+"""``dangjian import``: assemble a dataset from the files planners hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``import`` command to the ``dangjian`` app."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from api.cli import err, friendly_errors, out
+    from api.settings import Settings
+    from layers.i18n import check_lang
+    from layers.importer import ImportOptions, import_to_file, parse_bbox, parse_columns, report_lines, report_paths
+
+    @app.command("import")
+    @friendly_errors
+    def import_(
+        sources: Annotated[list[Path], typer.Argument(help="Files: .gpkg .geojson .shp .zip .kml .csv .xlsx .osm.pbf .osm")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Dataset GeoPackage to write (replaced atomically)")],
+        crs: Annotated[
+            str | None,
+            typer.Option("--crs", help="Coordinates of the sources: wgs84, cgcs2000, gcj02 (AMap), bd09 (Baidu) or EPSG:NNNN"),
+        ] = None,
+        layer: Annotated[
+            str | None, typer.Option("--layer", help="Import as this layer: roads, rivers, compounds, centers, boundary, gates")
+        ] = None,
+        columns: Annotated[str | None, typer.Option("--columns", help="Header mapping, e.g. 名称=name,户数=households,东经=lon")] = None,
+        encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding of .dbf/.csv (default: .cpg, else UTF-8/GBK detected)")] = None,
+        bbox: Annotated[str | None, typer.Option("--bbox", help="Keep only minlon,minlat,maxlon,maxlat (WGS84)")] = None,
+        clip: Annotated[str | None, typer.Option("--clip", help="'boundary' (the imported boundary) or a polygon file")] = None,
+        swap_xy: Annotated[bool, typer.Option("--swap-xy", help="Swap the two coordinates (lat/lon or surveyors' X/Y)")] = False,
+        skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Leave out rows with bad values and list them")] = False,
+        point_radius_m: Annotated[float, typer.Option("--point-radius-m", help="Radius (m) of compounds given as points")] = 50.0,
+        lang: Annotated[str | None, typer.Option("--lang", help="zh (default) or en")] = None,
+    ) -> None:
+        """Import GeoPackage, GeoJSON, Shapefile, KML, CSV/XLSX and OpenStreetMap files into one dataset."""
+        settings = Settings()
+        lang = check_lang(lang or settings.lang)
+        options = ImportOptions(
+            crs=crs,
+            layer=layer,
+            columns=parse_columns(columns),
+            encoding=encoding,
+            bbox=parse_bbox(bbox),
+            clip=clip,
+            swap_xy=swap_xy,
+            skip_bad_rows=skip_bad_rows,
+            point_radius_m=point_radius_m,
+        )
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("import", total=None)
+
+            def advance(step: str) -> None:
+                bar.update(task, description=step)
+
+            _, report = import_to_file(sources, output, options=options, lang=lang, progress=advance)
+        for line in report_lines(report, lang):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+        json_path, txt_path = report_paths(output)
+        out.print(f"{output}  ({json_path.name}, {txt_path.name})", highlight=False, markup=False)

@@ -1,0 +1,75 @@
+"""``dangjian report``: the gap report of a dataset as JSON, CSV, XLSX or HTML."""
+
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def write_atomically(path: Path, content: bytes) -> Path:
+    """Write ``content`` beside ``path`` under a temporary name, then move it over ``path``.
+
+    An existing file is replaced only when the new one is complete.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to the ``dangjian`` app."""
+    from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out, steps
+    from api.settings import Settings
+    from layers.build import build_dataset
+    from layers.dataset import read_dataset
+    from layers.i18n import check_lang, text
+    from layers.report_formats import ReportFormat, parse_format, render_gap_report
+    from layers.reports import parse_group_by
+
+    @app.command()
+    @friendly_errors
+    def report(
+        dataset: Annotated[Path, typer.Argument(help="Built GeoPackage (an unbuilt one is built in memory first)")] = DEMO_DATASET,
+        by: Annotated[str, typer.Option("--by", help="subdistrict, community, unit or grid")] = "community",
+        fmt: Annotated[str | None, typer.Option("--format", "-f", help="json, csv, xlsx or html (default: from -o, else json)")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (json/csv go to stdout when omitted)")] = None,
+        table: Annotated[str, typer.Option("--table", help="CSV only: groups, uncovered or totals")] = "groups",
+        lang: LangOpt = None,
+    ) -> None:
+        """Gap report: compounds and households no centre reaches, by subdistrict, community, unit or grid."""
+        settings = Settings()
+        lang = check_lang(lang or settings.lang)
+        group = parse_group_by(by)
+        if fmt is None:
+            fmt = output.suffix if output is not None and output.suffix else ReportFormat.json.value
+        kind = parse_format(fmt)
+        ds = read_dataset(dataset)
+        if not ds.built:
+            with steps(lang, 7) as advance:
+                ds = build_dataset(ds, settings.build_params(), progress=advance)
+        rendered = render_gap_report(ds, by=group, fmt=kind, lang=lang, table=table)
+        if output is None and kind in (ReportFormat.xlsx, ReportFormat.html):
+            output = Path(rendered.filename)
+        if output is None:
+            sys.stdout.buffer.write(rendered.content)
+            sys.stdout.buffer.flush()
+            return
+        path = write_atomically(output, rendered.content)
+        t = rendered.report.totals
+        out.print(
+            text("summary.households", lang, total=t["households"], covered=t["covered_households"],
+                 uncovered=t["uncovered_households"], share=t["household_share"]),
+            highlight=False, markup=False, soft_wrap=True,
+        )
+        err.print(text("summary.written", lang, path=path), highlight=False, markup=False)

@@ -1,0 +1,597 @@
+"""The dataset the service serves, its version, and everything derived from it in memory.
+
+One :class:`DatasetState` lives on ``app.state.dangjian``.  It loads (and, if
+needed, builds) the dataset named by the settings, notices when the file on
+disk is replaced, and keeps the things derived from it:
+
+- coverage *variants*: the same dataset recomputed for other ``minutes`` or
+  another ``method`` than it was built with (via
+  :func:`layers.build.coverage_layers`), a few kept in an LRU;
+- per-layer :class:`FeatureTable` s (GeoJSON pieces, spatial index) and
+  :class:`~layers.render.TileSource` s, per variant and coordinate system;
+- the LRU of rendered tiles.
+
+Every cache key carries :attr:`DatasetState.version`, a short hash that
+changes whenever the dataset changes (file replaced, or :meth:`replace`
+called by another router), so stale tiles and ETags cannot be served.
+
+Routers get the state with ``Depends(get_state)``, the built base dataset with
+``Depends(get_dataset)``; query parameters shared by several routers are small
+dataclass dependencies (:class:`CoverageQuery`, :class:`CoordsQuery`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from fastapi import Depends, Query, Request
+
+from api.settings import Settings
+from geo.crs import WGS84
+from geo.errors import InvalidValueError, NotFoundError
+from layers.build import BuildParams, build_dataset, coverage_layers, summarize
+from layers.cells import apportion
+from layers.coverage import parse_method
+from layers.dataset import Dataset, read_dataset
+from layers.render import TileSource, compound_state
+
+log = logging.getLogger("dangjian.api")
+
+#: Layers served as feature collections, in the order they are listed.
+COLLECTION_LAYERS: tuple[str, ...] = (
+    "compounds", "centers", "circles", "service_areas", "units", "grids", "cells", "boundary", "roads", "rivers", "gates",
+)
+#: Layers whose content depends on the coverage minutes/method.
+VARIANT_LAYERS: frozenset[str] = frozenset({"compounds", "circles", "service_areas", "units", "grids", "cells"})
+#: Coordinate systems features and tiles can be shifted into (``gcj02`` for AMap basemaps).
+COORDS: tuple[str, ...] = ("wgs84", "gcj02")
+
+_TUPLE_PARAMS = {f.name for f in fields(BuildParams) if f.type in ("tuple[float, ...]", "tuple[str, ...]")}
+
+
+# --------------------------------------------------------------------------------------------
+# small caches
+
+
+class LRU:
+    """A thread-safe least-recently-used mapping with a fixed number of entries."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        """The value for ``key`` (marked as recently used), else ``None``."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store ``value``; the least recently used entry goes when full."""
+        if self.maxsize <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+# --------------------------------------------------------------------------------------------
+# coverage variants
+
+
+def _params_from_meta(meta: dict[str, Any], fallback: BuildParams) -> BuildParams:
+    stored = meta.get("params") or {}
+    known = {f.name for f in fields(BuildParams)}
+    values = {k: (tuple(v) if k in _TUPLE_PARAMS and isinstance(v, list) else v) for k, v in stored.items() if k in known}
+    return BuildParams(**{**{f.name: getattr(fallback, f.name) for f in fields(BuildParams)}, **values})
+
+
+def _refresh_share(polys: gpd.GeoDataFrame, compounds: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
+    """Covered compounds, households and share per unit/grid from the compounds' ``key`` column."""
+    if not len(polys) or key not in compounds.columns:
+        return polys
+    cov = compounds["covered"].astype(bool).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "key": compounds[key].astype(str).to_numpy(),
+            "covered_compounds": cov.astype(int),
+            "covered_households": compounds["households"].to_numpy(dtype="int64") * cov,
+        }
+    )
+    totals = frame.groupby("key")[["covered_compounds", "covered_households"]].sum()
+    out = polys.copy()
+    joined = totals.reindex(out["id"].astype(str)).fillna(0).astype("int64")
+    out["covered_compounds"] = joined["covered_compounds"].to_numpy()
+    out["covered_households"] = joined["covered_households"].to_numpy()
+    hh = out["households"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"].to_numpy() / hh, 3), np.nan)
+    return out
+
+
+def _refresh_cells(cells: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, metric_crs: Any) -> gpd.GeoDataFrame:
+    """Area-weighted covered households and coverage share of analysis cells."""
+    if not len(cells):
+        return cells
+    cm = compounds.to_crs(metric_crs)
+    cm["covered_households"] = cm["households"].to_numpy(dtype=float) * cm["covered"].astype(bool).to_numpy()
+    sums = apportion(cells.to_crs(metric_crs).geometry.to_numpy(), cm, columns=("covered_households",))
+    out = cells.copy()
+    out["covered_households"] = sums["covered_households"].round(1).to_numpy()
+    hh = out["households"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"].to_numpy() / hh, 3), np.nan)
+    return out
+
+
+def coverage_variant(dataset: Dataset, params: BuildParams) -> Dataset:
+    """The built ``dataset`` with coverage recomputed for other ``params`` (minutes, method).
+
+    Coverage columns, circles and service areas come from
+    :func:`layers.build.coverage_layers`; the coverage shares of units, grids
+    and cells are recounted from the new compound coverage; ``meta`` gets the
+    new parameters and summary.  The input is not changed.
+    """
+    try:
+        out = coverage_layers(dataset, params)
+    except ImportError as exc:  # the walking-network engine is not installed yet
+        msg = f"`method` {params.method!r} is not available in this installation ({exc})"
+        raise InvalidValueError(msg, field="method") from exc
+    compounds = out["compounds"]
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if "units" in out.layers:
+        layers["units"] = _refresh_share(out["units"], compounds, "unit")
+    if "grids" in out.layers:
+        layers["grids"] = _refresh_share(out["grids"], compounds, "grid")
+    if "cells" in out.layers:
+        layers["cells"] = _refresh_cells(out["cells"], compounds, dataset.metric_crs)
+    out = out.replace(**layers)
+    out.meta["summary"] = summarize(out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# feature tables
+
+
+def feature_ids(frame: pd.DataFrame) -> np.ndarray:
+    """Stable text ids of a layer's rows: ``id``; ``center_id-minutes`` for circles; else the row number."""
+    if "id" in frame.columns:
+        ids = frame["id"].astype(str)
+        if not ids.duplicated().any():
+            return ids.to_numpy(dtype=object)
+    if "center_id" in frame.columns and "minutes" in frame.columns:
+        mins = frame["minutes"].map(lambda m: f"{float(m):g}")
+        ids = frame["center_id"].astype(str) + "-" + mins
+        if not ids.duplicated().any():
+            return ids.to_numpy(dtype=object)
+    return np.array([str(i + 1) for i in range(len(frame))], dtype=object)
+
+
+def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    obj = frame.astype(object)
+    obj = obj.where(frame.notna(), None)
+    return obj.to_dict(orient="records")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        f = float(value)
+        return None if math.isnan(f) else f
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """JSON text (UTF-8 characters kept, NaN refused)."""
+    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
+def shift_geometries(geoms: np.ndarray, coords: str) -> np.ndarray:
+    """WGS84 geometries moved into ``coords`` (``wgs84``: unchanged; ``gcj02``: AMap's offset)."""
+    if coords == "wgs84":
+        return geoms
+    from geo.chinacoords import transform_geometries
+
+    return transform_geometries(geoms, source="wgs84", target=coords)
+
+
+@dataclass
+class FeatureTable:
+    """One layer ready to be served as GeoJSON: ids, index and pre-serialised geometries.
+
+    Attributes
+    ----------
+    layer
+        Layer name.
+    frame
+        The rows (EPSG:4326), in stored order.
+    ids
+        Text id per row.
+    geometry_json
+        GeoJSON geometry text per row, 6 decimals (about 0.1 m), shifted to ``coords``.
+    """
+
+    layer: str
+    frame: gpd.GeoDataFrame
+    ids: np.ndarray
+    geometry_json: np.ndarray
+    coords: str = "wgs84"
+    tree: shapely.STRtree = field(init=False)
+    _by_id: dict[str, int] = field(init=False, repr=False)
+    _props: LRU = field(default_factory=lambda: LRU(8), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tree = shapely.STRtree(self.frame.geometry.to_numpy())
+        self._by_id = {str(v): i for i, v in enumerate(self.ids.tolist())}
+
+    @classmethod
+    def from_frame(cls, layer: str, frame: gpd.GeoDataFrame, *, coords: str = "wgs84") -> FeatureTable:
+        """Prepare ``frame`` (EPSG:4326) for serving, its geometries shifted to ``coords``."""
+        frame = frame.reset_index(drop=True)
+        if layer == "compounds" and "state" not in frame.columns:
+            frame = frame.assign(state=compound_state(frame).to_numpy())
+        geoms = shift_geometries(frame.geometry.to_numpy(), coords)
+        rounded = shapely.transform(geoms, lambda c: np.round(c, 6))
+        gj = shapely.to_geojson(rounded)
+        gj = np.where(pd.isna(gj), "null", gj).astype(object)
+        return cls(layer, frame, feature_ids(frame), gj, coords)
+
+    @property
+    def columns(self) -> list[str]:
+        """Attribute columns (without geometry)."""
+        return [c for c in self.frame.columns if c != self.frame.geometry.name]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def position(self, feature_id: str) -> int:
+        """Row position of a feature id, :class:`NotFoundError` naming ``featureId`` if unknown."""
+        try:
+            return self._by_id[feature_id]
+        except KeyError:
+            msg = f"layer `{self.layer}` has no feature with id {feature_id!r}"
+            raise NotFoundError(msg, field="featureId") from None
+
+    def select(self, bbox: Sequence[float] | None) -> np.ndarray:
+        """Row positions (stored order) intersecting a WGS84 ``bbox`` (all rows when ``None``)."""
+        if bbox is None:
+            return np.arange(len(self.frame))
+        idx = self.tree.query(shapely.box(*bbox), predicate="intersects")
+        idx.sort()
+        return idx
+
+    def check_properties(self, properties: Sequence[str] | None) -> tuple[str, ...]:
+        """The property names to output; unknown names are an error naming ``properties``."""
+        cols = self.columns
+        if properties is None:
+            return tuple(cols)
+        unknown = [p for p in properties if p not in cols]
+        if unknown:
+            msg = f"`properties` names unknown columns of `{self.layer}`: {', '.join(unknown)} (columns: {', '.join(cols)})"
+            raise InvalidValueError(msg, field="properties")
+        return tuple(properties)
+
+    def _properties_json(self, properties: tuple[str, ...]) -> list[str]:
+        found = self._props.get(properties)
+        if found is None:
+            found = [dumps(r) for r in _jsonable(self.frame[list(properties)])]
+            self._props.put(properties, found)
+        return found
+
+    def features(self, positions: np.ndarray, properties: tuple[str, ...]) -> list[str]:
+        """GeoJSON Feature texts of the rows at ``positions``."""
+        props = self._properties_json(properties)
+        ids, geoms = self.ids, self.geometry_json
+        return [
+            f'{{"type":"Feature","id":{dumps(ids[i])},"geometry":{geoms[i]},"properties":{props[i]}}}'
+            for i in positions.tolist()
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# the state
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+class DatasetState:
+    """The served dataset and the in-memory things derived from it.
+
+    Parameters
+    ----------
+    settings
+        Deployment settings (dataset path, cache sizes, default minutes).
+    dataset
+        A dataset to serve instead of reading ``settings.dataset`` (built on
+        first use if it is not built).
+    """
+
+    def __init__(self, settings: Settings, dataset: Dataset | None = None) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._dataset: Dataset | None = None
+        self._version = ""
+        self._generation = 0
+        self._stamp: tuple[int, int] | None = None
+        self._path: Path | None = None
+        self._checked = 0.0
+        self._variants = LRU(settings.variant_cache_size)
+        self._derived = LRU(max(64, 16 * settings.variant_cache_size))
+        self.tiles = LRU(settings.tile_cache_size)
+        if dataset is not None:
+            self.replace(dataset)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a dataset is in memory."""
+        return self._dataset is not None
+
+    def _load(self) -> None:
+        path = Path(self.settings.dataset)
+        stamp = _file_stamp(path)
+        t0 = time.perf_counter()
+        ds = read_dataset(path)
+        if not ds.built:
+            log.info("dataset %s is not built; building it in memory", path)
+            ds = build_dataset(ds, self.settings.build_params())
+        log.info("loaded %s in %.2f s", path, time.perf_counter() - t0)
+        self._install(ds, stamp=stamp, path=path)
+
+    def _install(self, dataset: Dataset, *, stamp: tuple[int, int] | None, path: Path | None) -> None:
+        with self._lock:
+            self._generation += 1
+            self._dataset = dataset
+            self._stamp = stamp
+            self._path = path
+            self._checked = time.monotonic()
+            token = f"{path}|{stamp}|{dataset.meta.get('built_at', '')}|{self._generation}|{time.time_ns()}"
+            self._version = hashlib.sha1(token.encode()).hexdigest()[:12]
+            self._variants.clear()
+            self._derived.clear()
+            self.tiles.clear()
+
+    def replace(self, dataset: Dataset) -> None:
+        """Serve ``dataset`` from now on (built first if needed); every cache is dropped and the version changes."""
+        if not dataset.built:
+            dataset = build_dataset(dataset, self.settings.build_params())
+        self._install(dataset, stamp=None, path=None)
+
+    def _maybe_reload(self) -> None:
+        if self._path is None or self.settings.reload_check_s <= 0:
+            return
+        now = time.monotonic()
+        if now - self._checked < self.settings.reload_check_s:
+            return
+        self._checked = now
+        stamp = _file_stamp(self._path)
+        if stamp is not None and stamp != self._stamp:
+            with self._lock:
+                if _file_stamp(self._path) != self._stamp:
+                    try:
+                        self._load()
+                    except Exception:  # keep serving the old data rather than failing every request
+                        log.exception("could not reload %s; still serving the previous version", self._path)
+                        self._stamp = stamp
+
+    def dataset(self) -> Dataset:
+        """The built base dataset (loaded on first use, reloaded when its file changed)."""
+        if self._dataset is None:
+            with self._lock:
+                if self._dataset is None:
+                    self._load()
+        else:
+            self._maybe_reload()
+        assert self._dataset is not None
+        return self._dataset
+
+    @property
+    def version(self) -> str:
+        """A short hash that changes whenever the served dataset changes."""
+        self.dataset()
+        return self._version
+
+    # -- variants ----------------------------------------------------------------------------
+
+    def base_params(self) -> BuildParams:
+        """The parameters the served dataset was built with."""
+        return _params_from_meta(self.dataset().meta, self.settings.build_params())
+
+    def variant_key(self, minutes: float | None, method: str | None) -> str:
+        """``""`` when ``minutes``/``method`` match the build, else a short key such as ``m10-circle``."""
+        base = self.base_params()
+        m = base.minutes if minutes is None else float(minutes)
+        meth = base.method if method is None else parse_method(method).value
+        if math.isclose(m, base.minutes) and meth == base.method:
+            return ""
+        return f"m{m:g}-{meth}"
+
+    def variant(self, minutes: float | None = None, method: str | None = None) -> tuple[Dataset, str]:
+        """The dataset with coverage for ``minutes`` and ``method`` (defaults: as built), and its key.
+
+        Variants are computed once with :func:`coverage_variant` and kept in an LRU.
+        """
+        ds = self.dataset()
+        key = self.variant_key(minutes, method)
+        if not key:
+            return ds, key
+        version = self._version
+        found = self._variants.get((version, key))
+        if found is not None:
+            return found, key
+        with self._lock:
+            found = self._variants.get((version, key))
+            if found is None:
+                base = self.base_params()
+                params = BuildParams(
+                    **{
+                        **{f.name: getattr(base, f.name) for f in fields(BuildParams)},
+                        "minutes": base.minutes if minutes is None else float(minutes),
+                        "method": base.method if method is None else parse_method(method).value,
+                    }
+                ).validate()
+                t0 = time.perf_counter()
+                found = coverage_variant(ds, params)
+                log.info("coverage variant %s computed in %.2f s", key, time.perf_counter() - t0)
+                self._variants.put((version, key), found)
+        return found, key
+
+    def layer_frame(self, layer: str, minutes: float | None = None, method: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+        """A layer of the right variant (``NotFoundError`` naming ``layer`` if the dataset has none)."""
+        if layer in VARIANT_LAYERS:
+            ds, key = self.variant(minutes, method)
+        else:
+            ds, key = self.dataset(), ""
+        if layer not in ds.layers:
+            msg = f"unknown layer {layer!r}; layers: {', '.join(self.layer_names())}"
+            raise NotFoundError(msg, field="layer")
+        return ds.layers[layer], key
+
+    def layer_names(self) -> list[str]:
+        """The collection layers present in the served dataset."""
+        ds = self.dataset()
+        return [n for n in COLLECTION_LAYERS if n in ds.layers]
+
+    def _derived_get(self, kind: str, layer: str, key: str, coords: str, make: Callable[[gpd.GeoDataFrame], Any], frame: gpd.GeoDataFrame) -> Any:
+        k = (self._version, kind, layer, key, coords)
+        found = self._derived.get(k)
+        if found is None:
+            with self._lock:
+                found = self._derived.get(k)
+                if found is None:
+                    found = make(frame)
+                    self._derived.put(k, found)
+        return found
+
+    def features(self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84") -> FeatureTable:
+        """The :class:`FeatureTable` of ``layer`` for a variant and coordinate system."""
+        frame, key = self.layer_frame(layer, minutes, method)
+        return self._derived_get("features", layer, key, coords, lambda f: FeatureTable.from_frame(layer, f, coords=coords), frame)
+
+    def tile_source(self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84") -> TileSource:
+        """The :class:`~layers.render.TileSource` of ``layer`` for a variant and coordinate system."""
+        frame, key = self.layer_frame(layer, minutes, method)
+
+        def make(f: gpd.GeoDataFrame) -> TileSource:
+            if coords != "wgs84":
+                f = f.set_geometry(gpd.GeoSeries(shift_geometries(f.geometry.to_numpy(), coords), index=f.index, crs=WGS84))
+            return TileSource.from_frame(layer, f)
+
+        return self._derived_get("tiles", layer, key, coords, make, frame)
+
+
+# --------------------------------------------------------------------------------------------
+# dependencies
+
+
+def get_state(request: Request) -> DatasetState:
+    """The app's :class:`DatasetState` (FastAPI dependency)."""
+    return request.app.state.dangjian
+
+
+def get_dataset(request: Request) -> Dataset:
+    """The built base dataset (FastAPI dependency)."""
+    return get_state(request).dataset()
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings (FastAPI dependency)."""
+    return request.app.state.settings
+
+
+@dataclass
+class CoverageQuery:
+    """``minutes`` and ``method`` of the coverage to show (defaults: as the dataset was built)."""
+
+    minutes: Annotated[
+        float | None,
+        Query(gt=0, le=120, description="Walking minutes of the service circle (default: as built)", examples=[10]),
+    ] = None
+    method: Annotated[
+        Literal["circle", "network"] | None,
+        Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", examples=["circle"]),
+    ] = None
+
+    def query_string(self) -> str:
+        """``minutes=...&method=...`` for the parameters given (``""`` when none)."""
+        parts = []
+        if self.minutes is not None:
+            parts.append(f"minutes={self.minutes:g}")
+        if self.method is not None:
+            parts.append(f"method={self.method}")
+        return "&".join(parts)
+
+
+@dataclass
+class CoordsQuery:
+    """Coordinate system of the output geometry."""
+
+    coords: Annotated[
+        Literal["wgs84", "gcj02"],
+        Query(description="Output coordinates: `wgs84` (default) or `gcj02` to overlay AMap (高德) basemaps", examples=["wgs84"]),
+    ] = "wgs84"
+
+
+StateDep = Annotated[DatasetState, Depends(get_state)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CoverageDep = Annotated[CoverageQuery, Depends()]
+CoordsDep = Annotated[CoordsQuery, Depends()]
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """The service's absolute base URL (``settings.public_url`` behind a proxy, else the request's), no trailing slash."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def path_prefix(request: Request, settings: Settings) -> str:
+    """The path the service is mounted at (``""`` at the root), for same-origin links in pages."""
+    from urllib.parse import urlsplit
+
+    if settings.public_url:
+        return urlsplit(settings.public_url).path.rstrip("/")
+    return str(request.scope.get("root_path", "")).rstrip("/")

@@ -1,0 +1,102 @@
+"""HTTP errors: one table from :class:`~geo.errors.DangjianError` subclasses to status codes.
+
+Every error answers JSON ``{"detail": "...", "field": "..."}``: ``detail`` is
+one line a person can act on, ``field`` names the parameter, column or layer
+at fault (``null`` when there is none).  Request validation errors (a bad
+``bbox``, ``z`` out of range, ``minutes=abc``) answer 422 the same way, naming
+the parameter; their raw FastAPI list stays under ``errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import (
+    CRSError,
+    DangjianError,
+    DatasetNotFoundError,
+    GeometryError,
+    InputError,
+    InvalidValueError,
+    MissingColumnError,
+    NotBuiltError,
+    NotFoundError,
+)
+
+log = logging.getLogger("dangjian.api")
+
+#: Status code of every deliberate error; the most specific class in an error's MRO wins.
+ERROR_STATUS: dict[type[DangjianError], int] = {
+    NotFoundError: 404,
+    DatasetNotFoundError: 404,
+    NotBuiltError: 409,
+    MissingColumnError: 422,
+    InvalidValueError: 422,
+    GeometryError: 422,
+    CRSError: 422,
+    InputError: 422,
+    DangjianError: 400,
+}
+
+
+def status_for(exc: DangjianError) -> int:
+    """The HTTP status of a :class:`DangjianError` (400 for subclasses not in the table)."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def error_body(detail: str, field: str | None, **extra: Any) -> dict[str, Any]:
+    """The JSON body of every error."""
+    return {"detail": detail, "field": field, **extra}
+
+
+_LOCATIONS = {"query", "path", "header", "body", "cookie"}
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    parts = [str(p) for p in loc if str(p) not in _LOCATIONS]
+    return parts[0] if parts else None
+
+
+async def _dangjian_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DangjianError)
+    return JSONResponse(error_body(exc.message, exc.field), status_code=status_for(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    field = _field_of(first.get("loc", ()))
+    got = first.get("input")
+    shown = "" if got is None or isinstance(got, dict) else f"; got {got!r}"
+    detail = f"`{field}`: {first.get('msg', 'invalid value')}{shown}" if field else str(first.get("msg", "invalid request"))
+    clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+    return JSONResponse(error_body(detail, field, errors=clean), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    field = getattr(exc, "field", None)
+    return JSONResponse(error_body(str(exc.detail), field), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path)
+    return JSONResponse(error_body("internal error", None), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app`` (once, at creation)."""
+    app.add_exception_handler(DangjianError, _dangjian_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,275 @@
+"""Features over HTTP in the shape of OGC API - Features (Part 1: Core).
+
+``/collections`` lists the layers, ``/collections/{layer}/items`` pages
+through one as GeoJSON (``bbox``, ``limit`` up to 10,000, ``offset``, ``next``
+links) or as a CSV attribute table (``f=csv``), and
+``/collections/{layer}/items/{featureId}`` answers one feature.
+``/coverage/summary`` gives the headline figures of the build.  Layers whose
+content depends on coverage (compounds, circles, units, grids, cells) take
+``minutes`` and ``method``; any layer takes ``coords=gcj02`` for AMap.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import numpy as np
+import shapely
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, SettingsDep, StateDep, dumps, public_base
+from api.http import body_response, etag_for
+from geo.errors import InvalidValueError, NotFoundError
+from layers.build import summary_lines
+from layers.i18n import text
+
+router = APIRouter(tags=["features"])
+
+GEOJSON = "application/geo+json"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+MAX_LIMIT = 10_000
+
+LayerPath = Annotated[str, Path(description="Layer name, e.g. `compounds`, `centers`, `cells`", examples=["compounds"])]
+LangQuery = Annotated[Literal["zh", "en"], Query(description="Language of titles and summary lines", examples=["zh"])]
+BboxQuery = Annotated[
+    str | None,
+    Query(
+        description="`minlon,minlat,maxlon,maxlat` in WGS84 degrees; features intersecting it",
+        examples=["109.76,39.59,109.79,39.61"],
+    ),
+]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page (1-10,000)", examples=[100])]
+OffsetQuery = Annotated[int, Query(ge=0, description="Features to skip", examples=[0])]
+FormatQuery = Annotated[
+    Literal["json", "geojson", "csv"], Query(description="`json`/`geojson` (GeoJSON) or `csv` (attribute table)")
+]
+PropertiesQuery = Annotated[
+    str | None,
+    Query(description="Comma-separated attribute columns to return (default: all)", examples=["name,households,covered"]),
+]
+
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """``minx,miny,maxx,maxy`` (WGS84 degrees) as floats, or an error naming ``bbox``."""
+    if value is None or value == "":
+        return None
+    parts = value.split(",")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) != 4 or not all(math.isfinite(v) for v in nums):
+        msg = f"`bbox` must be four numbers minlon,minlat,maxlon,maxlat; got {value!r}"
+        raise InvalidValueError(msg, field="bbox")
+    minx, miny, maxx, maxy = nums
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        msg = f"`bbox` must be WGS84 degrees with min <= max (lon -180..180, lat -90..90); got {value!r}"
+        raise InvalidValueError(msg, field="bbox")
+    return minx, miny, maxx, maxy
+
+
+def _split_properties(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def _check_layer(state: StateDep, layer: str) -> None:
+    names = state.layer_names()
+    if layer not in names:
+        msg = f"unknown layer {layer!r}; layers: {', '.join(names)}"
+        raise NotFoundError(msg, field="layer")
+
+
+def _collection(request: Request, base: str, state: StateDep, layer: str, lang: str) -> dict[str, Any]:
+    frame = state.dataset().layers[layer]
+    bounds = [float(v) for v in frame.total_bounds] if len(frame) and not frame.geometry.is_empty.all() else None
+    items = f"{base}/collections/{layer}/items"
+    links = [
+        {"href": f"{base}/collections/{layer}", "rel": "self", "type": "application/json", "title": layer},
+        {"href": items, "rel": "items", "type": GEOJSON, "title": text("layer." + layer, lang)},
+        {"href": f"{items}?f=csv", "rel": "items", "type": "text/csv", "title": f"{text('layer.' + layer, lang)} (CSV)"},
+    ]
+    from layers.render import TILE_LAYERS
+
+    if layer in TILE_LAYERS:
+        links.append({"href": f"{base}/tiles/{layer}.json", "rel": "tiles", "type": "application/json", "title": "TileJSON"})
+    out: dict[str, Any] = {
+        "id": layer,
+        "title": text("layer." + layer, lang),
+        "itemType": "feature",
+        "crs": [CRS84],
+        "numberOfFeatures": len(frame),
+        "links": links,
+    }
+    if bounds is not None:
+        out["extent"] = {"spatial": {"bbox": [bounds], "crs": CRS84}}
+    return out
+
+
+@router.get("/conformance", summary="OGC API conformance classes")
+def conformance() -> dict[str, Any]:
+    """The OGC API - Features conformance classes the service implements."""
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("/collections", summary="List the layers")
+def collections(request: Request, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
+    """Every layer of the served dataset, with its extent and links to its items and tiles."""
+    base = public_base(request, settings)
+    return {
+        "collections": [_collection(request, base, state, n, lang) for n in state.layer_names()],
+        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+    }
+
+
+@router.get("/collections/{layer}", summary="One layer's description")
+def collection(request: Request, layer: LayerPath, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
+    """Title, extent, feature count and links of one layer."""
+    _check_layer(state, layer)
+    return _collection(request, public_base(request, settings), state, layer, lang)
+
+
+def _csv(frame: Any, positions: np.ndarray, properties: tuple[str, ...]) -> bytes:
+    """UTF-8 CSV with a BOM (Excel opens Chinese text correctly), formula-looking text defused."""
+    table = frame.iloc[positions]
+    pts = shapely.point_on_surface(table.geometry.to_numpy()) if len(table) else np.array([])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([*properties, "lon", "lat"])
+    cols = [table[c].to_numpy(dtype=object) for c in properties]
+    xs = shapely.get_x(pts) if len(pts) else np.array([])
+    ys = shapely.get_y(pts) if len(pts) else np.array([])
+    for i in range(len(table)):
+        row = [_cell(col[i]) for col in cols]
+        row += ["" if not np.isfinite(xs[i]) else f"{xs[i]:.6f}", "" if not np.isfinite(ys[i]) else f"{ys[i]:.6f}"]
+        w.writerow(row)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    s = str(value)
+    if s and s[0] in "=+-@\t\r" and not _is_number(s):
+        return "'" + s
+    return s
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+@router.get(
+    "/collections/{layer}/items",
+    summary="Features of a layer (GeoJSON or CSV)",
+    responses={200: {"content": {GEOJSON: {}, "text/csv": {}}}},
+)
+def items(
+    request: Request,
+    layer: LayerPath,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    coords: CoordsDep,
+    bbox: BboxQuery = None,
+    limit: LimitQuery = 1000,
+    offset: OffsetQuery = 0,
+    f: FormatQuery = "json",
+    properties: PropertiesQuery = None,
+) -> Response:
+    """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links."""
+    _check_layer(state, layer)
+    box = parse_bbox(bbox)
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    props = table.check_properties(_split_properties(properties))
+    matched = table.select(box)
+    page = matched[offset : offset + limit]
+    key = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
+    etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props)
+    if f == "csv":
+        body = _csv(table.frame, page, props)
+        return body_response(
+            request, body, media_type="text/csv; charset=utf-8", etag=etag,
+            headers={"Content-Disposition": f'attachment; filename="{layer}.csv"'},
+        )
+    base = public_base(request, settings)
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+    here = f"{base}/collections/{layer}/items"
+    links = [{"href": f"{here}?{urlencode([*query, ('offset', offset)])}", "rel": "self", "type": GEOJSON}]
+    if offset + limit < len(matched):
+        links.append({"href": f"{here}?{urlencode([*query, ('offset', offset + limit)])}", "rel": "next", "type": GEOJSON})
+    if offset > 0:
+        links.append({"href": f"{here}?{urlencode([*query, ('offset', max(0, offset - limit))])}", "rel": "prev", "type": GEOJSON})
+    head = dumps(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": len(matched),
+            "numberReturned": len(page),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "links": links,
+        }
+    )
+    body = head[:-1] + ',"features":[' + ",".join(table.features(page, props)) + "]}"
+    return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag)
+
+
+@router.get("/collections/{layer}/items/{feature_id}", summary="One feature (GeoJSON)", responses={200: {"content": {GEOJSON: {}}}})
+def item(
+    request: Request,
+    layer: LayerPath,
+    feature_id: Annotated[str, Path(description="The feature's id", examples=["XQ001"])],
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    coords: CoordsDep,
+) -> Response:
+    """One feature by id, with links to itself and its collection."""
+    _check_layer(state, layer)
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    pos = table.position(feature_id)
+    base = public_base(request, settings)
+    feature = table.features(np.array([pos]), tuple(table.columns))[0]
+    links = dumps(
+        [
+            {"href": f"{base}/collections/{layer}/items/{feature_id}", "rel": "self", "type": GEOJSON},
+            {"href": f"{base}/collections/{layer}", "rel": "collection", "type": "application/json"},
+        ]
+    )
+    body = feature[:-1] + f',"links":{links}}}'
+    return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag_for(state.version, layer, feature_id, coverage, coords))
+
+
+@router.get("/coverage/summary", summary="Headline coverage figures")
+def coverage_summary(state: StateDep, coverage: CoverageDep, lang: LangQuery = "zh") -> dict[str, Any]:
+    """Compounds, households and population covered, centres per level, the largest uncovered compounds.
+
+    ``lines`` holds the same figures as sentences in ``lang``.
+    """
+    ds, key = state.variant(coverage.minutes, coverage.method)
+    summary = ds.meta.get("summary") or {}
+    params = ds.meta.get("params", {})
+    return {
+        **summary,
+        "speed_kmh": params.get("speed_kmh"),
+        "variant": key or "built",
+        "version": state.version,
+        "built_at": state.dataset().meta.get("built_at"),
+        "lines": summary_lines(summary, lang) if summary else [],
+    }

@@ -1,0 +1,111 @@
+"""Map pages: ``/maps/coverage`` (the full page) and ``/embed/coverage`` (the same map for iframes).
+
+Both are folium pages built by :func:`api.maps.coverage_map_html`; their data
+loads from the service's own endpoints.  Each answer carries a
+Content-Security-Policy whose script nonce is fresh per response (inline
+event handlers can never run, even if a name slipped through unescaped) and
+whose ``frame-ancestors`` lists the iframe parents allowed by the settings.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import CoverageDep, SettingsDep, StateDep, path_prefix
+from api.maps import MapOptions, add_nonce, content_security_policy, coverage_map_html, parse_layers
+from api.settings import Settings
+
+router = APIRouter(tags=["maps"])
+
+LangQuery = Annotated[Literal["zh", "en"] | None, Query(description="Page language (default: the setting, zh)", examples=["en"])]
+LayersQuery = Annotated[
+    str | None,
+    Query(
+        description="Layers switched on at start, comma-separated: boundary, compounds, centers, circles, service_areas, units, grids, cells, roads, rivers",
+        examples=["compounds,centers,cells"],
+    ),
+]
+CommunityQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this community (社区) by name", examples=["锦绣社区"])]
+SubdistrictQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this subdistrict (街道) by name", examples=["滨河街道"])]
+BasemapQuery = Annotated[
+    Literal["none", "osm", "tianditu", "amap"] | None,
+    Query(description="Basemap (default: the setting, none = offline)", examples=["none"]),
+]
+CellsQuery = Annotated[Literal["h3", "square"], Query(description="Analysis cells to draw: H3 hexagons or squares")]
+
+_ANCESTOR = re.compile(r"^(?:'self'|'none'|\*|(?:https?://)?[\w.*-]+(?::\d+)?)$")
+
+
+def _ancestors(settings: Settings) -> list[str]:
+    return [a for a in settings.frame_ancestors if _ANCESTOR.match(a)]
+
+
+def _page(request: Request, state: StateDep, settings: Settings, opts: MapOptions) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
+    page = add_nonce(coverage_map_html(state, settings, opts, prefix=path_prefix(request, settings)), nonce)
+    headers = {
+        "Content-Security-Policy": content_security_policy(nonce, basemap=opts.basemap, frame_ancestors=_ancestors(settings)),
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+    return HTMLResponse(page, headers=headers)
+
+
+def _options(settings: Settings, coverage: CoverageDep, lang: str | None, layers: str | None, community: str | None,
+             subdistrict: str | None, basemap: str | None, cells: str, *, embed: bool) -> MapOptions:
+    return MapOptions(
+        lang=lang or settings.lang,
+        minutes=coverage.minutes,
+        method=coverage.method,
+        layers=parse_layers(layers),
+        community=community or None,
+        subdistrict=subdistrict or None,
+        basemap=basemap or settings.basemap,
+        cells=cells,
+        embed=embed,
+    )
+
+
+@router.get("/maps/coverage", response_class=HTMLResponse, summary="Coverage map page")
+def coverage_map(
+    request: Request,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    lang: LangQuery = None,
+    layers: LayersQuery = None,
+    community: CommunityQuery = None,
+    subdistrict: SubdistrictQuery = None,
+    basemap: BasemapQuery = None,
+    cells: CellsQuery = "h3",
+) -> HTMLResponse:
+    """The full map: compounds by coverage, centres by level and status, service circles, units, grids, cells.
+
+    With a title card of the headline figures, legend, scale bar, full screen,
+    search by name and a layer switcher.  Chinese unless ``lang=en``.
+    """
+    opts = _options(settings, coverage, lang, layers, community, subdistrict, basemap, cells, embed=False)
+    return _page(request, state, settings, opts)
+
+
+@router.get("/embed/coverage", response_class=HTMLResponse, summary="Coverage map for iframes")
+def embed_coverage(
+    request: Request,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    lang: LangQuery = None,
+    layers: LayersQuery = None,
+    community: CommunityQuery = None,
+    subdistrict: SubdistrictQuery = None,
+    basemap: BasemapQuery = None,
+    cells: CellsQuery = "h3",
+) -> HTMLResponse:
+    """The same map without the title card, legend folded, for ``<iframe src=".../embed/coverage">``."""
+    opts = _options(settings, coverage, lang, layers, community, subdistrict, basemap, cells, embed=True)
+    return _page(request, state, settings, opts)

@@ -1,0 +1,85 @@
+"""``/reports/gaps``: the gap report of the served dataset as JSON, CSV, XLSX or HTML.
+
+Grouped by subdistrict, community, neighbourhood unit or governance grid;
+Chinese by default, English with ``lang=en``; for the coverage as built or
+another ``minutes`` / ``method`` (the same variants the map and features
+serve).  Responses carry an ETag from the dataset version and the query.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import CoverageDep, SettingsDep, StateDep
+from api.http import body_response, etag_for, etag_matches, not_modified
+from layers.report_formats import ReportFormat, render_gap_report
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+ByQuery = Annotated[
+    Literal["subdistrict", "community", "unit", "grid"],
+    Query(description="Rows of the report: `subdistrict`, `community`, `unit` (neighbourhood unit) or `grid`"),
+]
+FormatQuery = Annotated[
+    Literal["json", "csv", "xlsx", "html"],
+    Query(description="`json`, `csv` (UTF-8 with BOM), `xlsx` (Excel) or `html` (one self-contained page with a map)"),
+]
+LangQuery = Annotated[Literal["zh", "en"] | None, Query(description="Language of headings (default: the service's)")]
+TableQuery = Annotated[
+    Literal["groups", "uncovered", "totals"],
+    Query(description="CSV only: the grouping with the district total last, the uncovered compounds, or the totals"),
+]
+
+
+def content_disposition(filename: str, *, inline: bool) -> str:
+    """A ``Content-Disposition`` value with an ASCII name and its UTF-8 form."""
+    kind = "inline" if inline else "attachment"
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.get(
+    "/gaps",
+    summary="Gap report: compounds and households no centre reaches",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {},
+                "text/html": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            }
+        }
+    },
+)
+def gaps(
+    request: Request,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    by: ByQuery = "community",
+    format: FormatQuery = "json",  # noqa: A002 - the documented query parameter name
+    lang: LangQuery = None,
+    table: TableQuery = "groups",
+) -> Response:
+    """Totals, one row per group (counts and shares by compounds and by households, compounds
+    without a party organisation, centres per level) and the uncovered compounds, largest first.
+
+    Every format shows the same integers, equal to the sums over the compounds layer.
+    """
+    language = lang or settings.lang
+    ds, key = state.variant(coverage.minutes, coverage.method)
+    etag = etag_for("gaps", state.version, key, by, format, language, table if format == "csv" else "")
+    if etag_matches(request, etag):
+        return not_modified(etag, "no-cache")
+    rendered = render_gap_report(ds, by=by, fmt=format, lang=language, table=table)
+    headers = {"Content-Disposition": content_disposition(rendered.filename, inline=format in ("json", "html"))}
+    return body_response(
+        request, rendered.content, media_type=rendered.media_type, etag=etag, cache_control="no-cache", headers=headers
+    )
+
+
+__all__ = ["ReportFormat", "content_disposition", "router"]

@@ -1,0 +1,149 @@
+"""Map tiles: PNG (256 px and ``@2x``), Mapbox Vector Tiles and TileJSON 3.0.
+
+``/tiles/{layer}/{z}/{x}/{y}.png`` (``{y}@2x.png`` for 512 px),
+``/tiles/{layer}/{z}/{x}/{y}.mvt`` (``.pbf`` also answers) and
+``/tiles/{layer}.json``.  Every answer carries an ETag derived from the
+dataset version, the variant and the tile address, so ``If-None-Match`` is
+answered 304 without rendering; rendered tiles are kept in the app's LRU.
+Cold tiles are rendered in a worker thread, cached ones answered on the event
+loop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, DatasetState, SettingsDep, StateDep, dumps, public_base
+from api.http import body_response, etag_for, etag_matches, not_modified
+from geo.errors import InvalidValueError, NotFoundError
+from geo.tiles import MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
+from layers.i18n import text
+from layers.render import TILE_LAYERS, mvt_field_types
+
+router = APIRouter(tags=["tiles"])
+
+MEDIA = {"png": "image/png", "mvt": "application/vnd.mapbox-vector-tile", "pbf": "application/vnd.mapbox-vector-tile"}
+_TILE_NAME = re.compile(r"^(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>png|mvt|pbf)$")
+#: Zoom range advertised in TileJSON (tiles are answered from 0 to MAX_ZOOM).
+TILEJSON_MIN_ZOOM = 10
+TILEJSON_MAX_ZOOM = 20
+
+TileLayer = Annotated[str, Path(description=f"One of {', '.join(TILE_LAYERS)}", examples=["compounds"])]
+
+
+def _check_layer(state: DatasetState, layer: str) -> None:
+    if layer not in TILE_LAYERS or layer not in state.dataset().layers:
+        have = [n for n in TILE_LAYERS if n in state.dataset().layers]
+        msg = f"unknown tile layer {layer!r}; tile layers: {', '.join(have)}"
+        raise NotFoundError(msg, field="layer")
+
+
+def parse_tile_name(name: str) -> tuple[int, int, str]:
+    """``"6226.png"``, ``"6226@2x.png"``, ``"6226.mvt"`` -> (y, scale, format); an error naming ``y`` otherwise."""
+    m = _TILE_NAME.match(name)
+    if not m:
+        msg = f"tile name must be {{y}}.png, {{y}}@2x.png, {{y}}.mvt or {{y}}.pbf; got {name!r}"
+        raise InvalidValueError(msg, field="y")
+    fmt = m["fmt"]
+    scale = 2 if m["scale"] else 1
+    if scale == 2 and fmt != "png":
+        msg = f"@2x applies to PNG tiles only; got {name!r}"
+        raise InvalidValueError(msg, field="y")
+    return int(m["y"]), scale, ("mvt" if fmt == "pbf" else fmt)
+
+
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{tile}",
+    summary="One map tile (PNG or MVT)",
+    responses={200: {"content": {"image/png": {}, "application/vnd.mapbox-vector-tile": {}}}, 304: {"description": "Not modified"}},
+)
+async def tile(
+    request: Request,
+    layer: TileLayer,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level", examples=[15])],
+    x: Annotated[int, Path(ge=0, description="Tile column", examples=[26376])],
+    tile: Annotated[str, Path(description="`{y}.png`, `{y}@2x.png`, `{y}.mvt` or `{y}.pbf`", examples=["12452.png"])],
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    coords: CoordsDep,
+) -> Response:
+    """A 256-px PNG (512 px with ``@2x``) drawn in the map's colours, or a vector tile with the layer's attributes."""
+    y, scale, fmt = parse_tile_name(tile)
+    check_tile(z, x, y)
+    _check_layer(state, layer)
+    variant = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
+    version = state.version
+    key = (version, layer, variant, coords.coords, fmt, scale, z, x, y)
+    etag = f'"{version}.{variant or "b"}.{coords.coords}.{layer}.{z}.{x}.{y}.{scale}.{fmt}"'
+    cache_control = f"public, max-age={settings.tile_max_age}"
+    if etag_matches(request, etag):
+        return not_modified(etag, cache_control)
+    body = state.tiles.get(key)
+    if body is None:
+        body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, fmt, scale, z, x, y)
+        state.tiles.put(key, body)
+    return Response(content=body, media_type=MEDIA[fmt], headers={"ETag": etag, "Cache-Control": cache_control})
+
+
+def _render(state: DatasetState, layer: str, minutes: float | None, method: str | None, coords: str, fmt: str, scale: int, z: int, x: int, y: int) -> bytes:
+    source = state.tile_source(layer, minutes=minutes, method=method, coords=coords)
+    box = tile_box(z, x, y)
+    return source.png(box, scale=scale) if fmt == "png" else source.mvt(box)
+
+
+@router.get("/tiles/{layer}.json", summary="TileJSON 3.0 of a layer")
+def tilejson(
+    request: Request,
+    layer: TileLayer,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    coords: CoordsDep,
+    format: Annotated[Literal["mvt", "png"], Query(description="Tile format the URLs point to")] = "mvt",
+    scale: Annotated[Literal[1, 2], Query(description="PNG scale: 1 (256 px) or 2 (512 px)")] = 1,
+    lang: Annotated[Literal["zh", "en"], Query(description="Language of name and description")] = "zh",
+) -> Response:
+    """Absolute tile URLs (from the public base URL), bounds, centre, zoom range and ``vector_layers``."""
+    _check_layer(state, layer)
+    base = public_base(request, settings)
+    params = [(k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method)) if v is not None]
+    if coords.coords != "wgs84":
+        params.append(("coords", coords.coords))
+    query = ("?" + urlencode([(k, f"{v:g}" if isinstance(v, float) else v) for k, v in params])) if params else ""
+    suffix = "@2x.png" if format == "png" and scale == 2 else f".{format}"
+    source = state.tile_source(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    frame, _ = state.layer_frame(layer, coverage.minutes, coverage.method)
+    if len(source):
+        lon, lat = mercator_to_lonlat(np.array(source.bounds[0::2]), np.array(source.bounds[1::2]))
+        bounds = [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]
+    else:
+        bounds = [-180.0, -85.0511, 180.0, 85.0511]
+    zoom = min(max(fit_zoom(tuple(bounds)), TILEJSON_MIN_ZOOM), TILEJSON_MAX_ZOOM) if len(source) else TILEJSON_MIN_ZOOM
+    summary = state.dataset().meta.get("summary", {})
+    doc: dict[str, Any] = {
+        "tilejson": "3.0.0",
+        "name": f"{summary.get('name', '')} {text('layer.' + layer, lang)}".strip(),
+        "description": text("map.title", lang),
+        "version": "1.0.0",
+        "attribution": "dangjian-map",
+        "scheme": "xyz",
+        "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}{suffix}{query}"],
+        "minzoom": TILEJSON_MIN_ZOOM,
+        "maxzoom": TILEJSON_MAX_ZOOM,
+        "bounds": bounds,
+        "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), zoom],
+    }
+    if format == "mvt":
+        doc["vector_layers"] = [
+            {"id": layer, "description": text("layer." + layer, lang), "minzoom": TILEJSON_MIN_ZOOM, "maxzoom": TILEJSON_MAX_ZOOM, "fields": dict(mvt_field_types(layer, frame))}
+        ]
+    body = dumps(doc).encode("utf-8")
+    etag = etag_for(state.version, layer, base, query, suffix, lang)
+    return body_response(request, body, media_type="application/json", etag=etag, cache_control=f"public, max-age={settings.tile_max_age}")

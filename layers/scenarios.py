@@ -1,0 +1,832 @@
+"""What-if scenarios: named sets of changes to service centres, and what they change.
+
+A scenario adds, moves or removes centres, or changes a centre's level or
+status, over a base dataset.  :func:`scenario_dataset` gives the base with the
+changes applied and coverage recomputed (the base is never changed);
+:func:`scenario_result` the coverage and the difference from the base,
+compounds and households gained and lost, by community.
+
+Rules:
+
+- Changes apply in order; a later change may refer to a centre an earlier one
+  added.  Centre ids must exist when a change refers to them.
+- A centre counts for coverage when its status is one the build counted
+  (default ``existing``).  Added centres are ``existing`` unless given
+  another status: in the scenario's world they are open.  A ``status``
+  change (say ``planned`` -> ``existing``) opens a planned centre.
+- Every changed centre carries ``scenario_change`` (``added``, ``moved``,
+  ``level``, ``status``, comma-joined when several); removed ones are gone.
+
+:class:`ScenarioStore` keeps scenarios as one JSON file each in a folder
+beside the dataset (``district.scenarios/``), written atomically, so they
+survive a restart of the service.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from geo.crs import WGS84
+from geo.errors import InvalidValueError, NotFoundError
+from layers.cells import apportion
+from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, service_circles
+from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
+from layers.dataset import Dataset
+from layers.i18n import text
+from layers.schema import LEVELS, CenterStatus
+
+#: Farthest an added or moved centre may lie outside the dataset's extent (metres).
+MAX_OUTSIDE_M = 10_000.0
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ChangeOp(StrEnum):
+    """What a scenario change does to a centre."""
+
+    add = "add"
+    move = "move"
+    remove = "remove"
+    level = "level"
+    status = "status"
+
+
+_STATUSES: tuple[str, ...] = tuple(s.value for s in CenterStatus)
+
+
+@dataclass(frozen=True)
+class CenterChange:
+    """One change to the centres.
+
+    Attributes
+    ----------
+    op
+        ``add``, ``move``, ``remove``, ``level`` or ``status``.
+    center_id
+        The centre changed (``add``: the new centre's id, assigned when blank).
+    name
+        ``add``: the new centre's name (default from the catalogue).
+    level
+        ``add`` and ``level``: ``district``, ``subdistrict``, ``community`` or ``compound``.
+    status
+        ``add`` (default ``existing``) and ``status``.
+    lon, lat
+        ``add`` and ``move``: WGS84 degrees.
+    community
+        ``add``: the community it serves (optional).
+    """
+
+    op: ChangeOp
+    center_id: str = ""
+    name: str = ""
+    level: str = ""
+    status: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    community: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON form (unset fields left out)."""
+        out: dict[str, Any] = {"op": self.op.value}
+        for key, value in asdict(self).items():
+            if key != "op" and value not in ("", None):
+                out[key] = value
+        return out
+
+
+@dataclass
+class Scenario:
+    """A named set of changes to the centres of one dataset.
+
+    Attributes
+    ----------
+    id
+        Short id, letters, digits, ``-`` and ``_``.
+    name, description
+        What the planner calls it.
+    changes
+        Applied in order.
+    created_at, updated_at
+        ISO timestamps (UTC).
+    """
+
+    id: str
+    name: str
+    changes: list[CenterChange]
+    description: str = ""
+    created_at: str = field(default_factory=lambda: _now())
+    updated_at: str = field(default_factory=lambda: _now())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "changes": [c.as_dict() for c in self.changes],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        msg = f"`{where}` must be a number; got {value!r}"
+        raise InvalidValueError(msg, field=where) from None
+    if not np.isfinite(out):
+        msg = f"`{where}` must be a finite number; got {value!r}"
+        raise InvalidValueError(msg, field=where)
+    return out
+
+
+def parse_change(data: Mapping[str, Any], *, index: int = 0) -> CenterChange:
+    """One change from its JSON form, with errors naming ``changes[i].field``.
+
+    Raises
+    ------
+    InvalidValueError
+        Unknown ``op``, level or status; missing id, level or coordinates;
+        coordinates outside longitude/latitude.
+    """
+    where = f"changes[{index}]"
+    if not isinstance(data, Mapping):
+        msg = f"`{where}` must be an object with `op`; got {data!r}"
+        raise InvalidValueError(msg, field=where)
+    try:
+        op = ChangeOp(str(data.get("op", "")))
+    except ValueError:
+        msg = f"`{where}.op` must be one of {', '.join(o.value for o in ChangeOp)}; got {data.get('op')!r}"
+        raise InvalidValueError(msg, field=f"{where}.op") from None
+    center_id = str(data.get("center_id") or "").strip()
+    level = str(data.get("level") or "").strip()
+    status = str(data.get("status") or "").strip()
+    lon = _number(data.get("lon"), f"{where}.lon")
+    lat = _number(data.get("lat"), f"{where}.lat")
+    if op is not ChangeOp.add and not center_id:
+        msg = f"`{where}.center_id` is required for `{op.value}`"
+        raise InvalidValueError(msg, field=f"{where}.center_id")
+    if op in (ChangeOp.add, ChangeOp.level):
+        if level not in LEVELS:
+            msg = f"`{where}.level` must be one of {', '.join(LEVELS)}; got {data.get('level')!r}"
+            raise InvalidValueError(msg, field=f"{where}.level")
+    if op is ChangeOp.status or (op is ChangeOp.add and status):
+        if status not in _STATUSES:
+            msg = f"`{where}.status` must be one of {', '.join(_STATUSES)}; got {data.get('status')!r}"
+            raise InvalidValueError(msg, field=f"{where}.status")
+    if op in (ChangeOp.add, ChangeOp.move):
+        for key, value, lo, hi in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):
+            if value is None or not lo <= value <= hi:
+                msg = f"`{where}.{key}` must be degrees in [{lo}, {hi}] (WGS84); got {data.get(key)!r}"
+                raise InvalidValueError(msg, field=f"{where}.{key}")
+    return CenterChange(
+        op=op,
+        center_id=center_id,
+        name=str(data.get("name") or "").strip(),
+        level=level,
+        status=status,
+        lon=lon,
+        lat=lat,
+        community=str(data.get("community") or "").strip(),
+    )
+
+
+def parse_scenario(data: Mapping[str, Any], *, scenario_id: str | None = None) -> Scenario:
+    """A :class:`Scenario` from its JSON form (``name``, ``description``, ``changes``)."""
+    if not isinstance(data, Mapping):
+        msg = "a scenario must be an object with `name` and `changes`"
+        raise InvalidValueError(msg, field="scenario")
+    name = str(data.get("name") or "").strip()
+    if not name:
+        msg = "`name` of the scenario must not be empty"
+        raise InvalidValueError(msg, field="name")
+    raw = data.get("changes") or []
+    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
+        msg = "`changes` must be a list of changes"
+        raise InvalidValueError(msg, field="changes")
+    sid = scenario_id or str(data.get("id") or "") or new_scenario_id()
+    check_scenario_id(sid)
+    now = _now()
+    return Scenario(
+        id=sid,
+        name=name,
+        changes=[parse_change(c, index=i) for i, c in enumerate(raw)],
+        description=str(data.get("description") or ""),
+        created_at=str(data.get("created_at") or now),
+        updated_at=str(data.get("updated_at") or now),
+    )
+
+
+def new_scenario_id() -> str:
+    """A fresh random scenario id (10 hex digits)."""
+    return secrets.token_hex(5)
+
+
+def check_scenario_id(scenario_id: str) -> str:
+    """Return the id if it is safe as a file name, else raise :class:`NotFoundError`."""
+    if not _ID_RE.match(str(scenario_id)):
+        msg = f"no scenario `{scenario_id}` (ids are letters, digits, - and _)"
+        raise NotFoundError(msg, field="scenario")
+    return scenario_id
+
+
+# ---------------------------------------------------------------------------
+# applying changes
+# ---------------------------------------------------------------------------
+
+
+def apply_changes(
+    centers: gpd.GeoDataFrame, changes: Iterable[CenterChange], *, dataset: Dataset | None = None
+) -> gpd.GeoDataFrame:
+    """The centres with the changes applied, in order (a new frame; ``centers`` is not changed).
+
+    Parameters
+    ----------
+    centers
+        Centres in EPSG:4326 with ``id``, ``name``, ``level``, ``status``.
+    changes
+        The scenario's changes.
+    dataset
+        When given, added and moved centres must lie within
+        :data:`MAX_OUTSIDE_M` of its extent (catches swapped lon/lat).
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326, removed centres dropped, ``scenario_change`` on each row.
+
+    Raises
+    ------
+    InvalidValueError
+        A change names a centre that does not exist (or no longer does), an
+        added id already exists, or a point lies far outside the district.
+    """
+    frame = centers.copy()
+    frame["scenario_change"] = ""
+    ids = frame["id"].astype(str).tolist()
+    rows: dict[str, dict[str, Any]] = {
+        i: r for i, r in zip(ids, frame.drop(columns=frame.geometry.name).to_dict("records"), strict=True)
+    }
+    geoms: dict[str, Any] = dict(zip(ids, frame.geometry.to_numpy(), strict=True))
+    order = list(ids)
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    box, to_metric = _extent(dataset)
+    added = 0
+    for i, ch in enumerate(changes):
+        where = f"changes[{i}]"
+        if ch.op is ChangeOp.add:
+            added += 1
+            cid = ch.center_id or _fresh_id(rows, added)
+            if cid in rows:
+                msg = f"`{where}.center_id`: a centre `{cid}` already exists"
+                raise InvalidValueError(msg, field=f"{where}.center_id")
+            _check_inside(ch, where, box, to_metric)
+            row = {c: None for c in columns}
+            row.update(
+                id=cid,
+                name=ch.name or text("scenario.new_center", "zh", n=added),
+                level=ch.level,
+                status=ch.status or CenterStatus.existing.value,
+                community=ch.community,
+                scenario_change="added",
+            )
+            if "capacity" in row:
+                row["capacity"] = np.nan
+            if "subdistrict" in row:
+                row["subdistrict"] = ""
+            rows[cid] = row
+            geoms[cid] = shapely.Point(ch.lon, ch.lat)
+            order.append(cid)
+            continue
+        if ch.center_id not in rows:
+            msg = f"`{where}.center_id`: no centre `{ch.center_id}` in the dataset (or it was removed before)"
+            raise InvalidValueError(msg, field=f"{where}.center_id")
+        row = rows[ch.center_id]
+        if ch.op is ChangeOp.remove:
+            del rows[ch.center_id]
+            order.remove(ch.center_id)
+            continue
+        tag = {ChangeOp.move: "moved", ChangeOp.level: "level", ChangeOp.status: "status"}[ch.op]
+        if ch.op is ChangeOp.move:
+            _check_inside(ch, where, box, to_metric)
+            geoms[ch.center_id] = shapely.Point(ch.lon, ch.lat)
+        elif ch.op is ChangeOp.level:
+            row["level"] = ch.level
+        else:
+            row["status"] = ch.status
+        tags = [t for t in str(row.get("scenario_change") or "").split(",") if t]
+        if tag not in tags:
+            tags.append(tag)
+        row["scenario_change"] = ",".join(tags)
+    out = gpd.GeoDataFrame(
+        pd.DataFrame([rows[i] for i in order], columns=columns), geometry=[geoms[i] for i in order], crs=WGS84
+    )
+    return _fill_admin(out, dataset)
+
+
+def _fill_admin(centers: gpd.GeoDataFrame, dataset: Dataset | None) -> gpd.GeoDataFrame:
+    """Blank ``community`` / ``subdistrict`` of added or moved centres from the boundary polygons."""
+    if dataset is None or not dataset.has("boundary"):
+        return centers
+    touched = centers["scenario_change"].astype(str).str.contains("added|moved", regex=True).to_numpy()
+    if not touched.any():
+        return centers
+    boundary = dataset["boundary"]
+    out = centers.copy()
+    pts = out.geometry.to_numpy()[touched]
+    for level in ("community", "subdistrict"):
+        polys = boundary[boundary["level"] == level]
+        if not len(polys):
+            continue
+        if level not in out.columns:
+            out[level] = ""
+        p_idx, poly_idx = shapely.STRtree(polys.geometry.to_numpy()).query(pts, predicate="within")
+        names = np.full(int(touched.sum()), "", dtype=object)
+        names[p_idx] = polys["name"].astype(str).to_numpy()[poly_idx]
+        current = out.loc[touched, level].fillna("").astype(str).to_numpy()
+        moved = out.loc[touched, "scenario_change"].astype(str).str.contains("moved").to_numpy()
+        out.loc[touched, level] = np.where((current == "") | moved, names, current)
+    return out
+
+
+def _fresh_id(rows: Mapping[str, Any], n: int) -> str:
+    cid = f"SCN{n:02d}"
+    while cid in rows:
+        n += 1
+        cid = f"SCN{n:02d}"
+    return cid
+
+
+def _extent(dataset: Dataset | None) -> tuple[shapely.Geometry | None, Transformer | None]:
+    if dataset is None:
+        return None, None
+    frames = [dataset.layers[n] for n in ("boundary", "roads", "compounds", "centers") if dataset.has(n)]
+    if not frames:
+        return None, None
+    b = np.vstack([f.total_bounds for f in frames])
+    to_metric = Transformer.from_crs(WGS84, dataset.metric_crs, always_xy=True)
+    x0, y0 = to_metric.transform(b[:, 0].min(), b[:, 1].min())
+    x1, y1 = to_metric.transform(b[:, 2].max(), b[:, 3].max())
+    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), to_metric
+
+
+def _check_inside(ch: CenterChange, where: str, box: shapely.Geometry | None, to_metric: Transformer | None) -> None:
+    if box is None or to_metric is None:
+        return
+    x, y = to_metric.transform(ch.lon, ch.lat)
+    d = shapely.distance(box, shapely.Point(x, y))
+    if not np.isfinite(d) or d > MAX_OUTSIDE_M:
+        msg = (
+            f"`{where}`: ({ch.lon}, {ch.lat}) lies {d / 1000:.0f} km outside the district; "
+            "give longitude, latitude in WGS84"
+        )
+        raise InvalidValueError(msg, field=f"{where}.lon")
+
+
+# ---------------------------------------------------------------------------
+# recomputing coverage
+# ---------------------------------------------------------------------------
+
+_NETWORKS: dict[int, tuple[gpd.GeoDataFrame, Any]] = {}
+_NET_LOCK = threading.Lock()
+
+
+def _walk_network(dataset: Dataset) -> Any:
+    """The walking network of the dataset's roads, built once per roads frame."""
+    roads = dataset["roads"]
+    key = id(roads)
+    with _NET_LOCK:
+        hit = _NETWORKS.get(key)
+        if hit is not None and hit[0] is roads:
+            return hit[1]
+    from geo.network import build_walk_network
+    from layers.suggest import walkable_roads
+
+    net = build_walk_network(walkable_roads(roads, dataset.metric_crs))
+    with _NET_LOCK:
+        if len(_NETWORKS) >= 4:
+            _NETWORKS.pop(next(iter(_NETWORKS)))
+        _NETWORKS[key] = (roads, net)
+    return net
+
+
+def _params(base: Dataset) -> dict[str, Any]:
+    p = dict(base.meta.get("params") or {})
+    return {
+        "method": p.get("method") or Method.circle.value,
+        "minutes": float(p.get("minutes") or DEFAULT_MINUTES),
+        "speed_kmh": float(p.get("speed_kmh") or DEFAULT_SPEED_KMH),
+        "level_minutes": dict(p.get("level_minutes") or {}),
+        "statuses": list(p.get("statuses") or DEFAULT_STATUSES),
+        "bands": tuple(p.get("bands") or (5.0, 10.0)),
+        "max_snap_m": float(p.get("max_snap_m") or 300.0),
+        "area_buffer_m": float(p.get("area_buffer_m") or 50.0),
+    }
+
+
+def _coverage(base: Dataset, centers: gpd.GeoDataFrame, p: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Compounds with coverage columns from ``centers`` (and the straight-line ones for network builds)."""
+    how = parse_method(p["method"])
+    kwargs: dict[str, Any] = {
+        "metric_crs": base.metric_crs,
+        "minutes": p["minutes"],
+        "speed_kmh": p["speed_kmh"],
+        "level_minutes": p["level_minutes"],
+        "statuses": p["statuses"],
+        "gates": base.layers.get("gates"),
+    }
+    compounds = base["compounds"]
+    if how is Method.network:
+        net = _walk_network(base)
+        out = compound_coverage(compounds, centers, method=how, roads=base["roads"], network=net,
+                                max_snap_m=p["max_snap_m"], **kwargs)
+        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
+        out["covered_circle"] = circle["covered"].to_numpy()
+        out["walk_m_circle"] = circle["walk_m"].to_numpy()
+        return out
+    out = compound_coverage(compounds, centers, method=how, **kwargs)
+    return out.drop(columns=[c for c in ("covered_circle", "walk_m_circle") if c in out.columns])
+
+
+def _refresh_shares(frame: gpd.GeoDataFrame, compounds: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
+    """Recount ``covered_compounds``, ``covered_households`` and ``coverage`` of units or grids."""
+    if key not in compounds.columns or "id" not in frame.columns:
+        return frame
+    cov = compounds["covered"].astype(bool)
+    sums = pd.DataFrame(
+        {"key": compounds[key].astype(str), "cc": cov.astype(int), "ch": compounds["households"] * cov.astype(int)}
+    ).groupby("key")[["cc", "ch"]].sum()
+    out = frame.copy()
+    joined = sums.reindex(out["id"].astype(str)).fillna(0).astype("int64")
+    out["covered_compounds"] = joined["cc"].to_numpy()
+    out["covered_households"] = joined["ch"].to_numpy()
+    if "households" in out.columns:
+        hh = out["households"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["coverage"] = np.where(hh > 0, np.round(out["covered_households"] / hh, 3), np.nan)
+    return out
+
+
+def _refresh_cells(cells: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, base: Dataset) -> gpd.GeoDataFrame:
+    if not len(cells) or "covered_households" not in cells.columns:
+        return cells
+    crs = base.metric_crs
+    cm = compounds.to_crs(crs)[["households", "covered", "geometry"]].copy()
+    cm["covered_households"] = cm["households"] * cm["covered"].astype(bool)
+    sums = apportion(cells.to_crs(crs).geometry.to_numpy(), cm, columns=("covered_households",))
+    out = cells.copy()
+    out["covered_households"] = sums["covered_households"].round(1).to_numpy()
+    hh = out["households"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = out["covered_households"].to_numpy(dtype=float) / hh
+    out["coverage"] = np.where(hh > 0.5, np.round(share, 3), np.nan)
+    return out
+
+
+def scenario_dataset(base: Dataset, scenario: Scenario) -> Dataset:
+    """The base dataset with the scenario's changes and coverage recomputed.
+
+    Parameters
+    ----------
+    base
+        A dataset (EPSG:4326), built or not; its build parameters
+        (``meta["params"]``: method, minutes, speed, per-level minutes,
+        counted statuses) are used.  It is not changed.
+    scenario
+        The changes.
+
+    Returns
+    -------
+    Dataset
+        New ``centers`` (with ``scenario_change``), ``compounds`` with the
+        coverage columns recomputed, ``circles`` for the new centres and,
+        when the base has them, ``units``, ``grids`` and ``cells`` with
+        their covered counts refreshed; network builds also get
+        ``service_areas`` (when :mod:`layers.service_areas` is available,
+        else an empty layer).  ``meta["scenario"]`` names the scenario and
+        ``meta["summary"]`` holds the new headline figures.
+    """
+    from layers.build import summarize
+
+    p = _params(base)
+    centers = apply_changes(base["centers"], scenario.changes, dataset=base)
+    compounds = _coverage(base, centers, p)
+    layers: dict[str, gpd.GeoDataFrame] = {"centers": centers, "compounds": compounds}
+    layers["circles"] = service_circles(
+        centers, metric_crs=base.metric_crs, minutes=p["minutes"], speed_kmh=p["speed_kmh"],
+        level_minutes=p["level_minutes"], bands=p["bands"],
+    )
+    if base.has("units"):
+        layers["units"] = _refresh_shares(base["units"], compounds, "unit")
+    if base.has("grids"):
+        layers["grids"] = _refresh_shares(base["grids"], compounds, "grid")
+    if base.has("cells"):
+        layers["cells"] = _refresh_cells(base["cells"], compounds, base)
+    if parse_method(p["method"]) is Method.network:
+        layers["service_areas"] = _service_areas(base, centers, p)
+    out = base.replace(**layers)
+    out.meta["scenario"] = {"id": scenario.id, "name": scenario.name}
+    out.meta["summary"] = summarize(out)
+    return out
+
+
+def _service_areas(base: Dataset, centers: gpd.GeoDataFrame, p: dict[str, Any]) -> gpd.GeoDataFrame:
+    try:
+        from layers.service_areas import walking_service_areas
+    except ImportError:
+        return gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=WGS84)
+    return walking_service_areas(
+        _walk_network(base),
+        centers[centers["status"].isin(p["statuses"])],
+        metric_crs=base.metric_crs,
+        minutes=p["minutes"],
+        speed_kmh=p["speed_kmh"],
+        level_minutes=p["level_minutes"],
+        bands=p["bands"],
+        buffer_m=p["area_buffer_m"],
+        max_snap_m=p["max_snap_m"],
+    )
+
+
+def _base_coverage(base: Dataset) -> gpd.GeoDataFrame:
+    c = base["compounds"]
+    if "covered" in c.columns:
+        return c
+    return _coverage(base, base["centers"], _params(base))
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's coverage and its difference from the base.
+
+    Attributes
+    ----------
+    scenario
+        The scenario.
+    base, coverage
+        Headline figures without and with the changes: ``compounds``,
+        ``covered_compounds``, ``households``, ``covered_households``,
+        ``share`` (of households), ``compound_share``.
+    difference
+        ``gained_compounds``, ``gained_households``, ``lost_compounds``,
+        ``lost_households``, ``net_households``.
+    by_community
+        One row per community: ``community``, ``compounds``, ``households``,
+        ``base_covered_households``, ``scenario_covered_households``,
+        ``gained_*``, ``lost_*``, ``base_household_share``,
+        ``scenario_household_share``; largest change first.
+    changed
+        Compounds whose coverage changed: ``id``, ``name``, ``community``,
+        ``households``, ``change`` (``gained``/``lost``), ``walk_min_base``,
+        ``walk_min``, ``nearest_center``.
+    centers
+        The scenario's centres (EPSG:4326) with ``scenario_change``.
+    seconds
+        Time to recompute (s).
+    removed_centers
+        Ids of base centres the scenario removes.
+    """
+
+    scenario: Scenario
+    base: dict[str, Any]
+    coverage: dict[str, Any]
+    difference: dict[str, int]
+    by_community: pd.DataFrame
+    changed: pd.DataFrame
+    centers: gpd.GeoDataFrame
+    seconds: float
+    removed_centers: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form."""
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            out = frame.astype(object).where(frame.notna(), None)
+            return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in out.to_dict("records")]
+
+        changed_centers = self.centers[self.centers["scenario_change"] != ""]
+        return {
+            "scenario": self.scenario.as_dict(),
+            "base": self.base,
+            "coverage": self.coverage,
+            "difference": self.difference,
+            "by_community": records(self.by_community),
+            "changed_compounds": records(self.changed),
+            "changed_centers": records(pd.DataFrame(changed_centers.drop(columns="geometry")).assign(
+                lon=changed_centers.geometry.x.round(6).to_numpy(), lat=changed_centers.geometry.y.round(6).to_numpy()
+            )),
+            "removed_centers": self.removed_centers,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _headline(c: pd.DataFrame) -> dict[str, Any]:
+    cov = c["covered"].astype(bool).to_numpy()
+    hh = c["households"].astype("int64").to_numpy()
+    total = int(hh.sum())
+    return {
+        "compounds": len(c),
+        "covered_compounds": int(cov.sum()),
+        "households": total,
+        "covered_households": int(hh[cov].sum()),
+        "share": round(float(hh[cov].sum()) / total, 4) if total else 0.0,
+        "compound_share": round(float(cov.sum()) / len(c), 4) if len(c) else 0.0,
+    }
+
+
+def scenario_result(base: Dataset, scenario: Scenario) -> ScenarioResult:
+    """The scenario's coverage and its difference from the base, by community.
+
+    Parameters
+    ----------
+    base
+        The base dataset (not changed).  Its stored coverage columns are the
+        base when present, else the base coverage is computed the same way.
+    scenario
+        The changes.
+
+    Returns
+    -------
+    ScenarioResult
+    """
+    t0 = time.perf_counter()
+    before = _base_coverage(base)
+    after_ds = scenario_dataset(base, scenario)
+    after = after_ds["compounds"]
+    b = before["covered"].astype(bool).to_numpy()
+    a = after["covered"].astype(bool).to_numpy()
+    hh = before["households"].astype("int64").to_numpy()
+    gained, lost = a & ~b, b & ~a
+    community = before["community"].fillna("").astype(str).to_numpy() if "community" in before else np.full(len(b), "")
+    frame = pd.DataFrame(
+        {
+            "community": community,
+            "compounds": 1,
+            "households": hh,
+            "base_covered_households": np.where(b, hh, 0),
+            "scenario_covered_households": np.where(a, hh, 0),
+            "gained_compounds": gained.astype(int),
+            "gained_households": np.where(gained, hh, 0),
+            "lost_compounds": lost.astype(int),
+            "lost_households": np.where(lost, hh, 0),
+        }
+    )
+    by = frame.groupby("community", sort=True).sum().reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        by["base_household_share"] = np.round(by["base_covered_households"] / by["households"].where(by["households"] > 0), 4)
+        by["scenario_household_share"] = np.round(
+            by["scenario_covered_households"] / by["households"].where(by["households"] > 0), 4
+        )
+    by["_change"] = by["gained_households"] + by["lost_households"]
+    by = by.sort_values(["_change", "households"], ascending=[False, False]).drop(columns="_change").reset_index(drop=True)
+    moved = gained | lost
+    changed = pd.DataFrame(
+        {
+            "id": before["id"].astype(str).to_numpy()[moved],
+            "name": before["name"].astype(str).to_numpy()[moved],
+            "community": community[moved],
+            "households": hh[moved],
+            "change": np.where(gained[moved], "gained", "lost"),
+            "walk_min_base": pd.to_numeric(before["walk_min"], errors="coerce").to_numpy()[moved],
+            "walk_min": pd.to_numeric(after["walk_min"], errors="coerce").to_numpy()[moved],
+            "nearest_center": after["nearest_center"].astype(str).to_numpy()[moved],
+        }
+    ).sort_values(["households", "id"], ascending=[False, True]).reset_index(drop=True)
+    difference = {
+        "gained_compounds": int(gained.sum()),
+        "gained_households": int(hh[gained].sum()),
+        "lost_compounds": int(lost.sum()),
+        "lost_households": int(hh[lost].sum()),
+        "net_households": int(hh[gained].sum() - hh[lost].sum()),
+    }
+    return ScenarioResult(
+        scenario=scenario,
+        base=_headline(before),
+        coverage=_headline(after),
+        difference=difference,
+        by_community=by,
+        changed=changed,
+        centers=after_ds["centers"],
+        seconds=time.perf_counter() - t0,
+        removed_centers=sorted(set(base["centers"]["id"].astype(str)) - set(after_ds["centers"]["id"].astype(str))),
+    )
+
+
+# ---------------------------------------------------------------------------
+# storage
+# ---------------------------------------------------------------------------
+
+
+def scenario_dir_for(dataset_path: str | os.PathLike[str]) -> Path:
+    """The folder of a dataset's scenarios: ``district.gpkg`` -> ``district.scenarios/`` beside it."""
+    p = Path(dataset_path)
+    return p.parent / f"{p.stem if p.suffix else p.name}.scenarios"
+
+
+class ScenarioStore:
+    """Scenarios of one dataset, one JSON file each in a folder, written atomically.
+
+    Parameters
+    ----------
+    root
+        The folder (created on the first write).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def beside(cls, dataset_path: str | os.PathLike[str]) -> ScenarioStore:
+        """The store in :func:`scenario_dir_for` the dataset."""
+        return cls(scenario_dir_for(dataset_path))
+
+    def _file(self, scenario_id: str) -> Path:
+        return self.root / f"{check_scenario_id(scenario_id)}.json"
+
+    def list(self) -> list[Scenario]:
+        """Every stored scenario, oldest first (unreadable files are skipped)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for f in sorted(self.root.glob("*.json")):
+            try:
+                out.append(parse_scenario(json.loads(f.read_text("utf-8")), scenario_id=f.stem))
+            except (ValueError, OSError):
+                continue
+        return sorted(out, key=lambda s: (s.created_at, s.id))
+
+    def get(self, scenario_id: str) -> Scenario:
+        """The scenario ``scenario_id``; :class:`NotFoundError` if there is none."""
+        f = self._file(scenario_id)
+        if not f.is_file():
+            msg = f"no scenario `{scenario_id}`"
+            raise NotFoundError(msg, field="scenario")
+        return parse_scenario(json.loads(f.read_text("utf-8")), scenario_id=scenario_id)
+
+    def save(self, scenario: Scenario) -> Scenario:
+        """Write the scenario (replacing one with the same id), atomically."""
+        f = self._file(scenario.id)
+        with self._lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{scenario.id}.", suffix=".tmp", dir=self.root)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(scenario.as_dict(), fh, ensure_ascii=False, indent=1)
+                os.replace(tmp, f)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return scenario
+
+    def create(self, data: Mapping[str, Any], *, base: Dataset | None = None) -> Scenario:
+        """Parse, check against ``base`` (when given) and store a new scenario with a fresh id."""
+        scenario = parse_scenario({k: v for k, v in data.items() if k not in ("id", "created_at", "updated_at")})
+        while self._file(scenario.id).exists():
+            scenario.id = new_scenario_id()
+        if base is not None:
+            apply_changes(base["centers"], scenario.changes, dataset=base)
+        return self.save(scenario)
+
+    def replace(self, scenario_id: str, data: Mapping[str, Any], *, base: Dataset | None = None) -> Scenario:
+        """Replace the name, description and changes of a stored scenario."""
+        old = self.get(scenario_id)
+        new = parse_scenario({k: v for k, v in data.items() if k not in ("id", "created_at", "updated_at")},
+                             scenario_id=scenario_id)
+        new.created_at = old.created_at
+        new.updated_at = _now()
+        if base is not None:
+            apply_changes(base["centers"], new.changes, dataset=base)
+        return self.save(new)
+
+    def delete(self, scenario_id: str) -> None:
+        """Delete a stored scenario; :class:`NotFoundError` if there is none."""
+        f = self._file(scenario_id)
+        with self._lock:
+            if not f.is_file():
+                msg = f"no scenario `{scenario_id}`"
+                raise NotFoundError(msg, field="scenario")
+            f.unlink()
