@@ -62,6 +62,27 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HeadAsGet:
+    """Pure ASGI middleware answering ``HEAD`` like ``GET`` without the body (tiles, pages, features)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
 def discover_routers() -> list[tuple[str, APIRouter]]:
     """``(module name, router)`` of every :mod:`api.routers` module exposing ``router``."""
     found: list[tuple[str, APIRouter]] = []
@@ -109,6 +130,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     install_error_handlers(app)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -542,17 +542,22 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def example(value: Any, summary: str | None = None) -> dict[str, dict[str, Any]]:
+    """An ``openapi_examples`` entry for a parameter (shown and pre-filled in ``/docs``)."""
+    return {"example": {"summary": summary or str(value), "value": value}}
+
+
 @dataclass
 class CoverageQuery:
     """``minutes`` and ``method`` of the coverage to show (defaults: as the dataset was built)."""
 
     minutes: Annotated[
         float | None,
-        Query(gt=0, le=120, description="Walking minutes of the service circle (default: as built)", examples=[10]),
+        Query(gt=0, le=120, description="Walking minutes of the service circle (default: as built)", openapi_examples=example(10)),
     ] = None
     method: Annotated[
         Literal["circle", "network"] | None,
-        Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", examples=["circle"]),
+        Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", openapi_examples=example("circle")),
     ] = None
 
     def query_string(self) -> str:
@@ -571,7 +576,7 @@ class CoordsQuery:
 
     coords: Annotated[
         Literal["wgs84", "gcj02"],
-        Query(description="Output coordinates: `wgs84` (default) or `gcj02` to overlay AMap (高德) basemaps", examples=["wgs84"]),
+        Query(description="Output coordinates: `wgs84` (default) or `gcj02` to overlay AMap (高德) basemaps", openapi_examples=example("wgs84")),
     ] = "wgs84"
 
 

@@ -294,7 +294,7 @@ class _DangjianLayers(MacroElement):
 
 def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, coords: str) -> str:
     props = [p for p in MAP_PROPERTIES.get(layer, ()) if p in columns or (layer == "compounds" and p == "state")]
-    query = [f"limit=10000", f"properties={','.join(props)}"]
+    query = ["limit=10000", f"properties={','.join(props)}"]
     if opts.minutes is not None:
         query.append(f"minutes={opts.minutes:g}")
     if opts.method is not None:

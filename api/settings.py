@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     minutes: float = Field(15.0, gt=0, le=120, description="Walking time of the service circle (min)")
     speed_kmh: float = Field(4.0, gt=0, le=20, description="Walking speed (km/h)")
     level_minutes: dict[str, float] = Field(default_factory=dict, description="Minutes per centre level")
-    method: Literal["circle", "network"] = Field("circle", description="Coverage method")
+    method: Literal["circle", "network"] = Field("network", description="Coverage method")
     lang: Literal["zh", "en"] = Field("zh", description="Language of maps, reports and messages")
     basemap: Literal["none", "osm", "tianditu", "amap"] = Field("none", description="Basemap of the map pages")
     tianditu_key: str = Field("", description="Tianditu (天地图) key, needed for basemap=tianditu")

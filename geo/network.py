@@ -917,19 +917,22 @@ def distance_matrix(
         ledge = np.repeat(np.arange(len(blk.edges)), cnt)
         e = blk.edges[ledge]
         a, o = tgt.along_m[tt], tgt.offset_m[tt]
-        du = blk.dist[:, blk.lu[ledge]] + (o + a)
-        dv = blk.dist[:, blk.lv[ledge]] + (o + net.length_m[e] - a)
-        d = np.minimum(du, dv)
-        same = src.edge[blk.sources][:, None] == e[None, :]
-        if same.any():
-            si, ti = np.nonzero(same)
-            sg = blk.sources[si]
-            direct = src.offset_m[sg] + np.abs(src.along_m[sg] - a[ti]) + o[ti]
-            d[si, ti] = np.minimum(d[si, ti], direct)
-        si, ti = np.nonzero(d <= limit)
-        rows_out.append(blk.sources[si])
-        cols_out.append(tt[ti])
-        vals_out.append(d[si, ti])
+        cu, cv = o + a, o + net.length_m[e] - a
+        lu_t, lv_t = blk.lu[ledge], blk.lv[ledge]
+        per = max(1, _MAX_BLOCK_CELLS // len(tt))  # rows per dense (sources x targets) block
+        for r0 in range(0, len(blk.sources), per):
+            srcs = blk.sources[r0 : r0 + per]
+            rows = blk.dist[r0 : r0 + per]
+            d = np.minimum(rows[:, lu_t] + cu, rows[:, lv_t] + cv)
+            si, ti = np.nonzero(src.edge[srcs][:, None] == e[None, :])
+            if len(si):
+                sg = srcs[si]
+                direct = src.offset_m[sg] + np.abs(src.along_m[sg] - a[ti]) + o[ti]
+                d[si, ti] = np.minimum(d[si, ti], direct)
+            si, ti = np.nonzero(d <= limit)
+            rows_out.append(srcs[si])
+            cols_out.append(tt[ti])
+            vals_out.append(d[si, ti])
     if rows_out:
         rows, cols, vals = (np.concatenate(x) for x in (rows_out, cols_out, vals_out))
     else:

@@ -130,8 +130,21 @@ def _fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return compounds, centers
 
 
-def coverage_layers(dataset: Dataset, params: BuildParams, *, progress: Progress = _nothing) -> Dataset:
+def coverage_layers(
+    dataset: Dataset,
+    params: BuildParams,
+    *,
+    progress: Progress = _nothing,
+    network_pass: Callable[..., object] | None = None,
+) -> Dataset:
     """Coverage columns on compounds, plus circles (and walking service areas for ``network``).
+
+    ``network_pass`` (network method only) replaces the whole-network walking
+    pass, e.g. by the split pass of :mod:`geo.partition` for a very large
+    district (see :func:`layers.coverage.compound_coverage`); the walking
+    service areas are then not drawn (``service_areas`` is empty and
+    ``meta["service_areas"]`` says why), since they would need the whole
+    network again.
 
     Returns a new :class:`Dataset`; the input is not changed.
     """
@@ -149,7 +162,18 @@ def coverage_layers(dataset: Dataset, params: BuildParams, *, progress: Progress
     compounds = dataset["compounds"]
     centers = dataset["centers"]
     layers: dict[str, gpd.GeoDataFrame] = {}
-    if method is Method.network:
+    notes: dict[str, Any] = {}
+    if method is Method.network and network_pass is not None:
+        covered = compound_coverage(
+            compounds, centers, method=method, roads=dataset["roads"], network_pass=network_pass,
+            max_snap_m=params.max_snap_m, **kwargs,
+        )
+        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
+        covered["covered_circle"] = circle["covered"].to_numpy()
+        covered["walk_m_circle"] = circle["walk_m"].to_numpy()
+        layers["service_areas"] = gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
+        notes["service_areas"] = "not drawn: the walking pass was split into tiles"
+    elif method is Method.network:
         from layers.service_areas import walking_network, walking_service_areas
 
         net = walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
@@ -185,10 +209,17 @@ def coverage_layers(dataset: Dataset, params: BuildParams, *, progress: Progress
     )
     out = dataset.replace(compounds=covered, **layers)
     out.meta["params"] = asdict(params)
+    out.meta.update(notes)
     return out
 
 
-def build_dataset(dataset: Dataset, params: BuildParams | None = None, *, progress: Progress = _nothing) -> Dataset:
+def build_dataset(
+    dataset: Dataset,
+    params: BuildParams | None = None,
+    *,
+    progress: Progress = _nothing,
+    network_pass: Callable[..., object] | None = None,
+) -> Dataset:
     """Derive units, coverage, grids, cells and circles for a dataset.
 
     Parameters
@@ -199,6 +230,9 @@ def build_dataset(dataset: Dataset, params: BuildParams | None = None, *, progre
         Build parameters (defaults: 15 minutes at 4 km/h, straight line).
     progress
         Called with a catalogue key (``progress.units`` ...) as each step starts.
+    network_pass
+        Network method: the walking pass to use instead of the whole-network
+        one (see :func:`coverage_layers`).
 
     Returns
     -------
@@ -217,7 +251,7 @@ def build_dataset(dataset: Dataset, params: BuildParams | None = None, *, progre
         ds["boundary"], ds["roads"], ds["rivers"], compounds,
         metric_crs=crs, unit_classes=params.unit_classes, min_area_m2=params.min_unit_area_m2,
     )
-    ds = coverage_layers(ds, params, progress=progress)
+    ds = coverage_layers(ds, params, progress=progress, network_pass=network_pass)
     compounds = ds["compounds"].copy()
     compounds["unit"] = assign_to_polygons(compounds, units, metric_crs=crs)
     progress("progress.grids")

@@ -10,7 +10,7 @@ minutes on foot: straight-line (``circle``) or along walkable roads
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 
 import geopandas as gpd
@@ -144,6 +144,7 @@ def compound_coverage(
     roads: gpd.GeoDataFrame | None = None,
     max_snap_m: float = 300.0,
     network: object | None = None,
+    network_pass: Callable[..., object] | None = None,
 ) -> gpd.GeoDataFrame:
     """Write the coverage columns onto a copy of ``compounds``.
 
@@ -171,6 +172,13 @@ def compound_coverage(
     network
         Network method: a prebuilt :class:`geo.network.WalkNetwork` on the
         same roads in ``metric_crs``, to skip rebuilding it.
+    network_pass
+        Network method: run the walking pass with this instead of
+        :func:`geo.network.walk_coverage` on the whole network, called as
+        ``network_pass(centres_xy, access_xy, limit_m=..., max_snap_m=...)``
+        (metres, ``metric_crs``) and returning a
+        :class:`geo.network.NetworkCoverage`; e.g. the split pass of
+        :func:`geo.partition.partitioned_walk_coverage` over the roads.
 
     Returns
     -------
@@ -210,12 +218,15 @@ def compound_coverage(
         else:
             from geo.network import build_walk_network, walk_coverage
 
-            if network is None:
-                walk_roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=4326)
-                if "walkable" in walk_roads.columns:
-                    walk_roads = walk_roads[walk_roads["walkable"].astype(bool)]
-                network = build_walk_network(walk_roads.to_crs(metric_crs))
-            res = walk_coverage(network, xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
+            if network_pass is not None:
+                res = network_pass(xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
+            else:
+                if network is None:
+                    walk_roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=4326)
+                    if "walkable" in walk_roads.columns:
+                        walk_roads = walk_roads[walk_roads["walkable"].astype(bool)]
+                    network = build_walk_network(walk_roads.to_crs(metric_crs))
+                res = walk_coverage(network, xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
             covered = res.covered
             nearest = np.where(covered, res.covering, res.nearest)
             dist = np.where(covered, res.covering_dist_m, res.dist_m)

@@ -140,7 +140,8 @@ def _layer_sources(path: Path) -> dict[str, tuple[Path, str | None]]:
 def _read(source: tuple[Path, str | None], *, encoding: str | None = None) -> gpd.GeoDataFrame:
     file, layer = source
     try:
-        return pyogrio.read_dataframe(file, layer=layer, use_arrow=False, encoding=encoding)
+        # Arrow is several times faster; it does not take an encoding override.
+        return pyogrio.read_dataframe(file, layer=layer, use_arrow=encoding is None, encoding=encoding)
     except Exception as exc:
         where = f"{file}" + (f" (layer {layer})" if layer else "")
         msg = f"cannot read {where}: {exc}"

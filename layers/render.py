@@ -240,7 +240,7 @@ def draw_order(layer: str, frame: pd.DataFrame) -> np.ndarray:
 def _mvt_value(v: Any) -> Any:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
-    if isinstance(v, (np.integer,)):
+    if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, (float, np.floating)):
         f = float(v)

@@ -29,6 +29,8 @@ DEFAULT_MIN_UNIT_AREA_M2 = 5000.0
 _BOUNDING_MIN_M = 30.0
 #: Barrier lines are lengthened by this much (m) so near-misses at junctions close.
 _SNAP_M = 2.0
+#: Precision grid (m) for noding barrier lines.
+_GRID_M = 0.01
 
 
 def study_area(
@@ -191,9 +193,12 @@ def neighbourhood_units(
     r = roads.to_crs(metric_crs) if len(roads) else roads
     w = rivers.to_crs(metric_crs) if len(rivers) else rivers
     lines, names = _barriers(area, r, w, unit_classes)
-    merged = shapely.get_parts(shapely.line_merge(shapely.union_all(shapely.get_parts(lines))))
-    noded = shapely.node(shapely.geometrycollections(extend_line_ends(merged, _SNAP_M)))
+    # Snap-rounding to 1 cm makes roads drawn along the boundary coincide with it exactly,
+    # so duplicates dissolve instead of leaving zero-width faces.
+    merged = shapely.get_parts(shapely.line_merge(shapely.union_all(shapely.get_parts(lines), grid_size=_GRID_M)))
+    noded = shapely.union_all(extend_line_ends(merged, _SNAP_M), grid_size=_GRID_M)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.area(faces) > _GRID_M**2]
     inside = shapely.contains_properly(area, shapely.point_on_surface(faces)) if len(faces) else np.array([], bool)
     faces = faces[inside]
     faces = _merge_slivers(faces, min_area_m2)

@@ -43,8 +43,10 @@ def square(cx: float, cy: float, half: float = 50.0) -> shapely.Polygon:
 
 def block_layers() -> dict[str, gpd.GeoDataFrame]:
     """The raw input layers of the 3 x 3 fixture (before validation)."""
-    roads = [LineString([(x, 0), (x, 900)]) for x in (0, 300, 600, 900)]
-    roads += [LineString([(0, y), (900, y)]) for y in (0, 300, 600, 900)]
+    # Roads share a vertex wherever they meet (as surveyed data does); 小巷 joins y = 0 and y = 300 at x = 150.
+    ticks = (0, 300, 600, 900)
+    roads = [LineString([(x, y) for y in ticks]) for x in ticks]
+    roads += [LineString(sorted({(x, y) for x in (*ticks, 150)} if y in (0, 300) else {(x, y) for x in ticks})) for y in ticks]
     classes = ["arterial", "secondary", "secondary", "arterial", "arterial", "secondary", "secondary", "arterial"]
     names = ["西路", "一路", "二路", "东路", "南街", "中街", "北中街", "北街"]
     roads.append(LineString([(150, 0), (150, 300)]))

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, SettingsDep, StateDep, dumps, public_base
+from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, SettingsDep, StateDep, dumps, example, public_base
 from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
@@ -34,23 +34,23 @@ GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
 
-LayerPath = Annotated[str, Path(description="Layer name, e.g. `compounds`, `centers`, `cells`", examples=["compounds"])]
-LangQuery = Annotated[Literal["zh", "en"], Query(description="Language of titles and summary lines", examples=["zh"])]
+LayerPath = Annotated[str, Path(description="Layer name, e.g. `compounds`, `centers`, `cells`", openapi_examples=example("compounds"))]
+LangQuery = Annotated[Literal["zh", "en"], Query(description="Language of titles and summary lines", openapi_examples=example("zh"))]
 BboxQuery = Annotated[
     str | None,
     Query(
         description="`minlon,minlat,maxlon,maxlat` in WGS84 degrees; features intersecting it",
-        examples=["109.76,39.59,109.79,39.61"],
+        openapi_examples=example("109.76,39.59,109.79,39.61"),
     ),
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page (1-10,000)", examples=[100])]
-OffsetQuery = Annotated[int, Query(ge=0, description="Features to skip", examples=[0])]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page (1-10,000)", openapi_examples=example(100))]
+OffsetQuery = Annotated[int, Query(ge=0, description="Features to skip", openapi_examples=example(0))]
 FormatQuery = Annotated[
     Literal["json", "geojson", "csv"], Query(description="`json`/`geojson` (GeoJSON) or `csv` (attribute table)")
 ]
 PropertiesQuery = Annotated[
     str | None,
-    Query(description="Comma-separated attribute columns to return (default: all)", examples=["name,households,covered"]),
+    Query(description="Comma-separated attribute columns to return (default: all)", openapi_examples=example("name,households,covered")),
 ]
 
 CONFORMANCE = [
@@ -234,7 +234,7 @@ def items(
 def item(
     request: Request,
     layer: LayerPath,
-    feature_id: Annotated[str, Path(description="The feature's id", examples=["XQ001"])],
+    feature_id: Annotated[str, Path(description="The feature's id", openapi_examples=example("XQ001"))],
     state: StateDep,
     settings: SettingsDep,
     coverage: CoverageDep,

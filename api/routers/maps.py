@@ -16,25 +16,25 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from api.deps import CoverageDep, SettingsDep, StateDep, path_prefix
+from api.deps import CoverageDep, SettingsDep, StateDep, example, path_prefix
 from api.maps import MapOptions, add_nonce, content_security_policy, coverage_map_html, parse_layers
 from api.settings import Settings
 
 router = APIRouter(tags=["maps"])
 
-LangQuery = Annotated[Literal["zh", "en"] | None, Query(description="Page language (default: the setting, zh)", examples=["en"])]
+LangQuery = Annotated[Literal["zh", "en"] | None, Query(description="Page language (default: the setting, zh)", openapi_examples=example("en"))]
 LayersQuery = Annotated[
     str | None,
     Query(
         description="Layers switched on at start, comma-separated: boundary, compounds, centers, circles, service_areas, units, grids, cells, roads, rivers",
-        examples=["compounds,centers,cells"],
+        openapi_examples=example("compounds,centers,cells"),
     ),
 ]
-CommunityQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this community (社区) by name", examples=["锦绣社区"])]
-SubdistrictQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this subdistrict (街道) by name", examples=["滨河街道"])]
+CommunityQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this community (社区) by name", openapi_examples=example("锦绣社区"))]
+SubdistrictQuery = Annotated[str | None, Query(max_length=100, description="Zoom to this subdistrict (街道) by name", openapi_examples=example("滨河街道"))]
 BasemapQuery = Annotated[
     Literal["none", "osm", "tianditu", "amap"] | None,
-    Query(description="Basemap (default: the setting, none = offline)", examples=["none"]),
+    Query(description="Basemap (default: the setting, none = offline)", openapi_examples=example("none")),
 ]
 CellsQuery = Annotated[Literal["h3", "square"], Query(description="Analysis cells to draw: H3 hexagons or squares")]
 

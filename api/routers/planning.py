@@ -16,6 +16,7 @@ with :func:`scenario_for` or ``Depends(get_scenario_store)`` plus
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -169,7 +170,7 @@ _results = LRU(32)
 
 
 def _result(state: Any, scenario: Scenario) -> ScenarioResult:
-    key = (state.version, scenario.id, scenario.updated_at)
+    key = (state.version, json.dumps(scenario.as_dict(), sort_keys=True, ensure_ascii=False))
     found = _results.get(key)
     if found is None:
         found = scenario_result(state.dataset(), scenario)

@@ -19,7 +19,17 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, DatasetState, SettingsDep, StateDep, dumps, public_base
+from api.deps import (
+    VARIANT_LAYERS,
+    CoordsDep,
+    CoverageDep,
+    DatasetState,
+    SettingsDep,
+    StateDep,
+    dumps,
+    example,
+    public_base,
+)
 from api.http import body_response, etag_for, etag_matches, not_modified
 from geo.errors import InvalidValueError, NotFoundError
 from geo.tiles import MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
@@ -34,7 +44,7 @@ _TILE_NAME = re.compile(r"^(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>png|mvt|pbf)$"
 TILEJSON_MIN_ZOOM = 10
 TILEJSON_MAX_ZOOM = 20
 
-TileLayer = Annotated[str, Path(description=f"One of {', '.join(TILE_LAYERS)}", examples=["compounds"])]
+TileLayer = Annotated[str, Path(description=f"One of {', '.join(TILE_LAYERS)}", openapi_examples=example("compounds"))]
 
 
 def _check_layer(state: DatasetState, layer: str) -> None:
@@ -66,9 +76,9 @@ def parse_tile_name(name: str) -> tuple[int, int, str]:
 async def tile(
     request: Request,
     layer: TileLayer,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level", examples=[15])],
-    x: Annotated[int, Path(ge=0, description="Tile column", examples=[26376])],
-    tile: Annotated[str, Path(description="`{y}.png`, `{y}@2x.png`, `{y}.mvt` or `{y}.pbf`", examples=["12452.png"])],
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="Zoom level", openapi_examples=example(15))],
+    x: Annotated[int, Path(ge=0, description="Tile column", openapi_examples=example(26376))],
+    tile: Annotated[str, Path(description="`{y}.png`, `{y}@2x.png`, `{y}.mvt` or `{y}.pbf`", openapi_examples=example("12452.png"))],
     state: StateDep,
     settings: SettingsDep,
     coverage: CoverageDep,
@@ -107,7 +117,7 @@ def tilejson(
     coverage: CoverageDep,
     coords: CoordsDep,
     format: Annotated[Literal["mvt", "png"], Query(description="Tile format the URLs point to")] = "mvt",
-    scale: Annotated[Literal[1, 2], Query(description="PNG scale: 1 (256 px) or 2 (512 px)")] = 1,
+    scale: Annotated[int, Query(ge=1, le=2, description="PNG scale: 1 (256 px) or 2 (512 px)")] = 1,
     lang: Annotated[Literal["zh", "en"], Query(description="Language of name and description")] = "zh",
 ) -> Response:
     """Absolute tile URLs (from the public base URL), bounds, centre, zoom range and ``vector_layers``."""

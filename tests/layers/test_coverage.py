@@ -87,3 +87,39 @@ def test_circles_radius_and_bands(blocks):
     r15 = m[m["minutes"] == 15].area.iloc[0]
     assert r15 == pytest.approx(np.pi * 1000**2, rel=0.005)  # 64-gon of radius 1000 m
     assert circles["radius_m"].max() == 1000.0
+
+
+def _gates():
+    # Gates open onto streets: A on 小巷, B and D 20 m off a street, C 20 m below the north street.
+    return local(
+        gpd.GeoDataFrame(
+            {"compound": ["A", "B", "C", "D"]},
+            geometry=[Point(150, 60), Point(450, 20), Point(750, 880), Point(150, 620)],
+        )
+    )
+
+
+def test_network_walks_along_roads_with_hand_worked_distances(blocks):
+    c = compound_coverage(
+        blocks["compounds"], blocks["centers"], metric_crs=blocks.metric_crs, method="network",
+        roads=blocks["roads"], gates=_gates(), minutes=5,
+    ).set_index("id")
+    # A: 240 m up 小巷; B: 20 m leg + 300 along the south street and 小巷 (or x=300) + 300 = 620 m;
+    # C: 20 m leg + 150 m east to S2 = 170 m; D: 20 + 150 + 300 + 150 = 620 m.
+    assert c["walk_m"].to_dict() == {"A": 240.0, "B": 620.0, "C": 170.0, "D": 620.0}
+    assert c["nearest_center"].to_dict() == {"A": "S1", "B": "S1", "C": "S2", "D": "S1"}
+    assert c["covered"].to_dict() == {"A": True, "B": False, "C": True, "D": False}  # 5 min = 333 m
+    assert (c["method"] == "network").all()
+    # The straight line from D's gate to S1 is only 320 m: inside the 5-minute circle, not within a 5-minute walk.
+    assert c.loc["D", "straight_m"] == 320.0
+
+
+def test_network_reports_compounds_far_from_any_road(blocks):
+    far = local(gpd.GeoDataFrame({"compound": ["A"]}, geometry=[Point(150, 150)]))
+    c = compound_coverage(
+        blocks["compounds"], blocks["centers"], metric_crs=blocks.metric_crs, method="network",
+        roads=blocks["roads"].iloc[:8], gates=far, max_snap_m=100,
+    ).set_index("id")
+    assert not c.loc["A", "covered"]
+    assert c.loc["A", "unreachable"] == "far_from_road"
+    assert "far_from_road" in c.loc["A", "flags"]

@@ -361,10 +361,11 @@
         function choose(item) {
           var g = groups[item.group];
           if (g && !map.hasLayer(g)) map.addLayer(g);
+          // Open the popup once the map has arrived (an animated move would otherwise close it).
+          map.once("moveend", function () { item.layer.openPopup(); });
           if (item.layer.getBounds) map.fitBounds(item.layer.getBounds(), { maxZoom: 17, padding: [40, 40] });
           else map.setView(item.layer.getLatLng(), Math.max(map.getZoom(), 16));
-          item.layer.openPopup();
-          list.textContent = "";
+          setTimeout(function () { list.textContent = ""; }, 0);
         }
         function update() {
           var q = input.value.trim().toLowerCase();
