@@ -115,10 +115,9 @@ def bench_reports(ds: Dataset, *, by: str) -> dict[str, Any]:
 
 def random_intersections(ds: Dataset, n: int, seed: int) -> gpd.GeoDataFrame:
     """``n`` road intersections (nodes of degree >= 3) drawn at random, as candidate points (EPSG:4326)."""
-    from geo.network import build_walk_network
-    from layers.suggest import walkable_roads
+    from layers.service_areas import walking_network
 
-    net = build_walk_network(walkable_roads(ds["roads"], ds.metric_crs))
+    net = walking_network(ds["roads"], metric_crs=ds.metric_crs)
     degree = np.diff(net.adjacency.indptr)
     nodes = net.nodes_xy[degree >= 3]
     pick = np.random.default_rng(seed).choice(len(nodes), size=min(n, len(nodes)), replace=False)

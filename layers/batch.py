@@ -125,9 +125,9 @@ class BatchEntry:
     city
         City it belongs to in the roll-up (``""`` when not given).
     split
-        ``None``: split the walking pass when the district has more road
-        segments than the run's ``split_edges``; ``True`` / ``False``: always
-        / never.
+        Network method only. ``None``: split the walking pass when the
+        district has more road segments than the run's ``split_edges``;
+        ``True`` / ``False``: always / never.
     tile_m
         Tile side of a split walking pass, metres.
     error
@@ -447,8 +447,15 @@ def _write_bytes(path: Path, content: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _tile_executor() -> Iterator[Any]:
-    """A ``concurrent.futures`` executor on the Dask cluster when running inside a worker, else ``None``."""
+def _tile_executor(wanted: bool) -> Iterator[Any]:
+    """A ``concurrent.futures`` executor on the Dask cluster when wanted and running inside a worker, else ``None``.
+
+    Inside, the calling task leaves the worker's thread pool while it waits
+    for its tiles (``worker_client``), so the tiles can run on its worker too.
+    """
+    if not wanted:
+        yield None
+        return
     try:
         from distributed import get_worker, worker_client
 
@@ -569,7 +576,7 @@ def run_dataset(
         network = entry.params.method == Method.network.value
         split = network and edges > 0 and (entry.split if entry.split is not None else edges > split_edges)
         tiles = 0
-        with _tile_executor() as executor:
+        with _tile_executor(split) as executor:
             network_pass = None
             if split:
                 pass_ = partial(partitioned_walk_coverage, segments, tile_m=entry.tile_m, executor=executor)

@@ -14,11 +14,13 @@ import io
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -160,7 +162,7 @@ def gap_map_png(
     ax = fig.add_subplot(grid[0, 0])
     side = fig.add_subplot(grid[0, 1])
     side.set_axis_off()
-    font = {"family": family} if family else {}
+    font: dict[str, Any] = {"family": family} if family else {}
 
     compounds = dataset["compounds"].to_crs(crs)
     cov = compounds["covered"].astype(bool) if "covered" in compounds.columns else pd.Series(False, index=compounds.index)
@@ -242,7 +244,7 @@ def gap_map_png(
                 textcoords="offset points", ha="center", fontsize=8, zorder=10, **font)
     ax.annotate(text("report.map_north", lang), xy=(0.96, 0.96), xytext=(0.96, 0.88), xycoords="axes fraction",
                 ha="center", fontsize=10, arrowprops={"arrowstyle": "-|>", "color": "black"}, **font)
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=_COLOURS["covered"], edgecolor="#5a9e52", label=text("state.covered", lang)),
         Patch(facecolor=_COLOURS["uncovered"], edgecolor="#7f0000", label=text("state.uncovered", lang)),
         Patch(facecolor=_COLOURS["circle"], alpha=0.25, label=text("layer.circles", lang)),

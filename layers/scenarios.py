@@ -305,7 +305,7 @@ def apply_changes(
                 msg = f"`{where}.center_id`: a centre `{cid}` already exists"
                 raise InvalidValueError(msg, field=f"{where}.center_id")
             _check_inside(ch, where, box, to_metric)
-            row = {c: None for c in columns}
+            row: dict[str, Any] = {c: None for c in columns}
             row.update(
                 id=cid,
                 name=ch.name or text("scenario.new_center", "zh", n=added),
@@ -423,10 +423,9 @@ def _walk_network(dataset: Dataset) -> Any:
         hit = _NETWORKS.get(key)
         if hit is not None and hit[0] is roads:
             return hit[1]
-    from geo.network import build_walk_network
-    from layers.suggest import walkable_roads
+    from layers.service_areas import walking_network
 
-    net = build_walk_network(walkable_roads(roads, dataset.metric_crs))
+    net = walking_network(roads, metric_crs=dataset.metric_crs)
     with _NET_LOCK:
         if len(_NETWORKS) >= 4:
             _NETWORKS.pop(next(iter(_NETWORKS)))

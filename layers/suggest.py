@@ -201,13 +201,6 @@ def _params_from(dataset: Dataset, **given: Any) -> dict[str, Any]:
     return out
 
 
-def walkable_roads(roads: gpd.GeoDataFrame, metric_crs: CRS) -> gpd.GeoDataFrame:
-    """The walkable roads in ``metric_crs`` (rows with ``walkable`` false left out)."""
-    if "walkable" in roads.columns and len(roads):
-        roads = roads[roads["walkable"].astype(bool)]
-    return roads.to_crs(metric_crs) if roads.crs is not None else roads.set_crs(WGS84).to_crs(metric_crs)
-
-
 def _intersections(net: Any) -> np.ndarray:
     """``(n, 2)`` coordinates of network nodes where three or more edges meet."""
     degree = np.diff(net.adjacency.indptr)
@@ -321,9 +314,9 @@ def coverage_problem(
     roads = dataset["roads"]
     if how is Method.network or candidates is None:
         if network is None and len(roads):
-            from geo.network import build_walk_network
+            from layers.service_areas import walking_network
 
-            network = build_walk_network(walkable_roads(roads, crs))
+            network = walking_network(roads, metric_crs=crs)
     base = compound_coverage(
         dataset["compounds"], dataset["centers"], metric_crs=crs, method=how,
         minutes=float(p["minutes"]), speed_kmh=float(p["speed_kmh"]), level_minutes=p["level_minutes"],

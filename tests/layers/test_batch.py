@@ -67,12 +67,12 @@ def districts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def province(districts: Path, tmp_path: Path) -> Path:
-    """Three good districts (one split into 1 km tiles), a broken file, a missing one and a bad setting."""
+    """Three good districts (walking network whole and split into 1 km tiles, straight line), a broken file, a missing one and a bad setting."""
     shutil.copytree(districts, tmp_path / "data")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
         "name,path,city,method,minutes,split\n"
-        "东区,data/d0.gpkg,甲市,circle,,\n"
+        "东区,data/d0.gpkg,甲市,network,,no\n"
         "西区,data/d1.gpkg,甲市,network,,1\n"
         "南区,data/d2.gpkg,乙市,circle,10,\n"
         "坏区,data/broken.gpkg,乙市,circle,,\n"
@@ -94,7 +94,7 @@ def test_read_manifest_csv(province: Path) -> None:
     by = {e.name: e for e in entries}
     assert [e.name for e in entries] == ["东区", "西区", "南区", "坏区", "缺区", "错区"]
     assert by["东区"].path == str(province.parent / "data" / "d0.gpkg")
-    assert by["东区"].city == "甲市" and by["东区"].params.method == "circle" and by["东区"].split is None
+    assert by["东区"].city == "甲市" and by["东区"].params.method == "network" and by["东区"].split is False
     assert by["西区"].split is True and by["西区"].tile_m == 1000.0
     assert by["南区"].params.minutes == 10.0
     assert by["缺区"].params.method == "circle" and by["缺区"].error == ""
@@ -159,6 +159,9 @@ def test_batch_on_a_local_cluster(province: Path, client, tmp_path: Path) -> Non
         assert (out / f"{name}.gpkg").is_file() and (out / f"{name}.xlsx").is_file()
     assert not (out / "坏区.gpkg").exists()
 
+    east = next(r for r in outcome.results if r.name == "东区")
+    assert east.row["method"] == "network" and east.row["tiles"] == 0
+    assert len(read_dataset(out / "东区.gpkg")["service_areas"]) > 0
     # the split district ran its walking pass in tiles on the cluster
     west = next(r for r in outcome.results if r.name == "西区")
     assert west.row["method"] == "network" and west.row["tiles"] >= 4
