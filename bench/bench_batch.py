@@ -33,6 +33,7 @@ import resource
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,14 @@ def _cluster(workers: int):  # noqa: ANN202
     return cluster, Client(cluster)
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this (worker) process, all its threads."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
+
+
 def throughput(paths: list[Path], worker_counts: list[int], *, split_all: bool) -> dict[int, dict[str, float]]:
     """Run the batch for each worker count; returns seconds, districts/min and edges/s per count."""
     from layers.batch import BatchEntry, run_batch
@@ -85,9 +94,11 @@ def throughput(paths: list[Path], worker_counts: list[int], *, split_all: bool) 
         cluster, client = _cluster(w)
         try:
             client.run(lambda: __import__("layers.batch"))  # warm the imports on every worker
+            cpu0 = sum(client.run(_cpu_seconds).values())
             t0 = time.perf_counter()
             outcome = run_batch(entries, target, client=client, split_edges=0 if split_all else 10**12, force=True)
             wall = time.perf_counter() - t0
+            cpu = sum(client.run(_cpu_seconds).values()) - cpu0
         finally:
             client.close()
             cluster.close()
@@ -102,21 +113,51 @@ def throughput(paths: list[Path], worker_counts: list[int], *, split_all: bool) 
             "edges_s": edges / wall,
             "edges": edges,
             "task_s": task_s,
+            "cores_busy": cpu / wall,
             "per_task": [(int(r.row.get("road_edges", 0)), float(r.row.get("seconds", 0.0))) for r in outcome.results if r.row],
         }
         print(
             f"{w} worker(s): {wall:7.1f} s wall, {out[w]['per_min']:6.1f} districts/min, "
-            f"{out[w]['edges_s']:9.0f} edges/s (sum of task times {task_s:6.1f} s)",
+            f"{out[w]['edges_s']:9.0f} edges/s; sum of task times {task_s:6.1f} s; "
+            f"cores busy on average {out[w]['cores_busy']:.2f}",
             flush=True,
         )
     return out
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this (worker) process, MB (Linux ``ru_maxrss`` is in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _single_pass(segments: np.ndarray, s_xy: np.ndarray, t_xy: np.ndarray, limit: np.ndarray) -> tuple:
+    """Whole-network build and pass in one worker; returns the answer, edges, seconds and peak RSS (MB)."""
+    import shapely
+
+    from geo.network import build_walk_network, walk_coverage
+
+    lines = shapely.from_ragged_array(
+        shapely.GeometryType.LINESTRING, segments.reshape(-1, 2), (np.arange(len(segments) + 1, dtype=np.int64) * 2,)
+    )
+    t0 = time.perf_counter()
+    net = build_walk_network(lines)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = walk_coverage(net, s_xy, t_xy, limit_m=limit, max_snap_m=300.0)
+    t_pass = time.perf_counter() - t0
+    return res, net.n_edges, t_build, t_pass, _peak_rss_mb()
 
 
 def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 2, n_tiles: int = 16) -> dict[str, float]:
     """One large district's walking pass: single process vs split tiles on a local cluster."""
     from geo.crs import metric_crs
     from geo.geometry import interior_points, xy
-    from geo.network import build_walk_network, walk_coverage
     from geo.partition import partitioned_walk_coverage, road_segments
 
     path = OUT / f"big_{edges}.gpkg"
@@ -139,15 +180,16 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
     segments = road_segments(roads)
     t_seg = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    net = build_walk_network(roads)
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    single = walk_coverage(net, s_xy, t_xy, limit_m=limit, max_snap_m=300.0)
-    t_pass = time.perf_counter() - t0
-    n_edges = net.n_edges
-    del net
-    peak_single = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the single process runs on a fresh 1-worker cluster too, so its memory is measured alone
+    cluster, client = _cluster(1)
+    try:
+        client.run(lambda: __import__("geo.partition"))
+        base_rss = max(client.run(_rss_mb).values())
+        fut = client.submit(_single_pass, segments, s_xy, t_xy, limit, pure=False)
+        single, n_edges, t_build, t_pass, rss_single = fut.result()
+    finally:
+        client.close()
+        cluster.close()
 
     t0 = time.perf_counter()
     serial = partitioned_walk_coverage(segments, s_xy, t_xy, limit_m=limit, max_snap_m=300.0, n_tiles=n_tiles)
@@ -157,12 +199,14 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
     try:
         client.run(lambda: __import__("geo.partition"))
         t0 = time.perf_counter()
-        split = partitioned_walk_coverage(
-            segments, s_xy, t_xy, limit_m=limit, max_snap_m=300.0, n_tiles=n_tiles,
-            executor=client.get_executor(pure=False),
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+            split = partitioned_walk_coverage(
+                segments, s_xy, t_xy, limit_m=limit, max_snap_m=300.0, n_tiles=n_tiles,
+                executor=client.get_executor(pure=False),
+            )
         t_split = time.perf_counter() - t0
-        rss = client.run(lambda: __import__("psutil").Process().memory_info().rss)
+        rss = client.run(_peak_rss_mb)
     finally:
         client.close()
         cluster.close()
@@ -187,8 +231,9 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
         "tile_sum": int(split.tile_edges.sum()),
         "tile_cpu": float(split.tile_seconds.sum()),
         "identical": float(same),
-        "peak_single_mb": peak_single,
-        "worker_rss_mb": max(rss.values()) / 2**20,
+        "peak_single_mb": rss_single,
+        "base_rss_mb": base_rss,
+        "worker_rss_mb": max(rss.values()),
         "covered": int(single.covered.sum()),
         "targets": len(t_xy),
     }
@@ -241,11 +286,11 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"edges {big['edges']}, compounds {big['targets']}, covered {big['covered']}\n"
             f"single process: build {big['single_build']:.1f} s + pass {big['single_pass']:.1f} s = {big['single']:.1f} s, "
-            f"peak RSS {big['peak_single_mb']:.0f} MB\n"
+            f"worker peak RSS {big['peak_single_mb']:.0f} MB (idle worker {big['base_rss_mb']:.0f} MB)\n"
             f"split, serial in this process: {big['split_serial']:.1f} s ({big['tiles']} tiles)\n"
             f"split on 2 workers: {big['split']:.1f} s; tile CPU sum {big['tile_cpu']:.1f} s; "
             f"largest tile {big['tile_max']} edges = {big['tile_max'] / big['edges']:.1%} of the network; "
-            f"halo overhead {big['tile_sum'] / big['edges']:.2f} x edges; worker RSS max {big['worker_rss_mb']:.0f} MB\n"
+            f"halo overhead {big['tile_sum'] / big['edges']:.2f} x edges; worker peak RSS max {big['worker_rss_mb']:.0f} MB\n"
             f"ratio split(2 workers) / single: {big['split'] / big['single']:.2f}; identical within the cut-off: "
             f"{'yes' if big['identical'] else 'NO'}",
             flush=True,

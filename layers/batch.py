@@ -56,6 +56,7 @@ import tempfile
 import time
 import tomllib
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -463,7 +464,9 @@ def _tile_executor(wanted: bool) -> Iterator[Any]:
     except (ImportError, ValueError):
         yield None
         return
-    with worker_client() as client:
+    with worker_client() as client, warnings.catch_warnings():
+        # a tile's roads are a few MB by design; Dask would warn about each
+        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
         yield client.get_executor(pure=False)
 
 

@@ -336,7 +336,7 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
             "total": int(total),
             "covered": int(covered),
             "uncovered": int(total - covered),
-            "share": round(covered / total, 4) if total else 0.0,
+            "share": round(covered / total, 6) if total else 0.0,
         }
 
     top = c[~cov].sort_values("households", ascending=False).head(10)

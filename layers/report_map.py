@@ -191,13 +191,21 @@ def gap_map_png(
             roads[major].plot(ax=ax, color=_COLOURS["road"], linewidth=1.0, zorder=2)
     centers = dataset["centers"]
     counted = centers[centers["status"].isin(statuses)] if len(centers) else centers
+    # Draw the service areas the coverage was measured with: walking areas for the network method.
+    areas = dataset.layers.get("service_areas")
+    walking = params.get("method") == "network" and areas is not None and len(areas) > 0
     if len(counted):
         cm = counted.to_crs(crs)
-        radius = walk_metres(
-            center_minutes(cm["level"], minutes=minutes, level_minutes=params.get("level_minutes") or {}), speed
-        )
-        circles = gpd.GeoSeries(cm.geometry.buffer(np.asarray(radius), quad_segs=32).to_numpy(), crs=crs)
-        circles.plot(ax=ax, facecolor=_COLOURS["circle"], alpha=0.07, edgecolor="none", zorder=3)
+        if walking:
+            own = areas[areas["center_id"].isin(cm["id"])]
+            own = own[own["minutes"] == own.groupby("center_id")["minutes"].transform("max")]
+            circles = gpd.GeoSeries([own.to_crs(crs).geometry.union_all()], crs=crs)
+        else:
+            radius = walk_metres(
+                center_minutes(cm["level"], minutes=minutes, level_minutes=params.get("level_minutes") or {}), speed
+            )
+            circles = gpd.GeoSeries(cm.geometry.buffer(np.asarray(radius), quad_segs=32).to_numpy(), crs=crs)
+        circles.plot(ax=ax, facecolor=_COLOURS["circle"], alpha=0.07 if not walking else 0.25, edgecolor="none", zorder=3)
         circles.boundary.plot(ax=ax, color=_COLOURS["circle"], linewidth=0.5, alpha=0.6, zorder=3)
     if cov.any():
         compounds[cov].plot(ax=ax, color=_COLOURS["covered"], edgecolor="#5a9e52", linewidth=0.3, zorder=4)
@@ -247,7 +255,7 @@ def gap_map_png(
     handles: list[Artist] = [
         Patch(facecolor=_COLOURS["covered"], edgecolor="#5a9e52", label=text("state.covered", lang)),
         Patch(facecolor=_COLOURS["uncovered"], edgecolor="#7f0000", label=text("state.uncovered", lang)),
-        Patch(facecolor=_COLOURS["circle"], alpha=0.25, label=text("layer.circles", lang)),
+        Patch(facecolor=_COLOURS["circle"], alpha=0.25, label=text("layer.service_areas" if walking else "layer.circles", lang)),
     ]
     for level, (marker, _) in _MARKERS.items():
         if len(counted) and (counted["level"] == level).any():

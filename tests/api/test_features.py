@@ -123,7 +123,7 @@ def test_summary_has_the_build_figures(blocks_client: TestClient):
     assert s["centers"]["counted"] == 2 and s["centers"]["total"] == 3
     assert s["variant"] == "built" and s["minutes"] == 15
     five = blocks_client.get("/coverage/summary?minutes=5&lang=en").json()
-    assert five["households"] == {"total": 1900, "covered": 1400, "uncovered": 500, "share": 0.7368}
+    assert five["households"] == {"total": 1900, "covered": 1400, "uncovered": 500, "share": 0.736842}
     assert five["variant"] == "m5-circle"
     assert "Households 1,900: covered 1,400, not covered 500 (73.7% covered)" in five["lines"]
 

@@ -13,7 +13,7 @@ def test_build_on_blocks_fills_admin_units_grids_and_summary(blocks):
     assert (c["unit"] != "").all() and (c["grid"] != "").all()
     s = built.meta["summary"]
     assert s["compounds"] == {"total": 4, "covered": 2, "uncovered": 2, "share": 0.5}
-    assert s["households"] == {"total": 1900, "covered": 1400, "uncovered": 500, "share": round(1400 / 1900, 4)}
+    assert s["households"] == {"total": 1900, "covered": 1400, "uncovered": 500, "share": round(1400 / 1900, 6)}
     assert s["centers"]["counted"] == 2 and s["centers"]["by_level"]["compound"] == 1
     assert [r["id"] for r in s["uncovered_top"]] == ["D", "B"]
     units = built["units"]
