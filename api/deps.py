@@ -357,6 +357,7 @@ class DatasetState:
         self._stamp: tuple[int, int] | None = None
         self._path: Path | None = None
         self._checked = 0.0
+        self._base_params: tuple[Dataset, BuildParams] | None = None
         self._variants = LRU(settings.variant_cache_size)
         self._derived = LRU(max(64, 16 * settings.variant_cache_size))
         self.tiles = LRU(settings.tile_cache_size)
@@ -438,7 +439,12 @@ class DatasetState:
 
     def base_params(self) -> BuildParams:
         """The parameters the served dataset was built with."""
-        return _params_from_meta(self.dataset().meta, self.settings.build_params())
+        ds = self.dataset()
+        cached = self._base_params
+        if cached is None or cached[0] is not ds:
+            cached = (ds, _params_from_meta(ds.meta, self.settings.build_params()))
+            self._base_params = cached
+        return cached[1]
 
     def variant_key(self, minutes: float | None, method: str | None) -> str:
         """``""`` when ``minutes``/``method`` match the build, else a short key such as ``m10-circle``."""
@@ -511,16 +517,37 @@ class DatasetState:
         frame, key = self.layer_frame(layer, minutes, method)
         return self._derived_get("features", layer, key, coords, lambda f: FeatureTable.from_frame(layer, f, coords=coords), frame)
 
-    def tile_source(self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84") -> TileSource:
-        """The :class:`~layers.render.TileSource` of ``layer`` for a variant and coordinate system."""
+    def cell_kind(self, layer: str, cells: str | None) -> str:
+        """Which analysis cells a ``cells`` tile shows: ``cells`` if given, else ``h3`` when there are hexagons.
+
+        ``""`` for other layers (and for cells without a ``kind`` column): draw every feature.
+        """
+        if layer != "cells":
+            return ""
+        frame = self.dataset().layers.get("cells")
+        if frame is None or "kind" not in frame.columns:
+            return ""
+        if cells:
+            return cells
+        return "h3" if (frame["kind"] == "h3").any() else ""
+
+    def tile_source(
+        self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84", cells: str = ""
+    ) -> TileSource:
+        """The :class:`~layers.render.TileSource` of ``layer`` for a variant and coordinate system.
+
+        ``cells`` (``h3``/``square``) keeps only analysis cells of that kind, so hexagons and squares never overlap.
+        """
         frame, key = self.layer_frame(layer, minutes, method)
 
         def make(f: gpd.GeoDataFrame) -> TileSource:
+            if cells and "kind" in f.columns:
+                f = f[f["kind"] == cells]
             if coords != "wgs84":
                 f = f.set_geometry(gpd.GeoSeries(shift_geometries(f.geometry.to_numpy(), coords), index=f.index, crs=WGS84))
             return TileSource.from_frame(layer, f)
 
-        return self._derived_get("tiles", layer, key, coords, make, frame)
+        return self._derived_get("tiles", layer, f"{key}|{cells}", coords, make, frame)
 
 
 # --------------------------------------------------------------------------------------------

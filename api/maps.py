@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import folium
 import numpy as np
 import pandas as pd
-from branca.element import Element, MacroElement
+import shapely
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from api.deps import DatasetState
@@ -64,6 +66,11 @@ MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 #: Above this many features a layer is drawn on canvas instead of SVG.
 CANVAS_ABOVE = 3000
+#: Layers the page may draw from the service's PNG tiles instead of GeoJSON when they are big
+#: (compounds and centres stay vector: their popups and the search need the features).
+RASTER_OK: frozenset[str] = frozenset({"cells", "grids", "units", "circles", "service_areas", "boundary"})
+#: Above this many vertices such a layer comes as PNG tiles (the demo's largest layer has ~6,000).
+RASTER_ABOVE_VERTICES = 60_000
 
 BASEMAPS: dict[str, dict[str, Any]] = {
     "osm": {
@@ -301,8 +308,6 @@ def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, co
         query.append(f"method={opts.method}")
     if coords != "wgs84":
         query.append(f"coords={coords}")
-    from urllib.parse import quote
-
     return f"{prefix}/collections/{layer}/items?" + "&".join(quote(q, safe="=,") for q in query)
 
 
@@ -366,6 +371,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         ("dangjian_css", static_url(prefix, "dangjian/map.css")),
     ]
     fig = m.get_root()
+    assert isinstance(fig, Figure)
     fig.header.add_child(Element(f'<link rel="icon" type="image/svg+xml" href="{static_url(prefix, "dangjian/favicon.svg")}"/>'), name="favicon")
     fig.title = html.escape(f"{ds.meta.get('summary', {}).get('name', '')} {text('map.subtitle', lang, minutes=float(params.get('minutes', 15)))}".strip())
 
@@ -377,7 +383,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         ).add_to(m)
         if "labels" in base:
             folium.TileLayer(
-                tiles=base["labels"].replace("{key}", key), attr=base["attr"], name=text("map.basemap." + opts.basemap, lang) + " 注记",
+                tiles=base["labels"].replace("{key}", key), attr=base["attr"], name=f'{text("map.basemap." + opts.basemap, lang)} {text("map.basemap.labels", lang)}',
                 subdomains=base.get("subdomains", "abc"), max_zoom=base["max_zoom"], overlay=True, control=False,
             ).add_to(m)
     tile_query = "&".join(
@@ -392,6 +398,14 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
     for layer in MAP_LAYERS:
         if not ds.has(layer):
             continue
+        if layer in RASTER_OK and int(shapely.get_num_coordinates(ds[layer].geometry.to_numpy()).sum()) > RASTER_ABOVE_VERTICES:
+            query = "&".join(q for q in (tile_query, f"cells={opts.cells}" if layer == "cells" else "") if q)
+            folium.TileLayer(
+                tiles=f"{prefix}/tiles/{layer}/{{z}}/{{x}}/{{y}}{{r}}.png" + (f"?{query}" if query else ""),
+                attr="dangjian-map", name=text("layer." + layer, lang), overlay=True, control=True,
+                show=layer in shown, max_zoom=20, min_zoom=3, z_index=10 + MAP_LAYERS.index(layer),
+            ).add_to(m)
+            continue
         group = folium.FeatureGroup(name=text("layer." + layer, lang), show=layer in shown, overlay=True, control=True)
         group.add_to(m)
         groups[layer] = group
@@ -401,7 +415,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         if not ds.has(layer):
             continue
         folium.TileLayer(
-            tiles=f"{prefix}/tiles/{layer}/{{z}}/{{x}}/{{y}}{{r}}.png" + (f"?{tile_query}" if tile_query else ""),
+            tiles=f"{prefix}/tiles/{layer}/{{z}}/{{x}}/{{y}}{{r}}.png" + (f"?coords={coords}" if coords != "wgs84" else ""),
             attr="dangjian-map", name=text("layer." + layer, lang), overlay=True, control=True,
             show=layer in shown, max_zoom=20, min_zoom=3, z_index=z_index,
         ).add_to(m)

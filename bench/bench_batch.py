@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import resource
 import shutil
 import sys
 import time
@@ -131,13 +130,40 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this (worker) process, MB (Linux ``ru_maxrss`` is in kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _with_peak_rss(fn, *args):  # noqa: ANN001, ANN002, ANN202
+    """Run ``fn(*args)`` while sampling this process's resident memory every 5 ms; returns (result, peak MB).
+
+    (``ru_maxrss`` is no use here: Linux carries it over from the parent into spawned workers.)
+    """
+    import threading
+
+    import psutil
+
+    proc, peak, stop = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            stop.wait(0.005)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        return fn(*args), max(peak[0], proc.memory_info().rss) / 2**20
+    finally:
+        stop.set()
+        t.join()
+
+
+def _tile_peak(task):  # noqa: ANN001, ANN202
+    from geo.partition import run_tile
+
+    return _with_peak_rss(run_tile, task)
 
 
 def _single_pass(segments: np.ndarray, s_xy: np.ndarray, t_xy: np.ndarray, limit: np.ndarray) -> tuple:
     """Whole-network build and pass in one worker; returns the answer, edges, seconds and peak RSS (MB)."""
+    import geopandas as gpd
     import shapely
 
     from geo.network import build_walk_network, walk_coverage
@@ -146,19 +172,19 @@ def _single_pass(segments: np.ndarray, s_xy: np.ndarray, t_xy: np.ndarray, limit
         shapely.GeometryType.LINESTRING, segments.reshape(-1, 2), (np.arange(len(segments) + 1, dtype=np.int64) * 2,)
     )
     t0 = time.perf_counter()
-    net = build_walk_network(lines)
+    net = build_walk_network(gpd.GeoSeries(lines))
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     res = walk_coverage(net, s_xy, t_xy, limit_m=limit, max_snap_m=300.0)
     t_pass = time.perf_counter() - t0
-    return res, net.n_edges, t_build, t_pass, _peak_rss_mb()
+    return res, net.n_edges, t_build, t_pass
 
 
 def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 2, n_tiles: int = 16) -> dict[str, float]:
     """One large district's walking pass: single process vs split tiles on a local cluster."""
     from geo.crs import metric_crs
     from geo.geometry import interior_points, xy
-    from geo.partition import partitioned_walk_coverage, road_segments
+    from geo.partition import partitioned_walk_coverage, road_segments, tile_tasks
 
     path = OUT / f"big_{edges}.gpkg"
     if path.exists():
@@ -185,8 +211,10 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
     try:
         client.run(lambda: __import__("geo.partition"))
         base_rss = max(client.run(_rss_mb).values())
-        fut = client.submit(_single_pass, segments, s_xy, t_xy, limit, pure=False)
-        single, n_edges, t_build, t_pass, rss_single = fut.result()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
+            fut = client.submit(_with_peak_rss, _single_pass, segments, s_xy, t_xy, limit, pure=False)
+        (single, n_edges, t_build, t_pass), rss_single = fut.result()
     finally:
         client.close()
         cluster.close()
@@ -200,13 +228,17 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
         client.run(lambda: __import__("geo.partition"))
         t0 = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+            warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
             split = partitioned_walk_coverage(
                 segments, s_xy, t_xy, limit_m=limit, max_snap_m=300.0, n_tiles=n_tiles,
                 executor=client.get_executor(pure=False),
             )
         t_split = time.perf_counter() - t0
-        rss = client.run(_peak_rss_mb)
+        # the same tiles again, one by one through the public pieces, to sample each tile's memory
+        _, tasks = tile_tasks(segments, s_xy, t_xy, limit_m=limit, max_snap_m=300.0, n_tiles=n_tiles)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
+            rss = {i: r for i, (_, r) in enumerate(client.get_executor(pure=False).map(_tile_peak, tasks))}
     finally:
         client.close()
         cluster.close()

@@ -62,11 +62,8 @@ def start_server(dataset: Path, workers: int) -> tuple[subprocess.Popen[bytes], 
     """A uvicorn server on a free loopback port, ready to answer."""
     port = _free_port()
     env = {**os.environ, "DANGJIAN_DATASET": str(dataset), "DANGJIAN_TILE_CACHE_SIZE": "100000", "PYTHONPATH": str(ROOT)}
-    cmd = [
-        sys.executable, "-m", "uvicorn", "api.app:app_from_env", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-    ]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    cmd = [sys.executable, "-m", "api.cli", "serve", str(dataset), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -214,8 +211,11 @@ def main() -> None:
 
         proc, port = start_server(built, args.workers)
         try:
-            for _ in range(3 * args.workers):  # warm every worker's cache (the kernel spreads connections)
-                timed_gets(port, all_urls)
+            # Warm every worker's cache: several connections at once, so the kernel hands some to each worker.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(4 * args.workers) as pool:
+                list(pool.map(lambda _: timed_gets(port, all_urls), range(4 * args.workers)))
             rate = throughput(port, all_urls, seconds=args.seconds, clients=args.clients, conns=args.conns)
             hrate = throughput(port, ["/health"], seconds=min(args.seconds, 2.0), clients=args.clients, conns=args.conns)
             print(

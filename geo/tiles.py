@@ -11,6 +11,7 @@ Everything is vectorised over shapely 2 arrays.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import morecantile
@@ -183,7 +184,7 @@ def lonlat_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
     return int(t.x), int(t.y)
 
 
-def fit_zoom(bounds: tuple[float, float, float, float], *, width_px: int = 1024, height_px: int = 768) -> int:
+def fit_zoom(bounds: Sequence[float], *, width_px: int = 1024, height_px: int = 768) -> int:
     """Highest zoom at which WGS84 ``bounds`` fit a viewport of the given size (pixels)."""
     (x0, x1), (y0, y1) = (lonlat_to_mercator(np.array([bounds[0], bounds[2]]), np.array([bounds[1], bounds[3]])))
     w, h = max(float(x1 - x0), 1e-9), max(float(y1 - y0), 1e-9)

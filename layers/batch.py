@@ -466,7 +466,7 @@ def _tile_executor(wanted: bool) -> Iterator[Any]:
         return
     with worker_client() as client, warnings.catch_warnings():
         # a tile's roads are a few MB by design; Dask would warn about each
-        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
         yield client.get_executor(pure=False)
 
 

@@ -226,8 +226,8 @@ def items(
             "links": links,
         }
     )
-    body = head[:-1] + ',"features":[' + ",".join(table.features(page, props)) + "]}"
-    return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag)
+    text_body = head[:-1] + ',"features":[' + ",".join(table.features(page, props)) + "]}"
+    return body_response(request, text_body.encode("utf-8"), media_type=GEOJSON, etag=etag)
 
 
 @router.get("/collections/{layer}/items/{feature_id}", summary="One feature (GeoJSON)", responses={200: {"content": {GEOJSON: {}}}})

@@ -44,6 +44,10 @@ _TILE_NAME = re.compile(r"^(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>png|mvt|pbf)$"
 TILEJSON_MIN_ZOOM = 10
 TILEJSON_MAX_ZOOM = 20
 
+CellsQuery = Annotated[
+    Literal["h3", "square"] | None,
+    Query(description="Layer `cells` only: `h3` hexagons (default when present) or `square` cells"),
+]
 TileLayer = Annotated[str, Path(description=f"One of {', '.join(TILE_LAYERS)}", openapi_examples=example("compounds"))]
 
 
@@ -83,27 +87,31 @@ async def tile(
     settings: SettingsDep,
     coverage: CoverageDep,
     coords: CoordsDep,
+    cells: CellsQuery = None,
 ) -> Response:
     """A 256-px PNG (512 px with ``@2x``) drawn in the map's colours, or a vector tile with the layer's attributes."""
     y, scale, fmt = parse_tile_name(tile)
     check_tile(z, x, y)
     _check_layer(state, layer)
     variant = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
+    kind = state.cell_kind(layer, cells)
     version = state.version
-    key = (version, layer, variant, coords.coords, fmt, scale, z, x, y)
-    etag = f'"{version}.{variant or "b"}.{coords.coords}.{layer}.{z}.{x}.{y}.{scale}.{fmt}"'
+    key = (version, layer, variant, coords.coords, kind, fmt, scale, z, x, y)
+    etag = f'"{version}.{variant or "b"}.{coords.coords}.{kind or "all"}.{layer}.{z}.{x}.{y}.{scale}.{fmt}"'
     cache_control = f"public, max-age={settings.tile_max_age}"
     if etag_matches(request, etag):
         return not_modified(etag, cache_control)
     body = state.tiles.get(key)
     if body is None:
-        body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, fmt, scale, z, x, y)
+        body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, kind, fmt, scale, z, x, y)
         state.tiles.put(key, body)
     return Response(content=body, media_type=MEDIA[fmt], headers={"ETag": etag, "Cache-Control": cache_control})
 
 
-def _render(state: DatasetState, layer: str, minutes: float | None, method: str | None, coords: str, fmt: str, scale: int, z: int, x: int, y: int) -> bytes:
-    source = state.tile_source(layer, minutes=minutes, method=method, coords=coords)
+def _render(
+    state: DatasetState, layer: str, minutes: float | None, method: str | None, coords: str, kind: str, fmt: str, scale: int, z: int, x: int, y: int
+) -> bytes:
+    source = state.tile_source(layer, minutes=minutes, method=method, coords=coords, cells=kind)
     box = tile_box(z, x, y)
     return source.png(box, scale=scale) if fmt == "png" else source.mvt(box)
 
@@ -116,6 +124,7 @@ def tilejson(
     settings: SettingsDep,
     coverage: CoverageDep,
     coords: CoordsDep,
+    cells: CellsQuery = None,
     format: Annotated[Literal["mvt", "png"], Query(description="Tile format the URLs point to")] = "mvt",
     scale: Annotated[int, Query(ge=1, le=2, description="PNG scale: 1 (256 px) or 2 (512 px)")] = 1,
     lang: Annotated[Literal["zh", "en"], Query(description="Language of name and description")] = "zh",
@@ -123,19 +132,22 @@ def tilejson(
     """Absolute tile URLs (from the public base URL), bounds, centre, zoom range and ``vector_layers``."""
     _check_layer(state, layer)
     base = public_base(request, settings)
-    params = [(k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method)) if v is not None]
+    params: list[tuple[str, object]] = [(k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method)) if v is not None]
     if coords.coords != "wgs84":
         params.append(("coords", coords.coords))
+    kind = state.cell_kind(layer, cells)
+    if cells:
+        params.append(("cells", cells))
     query = ("?" + urlencode([(k, f"{v:g}" if isinstance(v, float) else v) for k, v in params])) if params else ""
     suffix = "@2x.png" if format == "png" and scale == 2 else f".{format}"
-    source = state.tile_source(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    source = state.tile_source(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, cells=kind)
     frame, _ = state.layer_frame(layer, coverage.minutes, coverage.method)
     if len(source):
         lon, lat = mercator_to_lonlat(np.array(source.bounds[0::2]), np.array(source.bounds[1::2]))
         bounds = [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]
     else:
         bounds = [-180.0, -85.0511, 180.0, 85.0511]
-    zoom = min(max(fit_zoom(tuple(bounds)), TILEJSON_MIN_ZOOM), TILEJSON_MAX_ZOOM) if len(source) else TILEJSON_MIN_ZOOM
+    zoom = min(max(fit_zoom(bounds), TILEJSON_MIN_ZOOM), TILEJSON_MAX_ZOOM) if len(source) else TILEJSON_MIN_ZOOM
     summary = state.dataset().meta.get("summary", {})
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",

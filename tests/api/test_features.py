@@ -177,3 +177,16 @@ def test_gcj02_output_is_shifted_like_amap(blocks_client: TestClient, layer: str
         assert 100 < shift_m < 1000
     bad = blocks_client.get(f"/collections/{layer}/items?coords=bd09")
     assert bad.status_code == 422 and bad.json()["field"] == "coords"
+
+
+def test_network_coverage_on_the_fly(blocks_client: TestClient):
+    fc = blocks_client.get("/collections/compounds/items?method=network&properties=walk_m,straight_m,method").json()
+    for f in fc["features"]:
+        p = f["properties"]
+        assert p["method"] == "network"
+        assert p["walk_m"] >= p["straight_m"] - 1e-6  # a walk along roads is never shorter than the straight line
+    areas = blocks_client.get("/collections/service_areas/items?method=network").json()
+    assert areas["numberMatched"] > 0
+    assert {f["properties"]["center_id"] for f in areas["features"]} <= {"S1", "S2"}  # only existing centres walk
+    summary = blocks_client.get("/coverage/summary?method=network").json()
+    assert summary["method"] == "network" and summary["variant"] == "m15-network"

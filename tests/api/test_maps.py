@@ -180,3 +180,16 @@ def test_pages_are_not_cached(blocks_client: TestClient, path: str):
     r = blocks_client.get(path)
     assert r.headers["cache-control"] == "no-store"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_big_layers_come_as_tiles(blocks_client: TestClient, monkeypatch: pytest.MonkeyPatch):
+    import api.maps
+
+    monkeypatch.setattr(api.maps, "RASTER_ABOVE_VERTICES", 100)  # the blocks' circles have 9 x 65 vertices
+    page = blocks_client.get("/maps/coverage?minutes=10&cells=square").text
+    names = {s["name"] for s in config_of(page)["layers"]}
+    assert "circles" not in names and "cells" not in names
+    assert {"compounds", "centers"} <= names  # popups and search need these as features
+    assert '"/tiles/circles/{z}/{x}/{y}{r}.png?minutes=10"' in page
+    assert '"/tiles/cells/{z}/{x}/{y}{r}.png?minutes=10\\u0026cells=square"' in page
+    assert '"/tiles/roads/{z}/{x}/{y}{r}.png"' in page  # context tiles do not depend on coverage

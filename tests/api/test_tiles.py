@@ -195,3 +195,16 @@ def test_tilejson_has_absolute_urls_bounds_and_fields(blocks_built: Dataset):
     assert fields["households"] == "Number" and fields["name"] == "String" and fields["covered"] == "Boolean"
     assert png_tj["tiles"] == ["https://gis.example.gov.cn/dangjian/tiles/cells/{z}/{x}/{y}@2x.png?minutes=10"]
     assert "vector_layers" not in png_tj
+
+
+def test_cell_tiles_show_one_kind_at_a_time(blocks_client: TestClient):
+    tx, ty, _, _ = pixel_of(*lonlat(450, 450), 15)
+    kinds = {}
+    for cells in ("", "h3", "square"):
+        url = f"/tiles/cells/15/{tx}/{ty}.mvt" + (f"?cells={cells}" if cells else "")
+        feats = mapbox_vector_tile.decode(blocks_client.get(url).content)["cells"]["features"]
+        kinds[cells] = {f["properties"]["kind"] for f in feats}
+    assert kinds == {"": {"h3"}, "h3": {"h3"}, "square": {"square"}}
+    a = blocks_client.get(f"/tiles/cells/15/{tx}/{ty}.png?cells=h3")
+    b = blocks_client.get(f"/tiles/cells/15/{tx}/{ty}.png?cells=square")
+    assert a.content != b.content and a.headers["etag"] != b.headers["etag"]

@@ -78,7 +78,7 @@
     }
     function flags(codes) {
       if (!codes) return null;
-      return String(codes).split(",").filter(Boolean).map(function (c) { return W["flag." + c] || c; }).join(cfg.lang === "zh" ? "、" : ", ");
+      return String(codes).split(",").filter(Boolean).map(function (c) { return W["flag." + c] || c; }).join(W["map.list_sep"]);
     }
 
     function popup(title, badge, rows) {
@@ -458,7 +458,9 @@
     map.getContainer().appendChild(status);
 
     function labelsByZoom() {
-      map.getContainer().classList.toggle("dj-hide-labels", map.getZoom() < 13);
+      var c = map.getContainer(), z = map.getZoom();
+      c.classList.toggle("dj-hide-labels", z < 13);
+      c.classList.toggle("dj-hide-small", z < 13.5 && (DJ.counts.centers || 0) > 150);  // a city-wide view: compound-level stations only when zoomed in
     }
     map.on("zoomend", labelsByZoom);
     labelsByZoom();
@@ -483,6 +485,7 @@
           var layer = builders[spec.name](features);
           layer.addTo(groups[spec.name]);
           DJ.counts[spec.name] = features.length;
+          labelsByZoom();
           return spec.name;
         })
         .catch(function (err) {
