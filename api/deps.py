@@ -68,10 +68,16 @@ _TUPLE_PARAMS = {f.name for f in fields(BuildParams) if f.type in ("tuple[float,
 
 
 class LRU:
-    """A thread-safe least-recently-used mapping with a fixed number of entries."""
+    """A thread-safe least-recently-used mapping with a fixed number of entries.
 
-    def __init__(self, maxsize: int) -> None:
+    With ``max_bytes``, values are ``bytes`` and their total length is also
+    kept under that budget (rendered tiles).
+    """
+
+    def __init__(self, maxsize: int, *, max_bytes: int | None = None) -> None:
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self.nbytes = 0
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -92,16 +98,23 @@ class LRU:
         """Store ``value``; the least recently used entry goes when full."""
         if self.maxsize <= 0:
             return
+        size = len(value) if self.max_bytes is not None else 0
         with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None and self.max_bytes is not None:
+                self.nbytes -= len(old)
             self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
+            self.nbytes += size
+            while self._data and (len(self._data) > self.maxsize or (self.max_bytes is not None and self.nbytes > self.max_bytes)):
+                _, gone = self._data.popitem(last=False)
+                if self.max_bytes is not None:
+                    self.nbytes -= len(gone)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
             self._data.clear()
+            self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self._data)
@@ -360,7 +373,7 @@ class DatasetState:
         self._base_params: tuple[Dataset, BuildParams] | None = None
         self._variants = LRU(settings.variant_cache_size)
         self._derived = LRU(max(64, 16 * settings.variant_cache_size))
-        self.tiles = LRU(settings.tile_cache_size)
+        self.tiles = LRU(settings.tile_cache_size, max_bytes=int(settings.tile_cache_mb * 1024 * 1024))
         if dataset is not None:
             self.replace(dataset)
 

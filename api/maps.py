@@ -344,8 +344,13 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     zoom = fit_zoom(bounds)
     shown = set(opts.layers) if opts.layers is not None else set(DEFAULT_SHOWN)
-    if opts.basemap != "none" and opts.layers is None:
-        shown -= set(CONTEXT_LAYERS)
+    if opts.layers is None:
+        if opts.basemap != "none":
+            shown -= set(CONTEXT_LAYERS)
+        if method == "network" and ds.has("service_areas"):
+            shown.discard("circles")  # the walking areas tell the truth; straight circles stay one click away
+        else:
+            shown.discard("service_areas")
 
     base = BASEMAPS.get(opts.basemap)
     m = folium.Map(

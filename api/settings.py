@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS")
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"], description="Allowed iframe parents")
     tile_cache_size: int = Field(4096, ge=0, description="Rendered tiles kept in memory")
+    tile_cache_mb: float = Field(256.0, ge=0, description="Memory budget of the rendered-tile cache (MB)")
     tile_max_age: int = Field(300, ge=0, description="Cache-Control max-age of tiles and TileJSON (s)")
     variant_cache_size: int = Field(8, ge=1, description="Coverage variants (other minutes/method) kept in memory")
     reload_check_s: float = Field(2.0, ge=0, description="How often the served dataset file is checked for changes (s)")

@@ -57,3 +57,30 @@ class NotFoundError(DangjianError, LookupError):
 
 class NotBuiltError(DangjianError, RuntimeError):
     """A derived layer was asked for before the dataset was built."""
+
+
+class VersionConflictError(DangjianError):
+    """A feature is not at the version the caller expected (a stale ``If-Match``: HTTP 412).
+
+    Parameters
+    ----------
+    message
+        One line a planner can act on.
+    field
+        The input field at fault, when there is one.
+    expected
+        The version the caller sent (``None`` when it expected no feature).
+    current
+        The version stored now (``None`` when there is no such feature).
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, expected: int | None = None, current: int | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.expected = expected
+        self.current = current
+
+
+class FeatureExistsError(VersionConflictError):
+    """A feature was created with an id that is already taken (HTTP 409)."""

@@ -52,7 +52,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import tomllib
 import traceback
@@ -69,6 +68,7 @@ import pandas as pd
 from geo.errors import DangjianError, InputError, InvalidValueError, MissingColumnError
 from layers.build import BuildParams, build_dataset
 from layers.coverage import Method, parse_method
+from layers.dataset import write_bytes_atomic
 from layers.i18n import check_lang, text
 
 __all__ = [
@@ -434,19 +434,6 @@ def output_paths(outdir: str | os.PathLike[str], name: str, report_format: str) 
     return out / f"{name}.gpkg", out / f"{name}.{suffix}"
 
 
-def _write_bytes(path: Path, content: bytes) -> None:
-    """Write a file atomically (temporary file beside it, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def _tile_executor(wanted: bool) -> Iterator[Any]:
     """A ``concurrent.futures`` executor on the Dask cluster when wanted and running inside a worker, else ``None``.
@@ -594,7 +581,7 @@ def run_dataset(
         built.meta["batch"] = {"name": entry.name, "city": entry.city, "split_tiles": tiles}
         write_dataset(built, gpkg)
         rendered = render_gap_report(built, by=by, fmt=report_format, lang=lang)
-        _write_bytes(report_path, rendered.content)
+        write_bytes_atomic(report_path, rendered.content)
         result.status = "built"
         result.output, result.report = str(gpkg), str(report_path)
         result.row = _roll_row(built, edges=edges, tiles=tiles, seconds=time.perf_counter() - t0)
@@ -629,7 +616,7 @@ def load_state(outdir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def _save_state(outdir: Path, state: dict[str, dict[str, Any]]) -> Path:
     path = outdir / STATE_FILE
     blob = json.dumps({"version": _STATE_VERSION, "datasets": state}, ensure_ascii=False, indent=1)
-    _write_bytes(path, blob.encode("utf-8"))
+    write_bytes_atomic(path, blob.encode("utf-8"))
     return path
 
 
@@ -751,8 +738,8 @@ def run_batch(
             record(res)
     ordered = [results[e.name] for e in entries]
     xlsx_path, html_path = out / f"{ROLLUP_STEM}.xlsx", out / f"{ROLLUP_STEM}.html"
-    _write_bytes(xlsx_path, rollup_xlsx(ordered, lang=lang, title=title))
-    _write_bytes(html_path, rollup_html(ordered, lang=lang, title=title).encode("utf-8"))
+    write_bytes_atomic(xlsx_path, rollup_xlsx(ordered, lang=lang, title=title))
+    write_bytes_atomic(html_path, rollup_html(ordered, lang=lang, title=title).encode("utf-8"))
     return BatchOutcome(ordered, xlsx_path, html_path, out / STATE_FILE, time.perf_counter() - t0)
 
 

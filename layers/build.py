@@ -25,7 +25,7 @@ from layers.circles import (
     service_circles,
 )
 from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
-from layers.dataset import Dataset
+from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
 from layers.schema import LEVELS
@@ -341,7 +341,7 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
 
     top = c[~cov].sort_values("households", ascending=False).head(10)
     out: dict[str, Any] = {
-        "name": _district_name(dataset),
+        "name": district_name(dataset),
         "method": params.get("method", "circle"),
         "minutes": params.get("minutes", DEFAULT_MINUTES),
         "compounds": _block(len(c), int(cov.sum())),
@@ -375,15 +375,6 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
         ccov = c["covered_circle"].astype(bool)
         out["circle"] = _block(int(hh.sum()), int(hh[ccov].sum()))
     return out
-
-
-def _district_name(dataset: Dataset) -> str:
-    b = dataset["boundary"]
-    if len(b) and (b["level"] == "district").any():
-        name = str(b.loc[b["level"] == "district", "name"].iloc[0])
-        if name:
-            return name
-    return dataset.path.stem if dataset.path else "dataset"
 
 
 def summary_lines(summary: dict[str, Any], lang: str = "zh") -> list[str]:

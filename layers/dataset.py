@@ -318,6 +318,37 @@ def _sanitise_for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
+def write_bytes_atomic(path: str | os.PathLike[str], content: bytes) -> Path:
+    """Write ``content`` to ``path`` atomically: a temporary file beside it, then a rename.
+
+    An existing file is replaced only when the new one is complete.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def district_name(dataset: Dataset) -> str:
+    """The district's name: the build summary's, the district boundary's, else the file name."""
+    summary = dataset.meta.get("summary") or {}
+    if summary.get("name"):
+        return str(summary["name"])
+    b = dataset.layers.get("boundary")
+    if b is not None and len(b) and (b["level"] == "district").any():
+        name = str(b.loc[b["level"] == "district", "name"].iloc[0])
+        if name:
+            return name
+    return dataset.path.stem if dataset.path else "dataset"
+
+
 def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     """Write every layer and the meta table to one GeoPackage, atomically.
 

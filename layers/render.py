@@ -314,7 +314,10 @@ class TileSource:
         frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
         order = draw_order(layer, frame)
         frame = frame.iloc[order]
-        geoms = to_mercator(frame.geometry.to_numpy())
+        geoms = frame.geometry.to_numpy()
+        if layer == "service_areas":
+            geoms = fill_holes(geoms)
+        geoms = to_mercator(geoms)
         types = set(shapely.get_type_id(geoms).tolist())
         kind = "point" if types <= {0, 4} and types else ("line" if types <= {1, 2, 5} and types else "polygon")
         return cls(layer, geoms, layer_paint(layer, frame), feature_properties(layer, frame), kind)
@@ -438,6 +441,35 @@ class TileSource:
                 "on_invalid_geometry": on_invalid_geometry_make_valid,
             },
         )
+
+
+def fill_holes(geoms: np.ndarray) -> np.ndarray:
+    """Polygons without their interior rings (vectorised; other geometry types pass unchanged).
+
+    A walking service area is the buffer of the roads reached; the blocks
+    those roads enclose are reached too, so maps draw the area without holes.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    poly = np.isin(shapely.get_type_id(geoms), [3, 6])
+    if not poly.any():
+        return geoms
+    parts, owner = shapely.get_parts(geoms[poly], return_index=True)
+    solid = shapely.polygons(shapely.get_exterior_ring(parts))
+    out = geoms.copy()
+    out[np.flatnonzero(poly)] = _regroup(solid, owner, int(poly.sum()))
+    return out
+
+
+def _regroup(parts: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """One MultiPolygon (or Polygon when single) per owner from its parts."""
+    multi = shapely.multipolygons(parts, indices=owner)
+    counts = np.bincount(owner, minlength=n)
+    single = counts == 1
+    out = np.asarray(multi, dtype=object)
+    if single.any():
+        first = np.searchsorted(owner, np.flatnonzero(single))
+        out[single] = parts[first]
+    return out
 
 
 def _inks(rgba: np.ndarray) -> list[tuple[int, ...] | None]:

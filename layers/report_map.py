@@ -28,9 +28,8 @@ from matplotlib.patches import Patch
 
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, walk_metres
 from layers.coverage import DEFAULT_STATUSES
-from layers.dataset import Dataset
+from layers.dataset import Dataset, district_name
 from layers.i18n import check_lang, text
-from layers.reports import district_name
 
 #: Font families tried, best first.
 CJK_FAMILIES: tuple[str, ...] = (

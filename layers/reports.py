@@ -23,7 +23,7 @@ import pandas as pd
 from geo.errors import InvalidValueError, NotBuiltError
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH
 from layers.coverage import DEFAULT_STATUSES
-from layers.dataset import Dataset
+from layers.dataset import Dataset, district_name
 from layers.schema import LEVELS
 
 
@@ -411,14 +411,3 @@ def _uncovered_list(c: pd.DataFrame, centers: pd.DataFrame, params: dict[str, An
     return out.reset_index(drop=True)
 
 
-def district_name(dataset: Dataset) -> str:
-    """The district's name: the build summary's, the district boundary's, else the file name."""
-    summary = dataset.meta.get("summary") or {}
-    if summary.get("name"):
-        return str(summary["name"])
-    b = dataset["boundary"]
-    if len(b) and (b["level"] == "district").any():
-        name = str(b.loc[b["level"] == "district", "name"].iloc[0])
-        if name:
-            return name
-    return dataset.path.stem if dataset.path else "dataset"

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     from rich.table import Table
 
     from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out
-    from api.commands.report import write_atomically
+    from layers.dataset import write_bytes_atomic
     from api.settings import Settings
     from geo.errors import InvalidValueError
     from layers.dataset import read_dataset
@@ -78,5 +78,5 @@ def register(app: typer.Typer) -> None:
 
             png = gap_map_png(suggestion_dataset(ds, result), lang=lang, sites=result.sites,
                               site_radius_m=result.problem.limit_m)
-            write_atomically(map_png, png)
+            write_bytes_atomic(map_png, png)
             err.print(text("summary.written", lang, path=map_png), highlight=False, markup=False)

@@ -1,30 +1,13 @@
 """``dangjian report``: the gap report of a dataset as JSON, CSV, XLSX or HTML."""
 
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-
-def write_atomically(path: Path, content: bytes) -> Path:
-    """Write ``content`` beside ``path`` under a temporary name, then move it over ``path``.
-
-    An existing file is replaced only when the new one is complete.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+from layers.dataset import write_bytes_atomic
 
 
 def register(app: typer.Typer) -> None:
@@ -65,7 +48,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.buffer.write(rendered.content)
             sys.stdout.buffer.flush()
             return
-        path = write_atomically(output, rendered.content)
+        path = write_bytes_atomic(output, rendered.content)
         t = rendered.report.totals
         out.print(
             text("summary.households", lang, total=t["households"], covered=t["covered_households"],

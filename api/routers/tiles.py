@@ -34,7 +34,7 @@ from api.http import body_response, etag_for, etag_matches, not_modified
 from geo.errors import InvalidValueError, NotFoundError
 from geo.tiles import MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
 from layers.i18n import text
-from layers.render import TILE_LAYERS, mvt_field_types
+from layers.render import EMPTY_MVT, EMPTY_PNG, TILE_LAYERS, mvt_field_types
 
 router = APIRouter(tags=["tiles"])
 
@@ -104,7 +104,8 @@ async def tile(
     body = state.tiles.get(key)
     if body is None:
         body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, kind, fmt, scale, z, x, y)
-        state.tiles.put(key, body)
+        if body is not EMPTY_PNG[scale] and body != EMPTY_MVT:  # empty tiles are cheaper to redo than to keep
+            state.tiles.put(key, body)
     return Response(content=body, media_type=MEDIA[fmt], headers={"ETag": etag, "Cache-Control": cache_control})
 
 

@@ -157,11 +157,21 @@ def test_etag_304_and_the_tile_cache(blocks_client: TestClient):
     assert blocks_client.get(url + "?minutes=5").headers["etag"] != etag
 
 
-def test_tile_cache_is_bounded(blocks_built: Dataset):
+def test_tile_cache_is_bounded_in_entries_and_bytes(blocks_built: Dataset):
+    tx, ty, _, _ = pixel_of(*lonlat(450, 450), 17)
+    urls = [f"/tiles/roads/17/{tx + dx}/{ty + dy}.png" for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
     with client_for(blocks_built, tile_cache_size=3) as c:
-        for y in range(5):
-            c.get(f"/tiles/compounds/10/0/{y}.png")
+        sizes = [len(c.get(u).content) for u in urls]
         assert len(c.app.state.dangjian.tiles) == 3
+        assert c.app.state.dangjian.tiles.nbytes == sum(sizes[-3:])
+    with client_for(blocks_built, tile_cache_mb=max(sizes) * 2.5 / 2**20) as c:
+        for u in urls:
+            c.get(u)
+        cache = c.app.state.dangjian.tiles
+        assert 2 <= len(cache) <= 3 and cache.nbytes <= max(sizes) * 2.5
+    with client_for(blocks_built) as c:
+        c.get("/tiles/compounds/17/0/0.png")  # empty: answered, not kept
+        assert len(c.app.state.dangjian.tiles) == 0
 
 
 def test_gcj02_tiles_differ(blocks_client: TestClient):

@@ -285,8 +285,18 @@
       });
     }
 
+    function solid(f) {
+      // Walking service areas: the blocks their roads enclose are reached too, so draw them without holes.
+      var g = f.geometry;
+      if (!g) return f;
+      if (g.type === "Polygon") g = { type: "Polygon", coordinates: [g.coordinates[0]] };
+      else if (g.type === "MultiPolygon") g = { type: "MultiPolygon", coordinates: g.coordinates.map(function (p) { return [p[0]]; }) };
+      return { type: "Feature", id: f.id, properties: f.properties, geometry: g };
+    }
+
     function rings(features, name) {
       var st = S[name], colours = S.palette.level;
+      if (name === "service_areas") features = features.map(solid);
       features = features.slice().sort(function (a, b) { return (b.properties.minutes || 0) - (a.properties.minutes || 0); });
       var outerMinutes = {};
       features.forEach(function (f) {
