@@ -567,17 +567,18 @@ class DatasetState:
 # dependencies
 
 
-def get_state(request: Request) -> DatasetState:
-    """The app's :class:`DatasetState` (FastAPI dependency)."""
+async def get_state(request: Request) -> DatasetState:
+    """The app's :class:`DatasetState` (FastAPI dependency; ``async`` so it costs no thread hop)."""
     return request.app.state.dangjian
 
 
 def get_dataset(request: Request) -> Dataset:
-    """The built base dataset (FastAPI dependency)."""
-    return get_state(request).dataset()
+    """The built base dataset (FastAPI dependency; may load it, so it runs in the thread pool)."""
+    state: DatasetState = request.app.state.dangjian
+    return state.dataset()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings (FastAPI dependency)."""
     return request.app.state.settings
 
@@ -620,10 +621,34 @@ class CoordsQuery:
     ] = "wgs84"
 
 
+async def coverage_query(
+    minutes: Annotated[
+        float | None,
+        Query(gt=0, le=120, description="Walking minutes of the service circle (default: as built)", openapi_examples=example(10)),
+    ] = None,
+    method: Annotated[
+        Literal["circle", "network"] | None,
+        Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", openapi_examples=example("circle")),
+    ] = None,
+) -> CoverageQuery:
+    """The :class:`CoverageQuery` of a request (an ``async`` dependency: no thread hop on the tile hot path)."""
+    return CoverageQuery(minutes, method)
+
+
+async def coords_query(
+    coords: Annotated[
+        Literal["wgs84", "gcj02"],
+        Query(description="Output coordinates: `wgs84` (default) or `gcj02` to overlay AMap (高德) basemaps", openapi_examples=example("wgs84")),
+    ] = "wgs84",
+) -> CoordsQuery:
+    """The :class:`CoordsQuery` of a request."""
+    return CoordsQuery(coords)
+
+
 StateDep = Annotated[DatasetState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-CoverageDep = Annotated[CoverageQuery, Depends()]
-CoordsDep = Annotated[CoordsQuery, Depends()]
+CoverageDep = Annotated[CoverageQuery, Depends(coverage_query)]
+CoordsDep = Annotated[CoordsQuery, Depends(coords_query)]
 
 
 def public_base(request: Request, settings: Settings) -> str:

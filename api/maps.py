@@ -274,6 +274,7 @@ def _legend(params: dict[str, Any], lang: str, method: str) -> dict[str, Any]:
         "statuses": [{"key": s.value, "label": text("status." + s.value, lang)} for s in CenterStatus],
         "circles": text("map.legend.circles", lang, minutes="/".join(f"{b:g}" for b in bands)),
         "circle_note": text("layer.service_areas" if method == "network" else "layer.circles", lang),
+        "network": method == "network",
         "cells": text("map.legend.cells", lang),
     }
 

@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Liveness and readiness")
-def health(state: StateDep) -> dict[str, Any]:
+async def health(state: StateDep) -> dict[str, Any]:
     """``status`` ``ok`` with whether the dataset is loaded and its version; never loads or builds anything."""
     out: dict[str, Any] = {"status": "ok", "loaded": state.loaded}
     if state.loaded:

@@ -92,6 +92,8 @@ async def tile(
     """A 256-px PNG (512 px with ``@2x``) drawn in the map's colours, or a vector tile with the layer's attributes."""
     y, scale, fmt = parse_tile_name(tile)
     check_tile(z, x, y)
+    if not state.loaded:  # the first request loads (or builds) the dataset: not on the event loop
+        await run_in_threadpool(state.dataset)
     _check_layer(state, layer)
     variant = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
     kind = state.cell_kind(layer, cells)

@@ -449,7 +449,7 @@
           row(sw, s.label);
         });
         section(lg.circles);
-        var cs = el("span", "dj-sw dj-sw-ring");
+        var cs = el("span", "dj-sw dj-sw-ring" + (lg.network ? " dj-sw-network" : ""));
         row(cs, lg.circle_note);
         section(lg.cells);
         var ramp = el("div", "dj-ramp");
