@@ -149,6 +149,7 @@ def coverage(
     method: MethodOpt = None,
     level_minutes: LevelOpt = None,
     lang: LangOpt = None,
+    areas: Annotated[bool, typer.Option("--areas/--no-areas", help="Also draw walking service areas")] = False,
 ) -> None:
     """Add only the coverage columns (and circles) to a dataset."""
     settings = Settings()
@@ -156,7 +157,7 @@ def coverage(
     params = _params(settings, minutes, speed_kmh, method, level_minutes)
     with steps(lang, 4) as advance:
         ds = read_dataset(dataset)
-        result = coverage_layers(ds, params, progress=advance)
+        result = coverage_layers(ds, params, progress=advance, areas=areas)
         result.meta["summary"] = summarize(result)
         advance("progress.write")
         path = write_dataset(result, output or default_output(dataset))

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from layers.build import BuildParams
+from layers.store import Store, is_database_url, open_store
 
 #: The bundled demo district.
 DEMO_DATASET = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
@@ -61,6 +62,23 @@ class Settings(BaseSettings):
     max_snap_m: float = Field(300.0, gt=0)
     data_dir: Path = Field(DATA_DIR, description="Folder where uploaded datasets are imported (POST /datasets)")
     upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
+    database_url: str = Field(
+        "",
+        description="PostGIS database of the store (postgresql://user:password@host:port/db); "
+        "empty: each dataset's own GeoPackage is its store",
+    )
+    database_schema: str = Field(
+        "", description="PostGIS schema of the served dataset (default: named after the dataset file)"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not is_database_url(value):
+            msg = f"`database_url` must be a postgresql:// URL or empty; got {value.split('@')[-1]!r}"
+            raise ValueError(msg)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -77,6 +95,17 @@ class Settings(BaseSettings):
         if config:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config)))
         return tuple(sources)
+
+    def open_store(self, dataset: str | os.PathLike[str] | None = None) -> Store:
+        """The store of ``dataset`` (default: the served one): its GeoPackage, or its schema in :attr:`database_url`.
+
+        With a database URL, a schema still empty is filled from the dataset file on first use.
+        """
+        return open_store(
+            dataset if dataset is not None else self.dataset,
+            database_url=self.database_url or None,
+            name=self.database_schema or None,
+        )
 
     def build_params(self, **overrides: object) -> BuildParams:
         """The :class:`~layers.build.BuildParams` these settings imply (overrides win)."""

@@ -105,12 +105,8 @@ def repair_geometries(geoms: np.ndarray | gpd.GeoSeries, *, family: str) -> Repa
     empty = present & shapely.is_empty(out)
     unusable[empty] = "empty_geometry"
     ok = present & ~empty
-    type_names = np.array([""] * len(out), dtype=object)
-    if ok.any():
-        type_names[ok] = np.asarray(
-            [t for t in gpd.GeoSeries(out[ok]).geom_type], dtype=object
-        )
-    wrong = ok & ~np.isin(type_names, list(allowed))
+    allowed_ids = [_TYPE_IDS[t] for t in allowed]
+    wrong = ok & ~np.isin(shapely.get_type_id(out), allowed_ids)
     unusable[wrong] = "wrong_geometry_type"
     out[unusable != ""] = None
     return RepairResult(geometry=out, repaired=invalid & (unusable == ""), unusable=unusable)

@@ -136,15 +136,20 @@ def coverage_layers(
     *,
     progress: Progress = _nothing,
     network_pass: Callable[..., object] | None = None,
+    areas: bool = True,
 ) -> Dataset:
     """Coverage columns on compounds, plus circles (and walking service areas for ``network``).
+
+    With the network method, the straight-line answer comes too
+    (``covered_circle``, ``walk_m_circle``) so reports can show both.
 
     ``network_pass`` (network method only) replaces the whole-network walking
     pass, e.g. by the split pass of :mod:`geo.partition` for a very large
     district (see :func:`layers.coverage.compound_coverage`); the walking
     service areas are then not drawn (``service_areas`` is empty and
     ``meta["service_areas"]`` says why), since they would need the whole
-    network again.
+    network again.  ``areas=False`` skips the walking service areas too (the
+    polygons cost more than the coverage itself on a large city).
 
     Returns a new :class:`Dataset`; the input is not changed.
     """
@@ -161,43 +166,37 @@ def coverage_layers(
     progress("progress.coverage")
     compounds = dataset["compounds"]
     centers = dataset["centers"]
-    layers: dict[str, gpd.GeoDataFrame] = {}
+    layers: dict[str, gpd.GeoDataFrame] = {
+        "service_areas": gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
+    }
     notes: dict[str, Any] = {}
-    if method is Method.network and network_pass is not None:
-        covered = compound_coverage(
-            compounds, centers, method=method, roads=dataset["roads"], network_pass=network_pass,
-            max_snap_m=params.max_snap_m, **kwargs,
-        )
-        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
-        covered["covered_circle"] = circle["covered"].to_numpy()
-        covered["walk_m_circle"] = circle["walk_m"].to_numpy()
-        layers["service_areas"] = gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
-        notes["service_areas"] = "not drawn: the walking pass was split into tiles"
-    elif method is Method.network:
+    if method is Method.network:
         from layers.service_areas import walking_network, walking_service_areas
 
-        net = walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+        net = None if network_pass is not None else walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
         covered = compound_coverage(
-            compounds, centers, method=method, roads=dataset["roads"], network=net, max_snap_m=params.max_snap_m, **kwargs
+            compounds, centers, method=method, roads=dataset["roads"], network=net, network_pass=network_pass,
+            max_snap_m=params.max_snap_m, **kwargs,
         )
-        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
-        covered["covered_circle"] = circle["covered"].to_numpy()
-        covered["walk_m_circle"] = circle["walk_m"].to_numpy()
-        progress("progress.service_areas")
-        layers["service_areas"] = walking_service_areas(
-            net,
-            centers[centers["status"].isin(list(params.statuses))],
-            metric_crs=dataset.metric_crs,
-            minutes=params.minutes,
-            speed_kmh=params.speed_kmh,
-            level_minutes=params.level_minutes,
-            bands=params.bands,
-            buffer_m=params.area_buffer_m,
-            max_snap_m=params.max_snap_m,
-        )
+        if net is None:
+            notes["service_areas"] = "not drawn: the walking pass was split into tiles"
+        elif not areas:
+            notes["service_areas"] = "not drawn: coverage only"
+        else:
+            progress("progress.service_areas")
+            layers["service_areas"] = walking_service_areas(
+                net,
+                centers[centers["status"].isin(list(params.statuses))],
+                metric_crs=dataset.metric_crs,
+                minutes=params.minutes,
+                speed_kmh=params.speed_kmh,
+                level_minutes=params.level_minutes,
+                bands=params.bands,
+                buffer_m=params.area_buffer_m,
+                max_snap_m=params.max_snap_m,
+            )
     else:
         covered = compound_coverage(compounds, centers, method=method, **kwargs)
-        layers["service_areas"] = gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
     progress("progress.circles")
     layers["circles"] = service_circles(
         centers,
@@ -209,6 +208,8 @@ def coverage_layers(
     )
     out = dataset.replace(compounds=covered, **layers)
     out.meta["params"] = asdict(params)
+    for key in ("service_areas",):
+        out.meta.pop(key, None)
     out.meta.update(notes)
     return out
 

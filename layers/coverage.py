@@ -40,6 +40,8 @@ COVERAGE_COLUMNS: tuple[str, ...] = (
     "unreachable",
     "flags",
 )
+#: Written by the network method: the straight-line answer beside the walking one.
+CIRCLE_COMPARISON_COLUMNS: tuple[str, ...] = ("covered_circle", "walk_m_circle")
 
 #: Centre statuses that count towards coverage by default: only open centres.
 DEFAULT_STATUSES: tuple[str, ...] = ("existing",)
@@ -194,7 +196,8 @@ def compound_coverage(
     check_walk_params(minutes, speed_kmh)
     method = parse_method(method)
     counted = centers[centers["status"].isin(list(statuses))].reset_index(drop=True)
-    out = compounds.drop(columns=[c for c in COVERAGE_COLUMNS if c in compounds.columns]).copy()
+    stale = [c for c in (*COVERAGE_COLUMNS, *CIRCLE_COMPARISON_COLUMNS) if c in compounds.columns]
+    out = compounds.drop(columns=stale).copy()
     n = len(out)
     cm = out.to_crs(metric_crs)
     access, owner = access_points(cm, gates.to_crs(metric_crs) if gates is not None and len(gates) else None)
@@ -204,6 +207,7 @@ def compound_coverage(
         dist = np.full(len(access), np.inf)
         covered = np.zeros(len(access), dtype=bool)
         straight = np.full(len(access), np.inf)
+        cov_c, circle_dist = covered, dist
         reason[:] = "no_centers"
     else:
         cpts = counted.to_crs(metric_crs).geometry.to_numpy()
@@ -211,6 +215,7 @@ def compound_coverage(
             center_minutes(counted["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh
         )
         near_c, straight, cov_c, cover_i, cover_d = _circle(access, cpts, np.asarray(limit))
+        circle_dist = np.where(cov_c, cover_d, straight)
         if method is Method.circle:
             covered = cov_c
             nearest = np.where(cov_c, cover_i, near_c)
@@ -232,9 +237,7 @@ def compound_coverage(
             dist = np.where(covered, res.covering_dist_m, res.dist_m)
             reason = np.asarray(res.reason, dtype=object)
     # Several gates: the best one counts (covered first, then shortest walk).
-    rank = np.where(covered, 0.0, 1e12) + np.where(np.isfinite(dist), dist, 1e11)
-    _, best_pos = _reduce_by_owner(owner, n, rank, np.arange(len(access)))
-    best = best_pos.astype(int)
+    best = _best_access(owner, n, covered, dist)
     straight_best = _reduce_by_owner(owner, n, np.asarray(straight, dtype=float))[0]
     c_ids = counted["id"].astype(str).to_numpy() if len(counted) else np.array([], dtype=object)
     c_names = counted["name"].astype(str).to_numpy() if len(counted) else np.array([], dtype=object)
@@ -252,7 +255,20 @@ def compound_coverage(
     out["method"] = method.value
     out["unreachable"] = np.where(out["covered"], "", reason[best])
     out["flags"] = coverage_flags(out)
+    if method is Method.network:
+        circle_best = _best_access(owner, n, cov_c, circle_dist)
+        cd = circle_dist[circle_best].astype(float)
+        cd[~np.isfinite(cd)] = np.nan
+        out["covered_circle"] = cov_c[circle_best].astype(bool)
+        out["walk_m_circle"] = np.round(cd, 1)
     return out
+
+
+def _best_access(owner: np.ndarray, n: int, covered: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Per compound, the position of its best access point: covered first, then the shortest walk."""
+    rank = np.where(covered, 0.0, 1e12) + np.where(np.isfinite(dist), dist, 1e11)
+    _, best_pos = _reduce_by_owner(owner, n, rank, np.arange(len(dist)))
+    return best_pos.astype(int)
 
 
 def coverage_flags(compounds: pd.DataFrame) -> pd.Series:

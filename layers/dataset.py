@@ -373,7 +373,7 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
             if frame is None or (name == "gates" and not len(frame)):
                 continue
             frame = _sanitise_for_gpkg(frame.to_crs(WGS84) if frame.crs else frame.set_crs(WGS84))
-            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", promote_to_multi=None)
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", promote_to_multi=None, use_arrow=True)
         meta = pd.DataFrame(
             {
                 "key": list(dataset.meta),

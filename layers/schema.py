@@ -195,10 +195,16 @@ def normalise_enum(
     InvalidValueError
         Naming the rows whose value is none of ``allowed`` nor an alias.
     """
-    raw = frame[column].astype("string").str.strip()
-    lower = raw.str.lower()
-    mapped = lower.where(lower.isin(allowed), raw.map(lambda v: aliases.get(v, aliases.get(str(v).lower()))))
-    bad = mapped.isna().to_numpy() | ~mapped.isin(allowed).to_numpy()
+    # Work on the distinct values only: a million roads have a handful of classes.
+    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+    lookup: list[str | None] = []
+    for value in uniques:
+        text = str(value).strip()
+        low = text.lower()
+        lookup.append(low if low in allowed else aliases.get(text, aliases.get(low)))
+    table = np.array([*lookup, None], dtype=object)  # code -1 (missing) maps to None
+    mapped = pd.Series(table[codes], index=frame.index, dtype=object)
+    bad = mapped.isna().to_numpy()
     if bad.any():
         _fail(layer, column, frame, bad, f"must be one of {', '.join(allowed)}")
     return mapped.astype(object)

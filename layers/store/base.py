@@ -59,6 +59,7 @@ from layers.store.frames import (
     VERSIONED_LAYERS,
     check_layer_name,
     check_versioned,
+    column_kind,
     feature_json,
     jsonable,
     python_values,
@@ -289,6 +290,10 @@ class Session(ABC):
         """Remove a layer if it exists."""
 
     @abstractmethod
+    def add_column(self, name: str, column: str, kind: str) -> None:
+        """Add an empty attribute column of ``kind`` to a layer."""
+
+    @abstractmethod
     def insert_row(self, name: str, values: Mapping[str, Any], geometry: shapely.Geometry | None) -> None:
         """Append one row (values are plain Python, one per column of :meth:`layer_kinds`)."""
 
@@ -438,8 +443,11 @@ class Snapshot:
         """
         self._require_layer(layer)
         feature_id = str(feature_id)
+        if "id" not in (self._s.layer_kinds(layer) or {}):
+            msg = f"layer `{layer}` has no `id` column to find feature `{feature_id}` by"
+            raise NotFoundError(msg, field="id")
         frame = self._s.read_layer(layer, ids=[feature_id])
-        if not len(frame) or "id" not in frame.columns:
+        if not len(frame):
             msg = f"layer `{layer}` has no feature `{feature_id}`"
             raise NotFoundError(msg, field="id")
         row = frame.iloc[0]
@@ -763,8 +771,19 @@ class Transaction(Snapshot):
             raise GeometryError(msg, field="geometry")
         return prepared
 
-    def _row_values(self, layer: str, row: gpd.GeoDataFrame) -> dict[str, Any]:
-        kinds = self._s.layer_kinds(layer) or {}
+    def _row_values(self, layer: str, row: gpd.GeoDataFrame, given: Iterable[str]) -> dict[str, Any]:
+        """One validated row as plain values per table column; spec or given columns the table lacks are added."""
+        kinds = dict(self._s.layer_kinds(layer) or {})
+        spec = LAYER_SPECS[layer]
+        wanted = {*given, "id", *spec.required, *spec.optional}
+        added = False
+        for col in row.columns:
+            if col != row.geometry.name and col not in kinds and col in wanted:
+                kinds[col] = column_kind(row[col])
+                self._s.add_column(layer, col, kinds[col])
+                added = True
+        if added:
+            self._touch_layer(layer, kinds, self._s.geometry_type(layer))
         return {col: (python_values(row[col], kind)[0] if col in row.columns else None) for col, kind in kinds.items()}
 
     def _next_id(self, layer: str) -> str:
@@ -814,7 +833,7 @@ class Transaction(Snapshot):
         row = self._validated_row(layer, {"id": feature_id, **props}, geom)
         version = found[0] + 1 if found else 1
         if self.has_layer(layer):
-            self._s.insert_row(layer, self._row_values(layer, row), row.geometry.iloc[0])
+            self._s.insert_row(layer, self._row_values(layer, row, props), row.geometry.iloc[0])
             self._touch_layer(layer)
         else:
             table, kinds = storage_frame(layer, row)
@@ -884,7 +903,7 @@ class Transaction(Snapshot):
             "SELECT digest FROM dj_versions WHERE layer = ? AND feature_id = ?", (layer, feature_id)
         )[0][0]
         digest = row_digests(row, layer)[0]
-        self._s.update_row(layer, feature_id, self._row_values(layer, row), row.geometry.iloc[0])
+        self._s.update_row(layer, feature_id, self._row_values(layer, row, patch), row.geometry.iloc[0])
         after = self.get_feature(layer, feature_id)
         if after.properties == current.properties and shapely.equals_exact(after.geometry, current.geometry, 0):
             return FeatureRef(layer=layer, id=feature_id, version=current.version, revision=self.revision)

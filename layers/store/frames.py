@@ -43,6 +43,8 @@ _RESERVED_NAMES = {"meta", "geometry", "spatial_ref_sys"}
 _LAYER_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: Column names the tables use themselves.
 _SYSTEM_COLUMNS = ("fid", "geom")
+#: How a missing value reads in a digest (not a value any column holds).
+_MISSING = "\x1emissing\x1e"
 
 
 def check_layer_name(name: str) -> str:
@@ -291,13 +293,13 @@ def digest_columns(layer: str, columns: Sequence[str]) -> list[str]:
     """The columns whose change bumps a feature's version: ``id`` and the layer spec's columns.
 
     Columns the service derives (coverage: ``covered``, ``walk_m`` ...) are
-    left out, so a recomputation does not invalidate the versions planners hold.
+    left out, so a recomputation does not invalidate the versions planners
+    hold.  A spec column the frame lacks counts as missing values.
     """
     spec = LAYER_SPECS.get(layer)
-    wanted = ["id", *(spec.required if spec else ()), *(spec.optional if spec else ())]
     if spec is None:
-        wanted = list(columns)
-    return [c for c in dict.fromkeys(wanted) if c in columns]
+        return list(columns)
+    return list(dict.fromkeys(["id", *spec.required, *spec.optional]))
 
 
 def _canonical(series: pd.Series) -> pd.Series:
@@ -305,10 +307,12 @@ def _canonical(series: pd.Series) -> pd.Series:
     kind = column_kind(series)
     if kind in ("bool", "int", "float"):
         num = pd.to_numeric(series.astype(object).map(lambda v: None if _is_missing(v) else v), errors="coerce")
-        return num.astype("float64").astype(str)
+        num = num.astype("float64")
+        return num.astype(str).where(num.notna(), _MISSING)
     if kind == "datetime":
-        return pd.to_datetime(series, utc=True, format="ISO8601").astype(str)
-    text = series.astype(object).map(lambda v: "\x00" if _is_missing(v) else str(_jsonish(v)))
+        stamps = pd.to_datetime(series, utc=True, format="ISO8601")
+        return stamps.astype(str).where(stamps.notna(), _MISSING)
+    text = series.astype(object).map(lambda v: _MISSING if _is_missing(v) else str(_jsonish(v)))
     return text.astype(str)
 
 
@@ -321,9 +325,12 @@ def row_digests(frame: gpd.GeoDataFrame, layer: str) -> np.ndarray:
         16-character hex strings, equal for rows whose editable content is equal.
     """
     cols = digest_columns(layer, [c for c in frame.columns if c != frame.geometry.name])
-    canon = pd.DataFrame({c: _canonical(frame[c]).to_numpy() for c in cols}, index=pd.RangeIndex(len(frame)))
+    canon = pd.DataFrame(
+        {c: _canonical(frame[c]).to_numpy() if c in frame.columns else [_MISSING] * len(frame) for c in cols},
+        index=pd.RangeIndex(len(frame)),
+    )
     wkb = shapely.to_wkb(frame.geometry.to_numpy(), hex=True, byte_order=1)
-    canon["__geometry__"] = pd.Series(wkb, dtype=object).fillna("\x00").astype(str).to_numpy()
+    canon["__geometry__"] = pd.Series(wkb, dtype=object).fillna(_MISSING).astype(str).to_numpy()
     hashed = pd.util.hash_pandas_object(canon, index=False).to_numpy(dtype=np.uint64)
     return np.char.mod("%016x", hashed).astype(object)
 

@@ -61,6 +61,10 @@ _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 #: Scratch files older than this (seconds) are left-overs of a killed writer and removed on open.
 _STALE_SCRATCH_S = 3600.0
 _POOL_SIZE = 8
+#: GeoPackage column type of each kind.
+_DECLARED = {"bool": "BOOLEAN", "int": "INTEGER", "float": "REAL", "text": "TEXT", "datetime": "DATETIME", "blob": "BLOB"}
+#: How long the checkpoint after a write waits for readers before leaving it to a later write (s).
+_CHECKPOINT_WAIT_S = 0.2
 
 
 def _q(name: str) -> str:
@@ -404,6 +408,10 @@ class GpkgSession(Session):
             (minx, minx, miny, miny, maxx, maxx, maxy, maxy, name),
         )
 
+    def add_column(self, name: str, column: str, kind: str) -> None:
+        """See :meth:`Session.add_column` (GeoPackage declared types, as GDAL writes them)."""
+        self.conn.execute(f"ALTER TABLE {_q(name)} ADD COLUMN {_q(column)} {_DECLARED[kind]}")
+
     def insert_row(self, name: str, values: Mapping[str, Any], geometry: shapely.Geometry | None) -> None:
         """See :meth:`Session.insert_row`."""
         geom = self._geometry_column(name)
@@ -664,8 +672,25 @@ class GeoPackageStore(Store):
                 raise
             conn.execute("COMMIT")
             ok = True
+            if write:
+                self._checkpoint(conn)
         finally:
             self._release(conn, ok=ok)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Fold the write-ahead log into the file and empty it, unless readers are busy (then a later write does).
+
+        An empty log at rest keeps the ``.gpkg`` whole on its own (copy it,
+        mail it) and harmless to replace: a non-empty log left beside a file
+        that something renamed over would be replayed into the new file.
+        """
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(_CHECKPOINT_WAIT_S * 1000)}")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
 
     def close(self) -> None:
         """Close every connection and fold the write-ahead log back into the file."""

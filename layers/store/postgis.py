@@ -302,6 +302,12 @@ class PgSession(Session):
 
     # -- single rows ---------------------------------------------------------------------------
 
+    def add_column(self, name: str, column: str, kind: str) -> None:
+        """See :meth:`Session.add_column`."""
+        self.conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(self._table(name), sql.Identifier(column), sql.SQL(PG_TYPES[kind]))
+        )
+
     def insert_row(self, name: str, values: Mapping[str, Any], geometry: shapely.Geometry | None) -> None:
         """See :meth:`Session.insert_row`."""
         targets = [sql.Identifier(c) for c in values]

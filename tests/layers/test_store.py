@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -37,6 +36,7 @@ from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset, write_dataset
 from layers.scenarios import ScenarioStore, parse_scenario
 from layers.store import Role, Store, open_store, schema_name_for
+from layers.store.scenarios import StoredScenarios
 from layers.store.tokens import split_token
 
 BACKENDS = ["gpkg", "postgis"]
@@ -333,6 +333,30 @@ def test_scenarios_and_import_reports_round_trip(store: Store) -> None:
     assert store.list_import_reports()[0]["report"] == report
     assert store.get_import_report(rid)["actor"] == "admin"
     assert [e.action for e in store.audit()][-2:] == ["scenario_delete", "import_report"]
+
+
+def test_stored_scenarios_work_like_the_folder_store(loaded: Store, built: Dataset) -> None:
+    scenarios = StoredScenarios(loaded).as_actor("token:planner1")
+    data = {"name": "东区加一站", "changes": [{"op": "status", "center_id": "S3", "status": "existing"}]}
+    first = scenarios.create(data, base=built)
+    assert scenarios.get(first.id).changes[0].center_id == "S3"
+    replaced = scenarios.replace(first.id, {**data, "name": "改名"}, base=built)
+    assert replaced.created_at == first.created_at and [s.name for s in scenarios.list()] == ["改名"]
+    with pytest.raises(InvalidValueError, match="center_id"):
+        scenarios.create({"name": "x", "changes": [{"op": "remove", "center_id": "NOPE"}]}, base=built)
+    scenarios.delete(first.id)
+    with pytest.raises(NotFoundError):
+        scenarios.get(first.id)
+    assert {e.actor for e in loaded.audit() if e.action.startswith("scenario")} == {"token:planner1"}
+
+
+def test_an_edit_may_fill_a_spec_column_the_layer_lacks(loaded: Store) -> None:
+    loaded.write_layer("centers", loaded.read_layer("centers").drop(columns=["capacity"]), actor="a")
+    assert "capacity" not in loaded.read_layer("centers").columns
+    loaded.update_feature("centers", "S1", expected_version=1, properties={"capacity": 120}, actor="a")
+    centers = loaded.read_layer("centers").set_index("id")
+    assert centers.loc["S1", "capacity"] == 120 and np.isnan(centers.loc["S2", "capacity"])
+    assert loaded.get_feature("centers", "S1").version == 2
 
 
 def test_revision_goes_up_with_every_write_only(loaded: Store) -> None:

@@ -1,0 +1,88 @@
+"""``dangjian token``: access tokens of a dataset's store (create, list, revoke).
+
+A token is printed once, when it is created; the store keeps only its salted
+scrypt hash.  The service takes it as ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DatasetOpt = Annotated[
+    Path | None,
+    typer.Argument(help="Dataset GeoPackage (default: the served one, DANGJIAN_DATASET); with DANGJIAN_DATABASE_URL its PostGIS schema"),
+]
+
+
+def cli_actor() -> str:
+    """Who writes from the command line, for the audit log: ``cli:<user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``token`` command group to the ``dangjian`` app."""
+    from api.cli import err, friendly_errors, out
+    from api.settings import Settings
+    from layers.store import Role, parse_role
+
+    tokens = typer.Typer(
+        name="token",
+        help="Access tokens: create (printed once), list, revoke. Roles: viewer < planner < editor < admin.",
+        no_args_is_help=True,
+    )
+    app.add_typer(tokens, name="token")
+
+    @tokens.command("create")
+    @friendly_errors
+    def create(
+        dataset: DatasetOpt = None,
+        role: Annotated[str, typer.Option("--role", help="viewer, planner, editor or admin")] = Role.viewer.value,
+        name: Annotated[str, typer.Option("--name", help="Who or what the token is for (shown in `token list`)")] = "",
+    ) -> None:
+        """Create a token and print it once (only its hash is stored)."""
+        chosen = parse_role(role)
+        with Settings().open_store(dataset) as store:
+            new = store.create_token(chosen, name=name, actor=cli_actor())
+            where = store.location
+        out.print(new.token, highlight=False, markup=False, soft_wrap=True)
+        err.print(
+            f"token {new.info.id} ({new.info.role.value}) for {where}: shown only now, keep it safe",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+    @tokens.command("list")
+    @friendly_errors
+    def list_(dataset: DatasetOpt = None) -> None:
+        """List the tokens (id, role, name, created, by whom, revoked): never the tokens themselves."""
+        with Settings().open_store(dataset) as store:
+            infos = store.list_tokens()
+        for t in infos:
+            status = f"revoked {t.revoked_at}" if t.revoked_at else "active"
+            line = f"{t.id}  {t.role.value:<7}  {status:<8}  {t.created_at}  {t.created_by}  {t.name}"
+            out.print(line.rstrip(), highlight=False, markup=False, soft_wrap=True)
+        if not infos:
+            err.print("no tokens yet: dangjian token create --role editor", highlight=False, markup=False)
+
+    @tokens.command("revoke")
+    @friendly_errors
+    def revoke(
+        token_id: Annotated[str, typer.Argument(help="The token's id (first column of `token list`, or dj_<id>_... )")],
+        dataset: DatasetOpt = None,
+    ) -> None:
+        """Revoke a token: it stops working at once."""
+        from layers.store.tokens import split_token
+
+        parts = split_token(token_id)
+        tid = parts[0] if parts else token_id.strip()
+        with Settings().open_store(dataset) as store:
+            store.revoke_token(tid, actor=cli_actor())
+        out.print(f"revoked {tid}", highlight=False, markup=False)

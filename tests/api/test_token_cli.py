@@ -1,0 +1,48 @@
+"""``dangjian token``: a token printed once, verified by the store, listed without its secret, revoked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from layers.dataset import Dataset, write_dataset
+from layers.store import Role, open_store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def district(blocks: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("DANGJIAN_DATABASE_URL", raising=False)
+    return write_dataset(blocks, tmp_path / "district.gpkg")
+
+
+def test_token_create_list_revoke(district: Path) -> None:
+    res = runner.invoke(app, ["token", "create", str(district), "--role", "editor", "--name", "街道办"])
+    assert res.exit_code == 0, res.output
+    token = res.stdout.strip().splitlines()[0]
+    assert token.startswith("dj_")
+    with open_store(district) as store:
+        info = store.verify_token(token)
+        assert info is not None and info.role is Role.editor and info.name == "街道办"
+        assert store.audit()[-1].actor.startswith("cli:")
+
+    listed = runner.invoke(app, ["token", "list", str(district)])
+    assert listed.exit_code == 0 and info.id in listed.stdout and "editor" in listed.stdout and "active" in listed.stdout
+    assert token not in listed.stdout and token.split("_", 2)[2] not in listed.stdout
+
+    revoked = runner.invoke(app, ["token", "revoke", info.id, str(district)])
+    assert revoked.exit_code == 0, revoked.output
+    with open_store(district) as store:
+        assert store.verify_token(token) is None
+    assert "revoked" in runner.invoke(app, ["token", "list", str(district)]).stdout
+
+
+def test_token_errors_are_one_line_and_exit_2(district: Path) -> None:
+    res = runner.invoke(app, ["token", "create", str(district), "--role", "root"])
+    assert res.exit_code == 2 and "viewer, planner, editor, admin" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["token", "revoke", "deadbeef", str(district)])
+    assert res.exit_code == 2 and "no token `deadbeef`" in res.output
