@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pg_version() {  # newest installed PostgreSQL server major version, or nothing
-  ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed -E 's#.*/postgresql/([0-9]+)/bin/initdb#\1#' | sort -n | tail -1
+  { ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null || true; } | sed -E 's#.*/postgresql/([0-9]+)/bin/initdb#\1#' | sort -n | tail -1
 }
 
 need=()

@@ -14,10 +14,9 @@ def register(app: typer.Typer) -> None:
     from rich.table import Table
 
     from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out
-    from layers.dataset import write_bytes_atomic
     from api.settings import Settings
     from geo.errors import InvalidValueError
-    from layers.dataset import read_dataset
+    from layers.dataset import read_dataset, write_bytes_atomic
     from layers.i18n import check_lang, text
     from layers.suggest import (
         coverage_problem,
