@@ -36,6 +36,7 @@ from geo.chinacoords import ChinaCRS, out_of_china, transform_geometries
 from geo.crs import CGCS2000, WGS84, metric_crs
 from geo.errors import CRSError, DangjianError, InputError, InvalidValueError, MissingColumnError
 from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer, write_dataset
+from layers.i18n import text
 from layers.osm import OSMOptions, read_osm
 from layers.readers import (
     RawLayer,
@@ -301,28 +302,12 @@ class ImportReport:
         }
 
 
-_TEXT: dict[str, dict[str, str]] = {
-    "zh": {
-        "title": "导入报告",
-        "source": "来源", "layer": "图层", "crs": "坐标系", "read": "读取", "kept": "保留",
-        "repaired": "修复", "rejected": "舍弃", "clipped": "裁剪", "encoding": "编码",
-        "columns": "字段对应", "warnings": "警告", "rejected_rows": "舍弃的记录",
-        "row": "第 {row} 行", "layers": "数据集图层", "none": "无", "metric": "量算坐标系",
-    },
-    "en": {
-        "title": "Import report",
-        "source": "source", "layer": "layer", "crs": "CRS", "read": "read", "kept": "kept",
-        "repaired": "repaired", "rejected": "rejected", "clipped": "clipped", "encoding": "encoding",
-        "columns": "columns mapped", "warnings": "Warnings", "rejected_rows": "Rows left out",
-        "row": "row {row}", "layers": "Dataset layers", "none": "none", "metric": "metric CRS",
-    },
-}
-
-
 def report_lines(report: ImportReport | dict[str, Any], lang: str = "zh") -> list[str]:
     """The report as a readable plain-text table (for the terminal, logs and the ``.txt`` file)."""
     d = report.as_dict() if isinstance(report, ImportReport) else report
-    t = _TEXT.get(lang, _TEXT["zh"])
+    keys = ("title", "source", "layer", "crs", "read", "kept", "repaired", "rejected", "clipped", "encoding",
+            "columns", "warnings", "rejected_rows", "row", "layers", "none", "metric")
+    t = {k: text(f"import.{k}", lang) for k in keys}
     heads = [t["source"], t["layer"], t["crs"], t["read"], t["kept"], t["repaired"], t["rejected"], t["clipped"]]
     rows = [
         [s["source"], s["layer"], s["crs"], str(s["read"]), str(s["kept"]), str(s["repaired"]), str(len(s["rejected"])), str(s["clipped"])]
@@ -445,8 +430,8 @@ def guess_layer(raw: RawLayer, *, columns: dict[str, str] | None = None) -> tupl
     """
     if raw.target:
         return raw.target, "given by the reader"
-    for text, why in ((raw.hint, "name"), (str(raw.extra.get("file_stem", "")), "file name")):
-        layer = _hint_layer(text) if text else None
+    for hint_text, why in ((raw.hint, "name"), (str(raw.extra.get("file_stem", "")), "file name")):
+        layer = _hint_layer(hint_text) if hint_text else None
         if layer:
             return layer, f"{why} `{text}`"
     geoms = raw.frame.geometry
