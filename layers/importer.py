@@ -433,7 +433,7 @@ def guess_layer(raw: RawLayer, *, columns: dict[str, str] | None = None) -> tupl
     for hint_text, why in ((raw.hint, "name"), (str(raw.extra.get("file_stem", "")), "file name")):
         layer = _hint_layer(hint_text) if hint_text else None
         if layer:
-            return layer, f"{why} `{text}`"
+            return layer, f"{why} `{hint_text}`"
     geoms = raw.frame.geometry
     present = geoms[~geoms.isna()]
     kinds = set(present.geom_type) if len(present) else set()
