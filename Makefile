@@ -28,6 +28,7 @@ demo: setup
 	$(BIN)/dangjian build
 
 test: setup system-deps
+	$(BIN)/ruff check geo layers api tests bench scripts
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: setup
