@@ -68,7 +68,7 @@ import pandas as pd
 from geo.errors import DangjianError, InputError, InvalidValueError, MissingColumnError
 from layers.build import BuildParams, build_dataset
 from layers.coverage import Method, parse_method
-from layers.dataset import write_bytes_atomic
+from layers.dataset import Dataset, read_dataset, write_bytes_atomic
 from layers.i18n import check_lang, text
 
 __all__ = [
@@ -215,9 +215,12 @@ def _entry(row: dict[str, Any], *, number: int, base: Path, defaults: BuildParam
     if not raw_path:
         msg = f"manifest row {number} ({name}): `path` is blank"
         raise InvalidValueError(msg, field="path")
-    path = Path(raw_path).expanduser()
-    if not path.is_absolute():
-        path = base / path
+    if is_database(raw_path):
+        path: Path | str = raw_path
+    else:
+        path = Path(raw_path).expanduser()
+        if not path.is_absolute():
+            path = base / path
     city = str(row.get("city", "") or "").strip()
     overrides: dict[str, Any] = {}
     errors: list[str] = []
@@ -242,7 +245,7 @@ def _entry(row: dict[str, Any], *, number: int, base: Path, defaults: BuildParam
         except DangjianError as exc:
             errors.append(exc.message)
     return BatchEntry(
-        name=name, path=str(path.resolve()), params=params, city=city, split=split, tile_m=tile_m,
+        name=name, path=path if isinstance(path, str) else str(path.resolve()), params=params, city=city, split=split, tile_m=tile_m,
         error="; ".join(errors),
     )
 
@@ -385,8 +388,26 @@ class DatasetResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def is_database(path: str | os.PathLike[str]) -> bool:
+    """Whether a manifest path names a PostGIS schema (``postgresql://...?schema=NAME``)."""
+    return str(path).startswith(("postgresql://", "postgres://"))
+
+
+def load_dataset(path: str | os.PathLike[str]) -> Dataset:
+    """Read a manifest's dataset: a GeoPackage or folder, or a PostGIS schema through the store."""
+    if is_database(path):
+        from layers.store import open_store
+
+        with open_store(str(path), seed=False) as store:
+            return store.export_dataset()
+    return read_dataset(path)
+
+
 def input_hash(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a dataset's bytes: the file, or every file of a folder (sorted by name).
+
+    For a PostGIS schema, the hash of its URL and the store's revision, which
+    changes on every write.
 
     Raises
     ------
@@ -395,6 +416,11 @@ def input_hash(path: str | os.PathLike[str]) -> str:
     """
     from geo.errors import DatasetNotFoundError
 
+    if is_database(path):
+        from layers.store import open_store
+
+        with open_store(str(path), seed=False) as store:
+            return hashlib.sha256(f"{path}#{store.revision()}".encode()).hexdigest()
     p = Path(path)
     if not p.exists():
         msg = f"dataset `{p}` does not exist"
@@ -554,10 +580,10 @@ def run_dataset(
             return done(result)
 
         from geo.partition import partitioned_walk_coverage, road_segments
-        from layers.dataset import read_dataset, write_dataset
+        from layers.dataset import write_dataset
         from layers.report_formats import render_gap_report
 
-        ds = read_dataset(entry.path)
+        ds = load_dataset(entry.path)
         roads = ds["roads"]
         if "walkable" in roads.columns:
             roads = roads[roads["walkable"].astype(bool)]
@@ -644,6 +670,8 @@ def _lost_task(entry: BatchEntry, exc: BaseException) -> DatasetResult:
 
 
 def _size(path: str) -> int:
+    if is_database(path):
+        return 0
     try:
         p = Path(path)
         return p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())

@@ -290,3 +290,27 @@ def test_cli_batch(province: Path, client, tmp_path: Path) -> None:  # noqa: ANN
     assert bad.exit_code == 2
     both = runner.invoke(app, ["batch", str(province), "-o", str(out), "--scheduler", "tcp://x:1", "--workers", "2"])
     assert both.exit_code == 2
+
+
+def test_a_postgis_schema_is_a_batch_input_and_reruns_follow_its_revision(
+    districts: Path, client, tmp_path: Path, postgis_url: str  # noqa: ANN001
+) -> None:
+    from layers.store import open_store
+
+    url = f"{postgis_url}?schema=batch_{tmp_path.name[-8:].lower().replace('-', '_')}"
+    with open_store(url) as store:
+        store.import_dataset(read_dataset(districts / "d0.gpkg"), actor="test")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"name,path,method\n库区,{url},circle\n文件区,{districts / 'd0.gpkg'},circle\n", encoding="utf-8")
+    entries, _ = read_manifest(manifest)
+    first = run_batch(entries, tmp_path / "out", client=client)
+    status = {r.name: r.status for r in first.results}
+    assert status == {"库区": "built", "文件区": "built"}
+    from_db = read_dataset(tmp_path / "out" / "库区.gpkg")["compounds"]
+    from_file = read_dataset(tmp_path / "out" / "文件区.gpkg")["compounds"]
+    assert from_db["households"].sum() == from_file["households"].sum()
+    assert from_db["covered"].sum() == from_file["covered"].sum()
+    assert {r.name: r.status for r in run_batch(entries, tmp_path / "out", client=client).results}["库区"] == "skipped"
+    with open_store(url) as store:  # a write moves the revision: the next run rebuilds
+        store.set_meta({"note": "edited"}, actor="test")
+    assert {r.name: r.status for r in run_batch(entries, tmp_path / "out", client=client).results}["库区"] == "built"
