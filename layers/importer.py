@@ -654,7 +654,7 @@ def _adapt_geometry(frame: gpd.GeoDataFrame, layer: str, source: str, radius_m: 
         if pts.any():
             crs = metric_crs(gpd.GeoSeries(geoms[pts], crs=WGS84))
             metric = gpd.GeoSeries(geoms[pts], crs=WGS84).to_crs(crs)
-            circles = metric.buffer(radius_m, resolution=8).to_crs(WGS84).to_numpy()
+            circles = metric.buffer(radius_m, quad_segs=8).to_crs(WGS84).to_numpy()
             new = geoms.copy()
             new[pts] = circles
             out = frame.copy()
