@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import secrets
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,13 +23,18 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routers
+from api.auth import read_access
 from api.deps import DatasetState
 from api.errors import install_error_handlers
+from api.maps import add_nonce, allowed_ancestors, content_security_policy
 from api.settings import Settings
 from layers.dataset import Dataset
+from layers.store import Store
 
 log = logging.getLogger("dangjian.api")
 
+#: Routers answered without a token even when reading needs one.
+PUBLIC_ROUTERS = frozenset({"health"})
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """
@@ -44,10 +50,18 @@ Errors answer JSON `{"detail": ..., "field": ...}` naming the parameter at fault
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware adding ``X-Content-Type-Options: nosniff`` to every response."""
+    """Pure ASGI middleware adding the security headers to every response.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``Content-Security-Policy`` (only the service itself and the configured
+    basemap; ``frame-ancestors`` from the settings) unless the response set
+    its own (the map pages, with a nonce), ``X-Content-Type-Options: nosniff``
+    and ``Referrer-Policy``.
+    """
+
+    def __init__(self, app: ASGIApp, *, csp: str = "", referrer_policy: str = "strict-origin-when-cross-origin") -> None:
         self.app = app
+        self.headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", referrer_policy.encode())]
+        self.csp = csp.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +70,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+                headers = list(message.get("headers", []))
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.headers if k not in have]
+                if self.csp and b"content-security-policy" not in have:
+                    headers.append((b"content-security-policy", self.csp))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -94,7 +113,7 @@ def discover_routers() -> list[tuple[str, APIRouter]]:
     return found
 
 
-def create_app(settings: Settings | None = None, *, dataset: Dataset | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dataset: Dataset | None = None, store: Store | None = None) -> FastAPI:
     """The dangjian-map web service.
 
     Parameters
@@ -103,7 +122,12 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
         Deployment settings (default: from the environment and ``DANGJIAN_CONFIG``).
     dataset
         Serve this dataset instead of reading ``settings.dataset`` (tests,
-        notebooks); it is built first if it is not built.
+        notebooks); it is built first if it is not built.  Without ``store``
+        it is served from memory and nothing can be written.
+    store
+        The store to serve (default: ``settings.open_store()``, opened on
+        first use); with ``dataset``, the dataset is imported into it when
+        it holds none.
 
     Returns
     -------
@@ -126,23 +150,24 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
         ],
     )
     app.state.settings = settings
-    app.state.dangjian = DatasetState(settings, dataset)
+    app.state.dangjian = DatasetState(settings, dataset, store=store)
     install_error_handlers(app)
 
-    app.add_middleware(SecurityHeaders)
+    csp = content_security_policy(None, basemap=settings.basemap, frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))
+    app.add_middleware(SecurityHeaders, csp=csp)
     app.add_middleware(HeadAsGet)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "HEAD", "OPTIONS"],
-            allow_headers=["If-None-Match", "Content-Type", "Accept", "Accept-Encoding"],
-            expose_headers=["ETag", "Content-Encoding"],
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["If-None-Match", "If-Match", "Authorization", "Content-Type", "Accept", "Accept-Encoding"],
+            expose_headers=["ETag", "Content-Encoding", "Location", "Retry-After"],
             max_age=600,
         )
 
     for name, router in discover_routers():
-        app.include_router(router)
+        app.include_router(router, dependencies=[] if name in PUBLIC_ROUTERS else [Depends(read_access)])
         log.debug("router %s included", name)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -158,13 +183,17 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         prefix = app.root_path or ""
-        return get_swagger_ui_html(
+        nonce = secrets.token_urlsafe(16)
+        page = get_swagger_ui_html(
             openapi_url=f"{prefix}{app.openapi_url}",
             title="dangjian-map API",
             swagger_js_url=f"{prefix}/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{prefix}/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url=f"{prefix}/static/vendor/swagger-ui/favicon-32x32.png",
         )
+        html = add_nonce(bytes(page.body).decode("utf-8"), nonce)
+        policy = content_security_policy(nonce, basemap="none", frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
     return app
 

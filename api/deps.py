@@ -42,12 +42,14 @@ from fastapi import Depends, Query, Request
 
 from api.settings import Settings
 from geo.crs import WGS84
-from geo.errors import InvalidValueError, NotFoundError
+from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
 from layers.build import BuildParams, build_dataset, coverage_layers, summarize
 from layers.cells import apportion
 from layers.coverage import parse_method
-from layers.dataset import Dataset, read_dataset
+from layers.dataset import Dataset, prepare_layer
 from layers.render import TileSource, compound_state
+from layers.schema import INPUT_LAYERS
+from layers.store import VERSIONED_LAYERS, Store
 
 log = logging.getLogger("dangjian.api")
 
@@ -109,6 +111,11 @@ class LRU:
                 _, gone = self._data.popitem(last=False)
                 if self.max_bytes is not None:
                     self.nbytes -= len(gone)
+
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """A snapshot of the entries, least recently used first."""
+        with self._lock:
+            return list(self._data.items())
 
     def clear(self) -> None:
         """Forget everything."""
@@ -349,6 +356,88 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+def changed_boxes(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) -> np.ndarray | None:
+    """Bounding boxes (WGS84, one row each) of the features that differ between two versions of a layer.
+
+    ``None`` when the whole layer must count as changed (it appeared,
+    vanished, or its columns changed); an empty array when nothing changed.
+    """
+    if old is None and new is None:
+        return np.empty((0, 4))
+    if old is None or new is None or set(old.columns) != set(new.columns) or old.geometry.name != new.geometry.name:
+        return None
+    new = new[list(old.columns)]
+
+    def digests(frame: gpd.GeoDataFrame) -> pd.Series:
+        attrs = frame.drop(columns=frame.geometry.name).astype(str)
+        h = pd.util.hash_pandas_object(attrs, index=False).to_numpy()
+        g = pd.util.hash_array(shapely.to_wkb(frame.geometry.to_numpy()).astype(object))
+        return pd.Series(h ^ g, index=feature_ids(frame))
+
+    a, b = digests(old), digests(new)
+    if a.index.has_duplicates or b.index.has_duplicates:
+        return None
+    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1)
+    changed = joined.index[joined["a"].ne(joined["b"]).to_numpy()]
+    geoms = [old.geometry.to_numpy()[np.isin(a.index, changed)], new.geometry.to_numpy()[np.isin(b.index, changed)]]
+    boxes = shapely.bounds(np.concatenate(geoms)) if len(changed) else np.empty((0, 4))
+    return boxes[np.isfinite(boxes).all(axis=1)]
+
+
+def _tile_lonlat(z: int, x: int, y: int, margin: float) -> tuple[float, float, float, float]:
+    """WGS84 bounds of tile ``z/x/y``, widened by ``margin`` tile widths on every side (symbols drawn over the edge)."""
+    n = 1 << z
+
+    def lon(v: float) -> float:
+        return v / n * 360.0 - 180.0
+
+    def lat(v: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * v / n))))
+
+    return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
+
+
+def _untouched_tiles(
+    cached: list[tuple[Hashable, Any]], old: Dataset | None, new: Dataset, old_version: str
+) -> list[tuple[tuple[Any, ...], Any]]:
+    """Cached base-variant tiles of ``old_version`` whose area no changed feature of their layer touches.
+
+    Keys are the tile router's ``(version, layer, variant, coords, kind, fmt, scale, z, x, y)``.
+    Tiles are widened by a quarter tile (markers and outlines drawn across the tile edge), and for
+    tiles shifted to GCJ-02 the changed boxes by 0.01 degrees (about 1 km, more than the shift).
+    """
+    if old is None:
+        return []
+    boxes: dict[str, np.ndarray | None] = {}
+    kept = []
+    for key, body in cached:
+        if not (isinstance(key, tuple) and len(key) == 10 and key[0] == old_version and key[2] == ""):
+            continue
+        layer = key[1]
+        if layer not in boxes:
+            boxes[layer] = changed_boxes(old.layers.get(layer), new.layers.get(layer))
+        changed = boxes[layer]
+        if changed is None:
+            continue
+        if len(changed):
+            minx, miny, maxx, maxy = _tile_lonlat(int(key[7]), int(key[8]), int(key[9]), 0.25)
+            pad = 0.0 if key[3] == "wgs84" else 0.01
+            hit = (changed[:, 0] - pad <= maxx) & (changed[:, 2] + pad >= minx) & (changed[:, 1] - pad <= maxy) & (changed[:, 3] + pad >= miny)
+            if hit.any():
+                continue
+        kept.append((key, body))
+    return kept
+
+
+def _prepared(dataset: Dataset) -> Dataset:
+    """An unbuilt stored dataset with its input layers checked and completed like an import."""
+    layers = {}
+    for name in INPUT_LAYERS:
+        if name in dataset.layers and len(dataset.layers[name]):
+            layers[name], _ = prepare_layer(dataset.layers[name], name)
+    return dataset.replace(**layers)
+
+
 class DatasetState:
     """The served dataset and the in-memory things derived from it.
 
@@ -361,7 +450,7 @@ class DatasetState:
         first use if it is not built).
     """
 
-    def __init__(self, settings: Settings, dataset: Dataset | None = None) -> None:
+    def __init__(self, settings: Settings, dataset: Dataset | None = None, *, store: Store | None = None) -> None:
         self.settings = settings
         self._lock = threading.RLock()
         self._dataset: Dataset | None = None
@@ -370,12 +459,61 @@ class DatasetState:
         self._stamp: tuple[int, int] | None = None
         self._path: Path | None = None
         self._checked = 0.0
+        self._revision: int | None = None
+        self._versions: dict[str, dict[str, int]] = {}
+        self._stale = False
+        self._store: Store | None = store
+        self._store_lock = threading.Lock()
+        #: Edits of this process run one at a time (the store serialises them anyway; waiting here is cheaper than
+        #: many threads polling the database's write lock).
+        self.edit_lock = threading.Lock()
         self._base_params: tuple[Dataset, BuildParams] | None = None
         self._variants = LRU(settings.variant_cache_size)
         self._derived = LRU(max(64, 16 * settings.variant_cache_size))
         self.tiles = LRU(settings.tile_cache_size, max_bytes=int(settings.tile_cache_mb * 1024 * 1024))
+        self._memory = dataset is not None and store is None
         if dataset is not None:
-            self.replace(dataset)
+            if store is not None:
+                with self._store_lock:
+                    if not store.has_layer("compounds"):
+                        built = dataset if dataset.built else build_dataset(dataset, settings.build_params())
+                        store.import_dataset(built, actor="system:serve")
+            else:
+                self.replace(dataset)
+
+    # -- the store ---------------------------------------------------------------------------
+
+    @property
+    def has_store(self) -> bool:
+        """Whether the served dataset lives in a store (``False``: a dataset handed over in memory)."""
+        return not self._memory
+
+    @property
+    def store(self) -> Store:
+        """The store of the served dataset, opened on first use (:meth:`Settings.open_store`).
+
+        Raises
+        ------
+        DatasetNotFoundError
+            The service serves an in-memory dataset, or the dataset file is missing.
+        """
+        if self._store is None:
+            if self._memory:
+                msg = "this service serves a dataset held in memory, without a store; nothing can be written"
+                raise DatasetNotFoundError(msg, field="dataset")
+            with self._store_lock:
+                if self._store is None:
+                    path = Path(self.settings.dataset)
+                    if not self.settings.database_url and not path.is_file():
+                        msg = f"dataset not found: {path}"
+                        raise DatasetNotFoundError(msg, field="dataset")
+                    self._store = self.settings.open_store()
+        return self._store
+
+    def close(self) -> None:
+        """Close the store (app shutdown)."""
+        if self._store is not None:
+            self._store.close()
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -386,23 +524,51 @@ class DatasetState:
 
     def _load(self) -> None:
         path = Path(self.settings.dataset)
-        stamp = _file_stamp(path)
         t0 = time.perf_counter()
-        ds = read_dataset(path)
+        store = self.store
+        with store.snapshot() as snap:
+            revision = snap.revision
+            ds = snap.export_dataset()
+            versions = {
+                name: dict(zip(f["id"].astype(str), f["version"].astype(int), strict=True))
+                for name in VERSIONED_LAYERS
+                if snap.has_layer(name)
+                for f in [snap.read_layer(name, versions=True)]
+            }
         if not ds.built:
-            log.info("dataset %s is not built; building it in memory", path)
-            ds = build_dataset(ds, self.settings.build_params())
-        log.info("loaded %s in %.2f s", path, time.perf_counter() - t0)
-        self._install(ds, stamp=stamp, path=path)
+            log.info("dataset %s is not built; building it and storing the derived layers", store.location)
+            ds = build_dataset(_prepared(ds), self.settings.build_params())
+            with store.transaction(actor="system:build") as tx:
+                tx.import_dataset(ds)
+                revision = tx.revision
+                versions = {
+                    name: dict(zip(f["id"].astype(str), f["version"].astype(int), strict=True))
+                    for name in VERSIONED_LAYERS
+                    if tx.has_layer(name)
+                    for f in [tx.read_layer(name, versions=True)]
+                }
+        log.info("loaded %s (revision %s) in %.2f s", store.location, revision, time.perf_counter() - t0)
+        stamp = None if self.settings.database_url else _file_stamp(path)
+        self._install(ds, stamp=stamp, path=path, revision=revision, versions=versions)
 
-    def _install(self, dataset: Dataset, *, stamp: tuple[int, int] | None, path: Path | None) -> None:
+    def _install(
+        self,
+        dataset: Dataset,
+        *,
+        stamp: tuple[int, int] | None,
+        path: Path | None,
+        revision: int | None = None,
+        versions: dict[str, dict[str, int]] | None = None,
+    ) -> None:
         with self._lock:
+            self._versions = versions or {}
             self._generation += 1
             self._dataset = dataset
             self._stamp = stamp
             self._path = path
+            self._revision = revision
             self._checked = time.monotonic()
-            token = f"{path}|{stamp}|{dataset.meta.get('built_at', '')}|{self._generation}|{time.time_ns()}"
+            token = f"{path}|{stamp}|{revision}|{dataset.meta.get('built_at', '')}|{self._generation}|{time.time_ns()}"
             self._version = hashlib.sha1(token.encode()).hexdigest()[:12]
             self._variants.clear()
             self._derived.clear()
@@ -412,27 +578,97 @@ class DatasetState:
         """Serve ``dataset`` from now on (built first if needed); every cache is dropped and the version changes."""
         if not dataset.built:
             dataset = build_dataset(dataset, self.settings.build_params())
-        self._install(dataset, stamp=None, path=None)
+        self._install(dataset, stamp=None, path=None, revision=self._revision, versions=self._versions)
+
+    def invalidate(self) -> None:
+        """Check the store's revision on the next request and reload if it moved (after a write through :attr:`store`)."""
+        self._stale = True
+
+    def install_edit(self, dataset: Dataset, *, revision: int, versions: dict[str, dict[str, int | None]]) -> bool:
+        """Serve ``dataset``, the result of the write transaction that created ``revision``, without reading it back.
+
+        Only when the served dataset is the revision just before (nothing else
+        was written in between); ``versions`` gives the new version of each
+        edited feature (``None``: deleted).  Every cache is dropped.  Returns
+        whether it was installed (else the next request reloads from the store).
+        """
+        with self._lock:
+            if self._dataset is None or self._revision is None or self._revision != revision - 1:
+                return False
+            table = {layer: dict(ids) for layer, ids in self._versions.items()}
+            for layer, changes in versions.items():
+                ids = table.setdefault(layer, {})
+                for fid, version in changes.items():
+                    if version is None:
+                        ids.pop(fid, None)
+                    else:
+                        ids[fid] = version
+            # the commit moved the file (write-ahead log folded in): that is this edit, not someone else's
+            stamp = _file_stamp(self._path) if self._path is not None and not self.settings.database_url else self._stamp
+            old_dataset, old_version = self._dataset, self._version
+            cached, derived = self.tiles.items(), self._derived.items()
+            self._install(dataset, stamp=stamp, path=self._path, revision=revision, versions=table)
+            kept = _untouched_tiles(cached, old_dataset, dataset, old_version)
+            for key, body in kept:
+                self.tiles.put((self._version, *key[1:]), body)
+            # feature tables and tile sources of layers the edit left as they were (roads, boundaries, ...)
+            for dkey, value in derived:
+                if isinstance(dkey, tuple) and len(dkey) == 5 and dkey[0] == old_version and str(dkey[3]).split("|")[0] == "":
+                    layer = str(dkey[2])
+                    same = changed_boxes(old_dataset.layers.get(layer), dataset.layers.get(layer))
+                    if same is not None and not len(same):
+                        self._derived.put((self._version, *dkey[1:]), value)
+            log.debug("edit installed: %d of %d cached tiles kept", len(kept), len(cached))
+            return True
+
+    def feature_version(self, layer: str, feature_id: str) -> int | None:
+        """The stored version of a feature of ``centers``/``compounds`` as served (``None`` without a store)."""
+        self.dataset()
+        return self._versions.get(layer, {}).get(str(feature_id))
+
+    @property
+    def revision(self) -> int | None:
+        """The store revision of the served dataset (``None`` for an in-memory dataset)."""
+        return self._revision
+
+    def _changed(self) -> bool:
+        if self._path is not None and not self.settings.database_url:
+            stamp = _file_stamp(self._path)
+            if stamp is not None and stamp != self._stamp:
+                return True
+        if self._revision is not None and self._store is not None:
+            return self._store.revision() != self._revision
+        return False
+
+    def _reload(self) -> None:
+        try:
+            self._load()
+        except Exception:  # keep serving the old data rather than failing every request
+            log.exception("could not reload %s; still serving the previous version", self._path)
 
     def _maybe_reload(self) -> None:
-        if self._path is None or self.settings.reload_check_s <= 0:
+        if self._memory:
+            return
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    self._stale = False
+                    if self._store is not None and self._store.revision() != self._revision:
+                        self._reload()
+            return
+        if self.settings.reload_check_s <= 0:
             return
         now = time.monotonic()
         if now - self._checked < self.settings.reload_check_s:
             return
         self._checked = now
-        stamp = _file_stamp(self._path)
-        if stamp is not None and stamp != self._stamp:
+        if self._changed():
             with self._lock:
-                if _file_stamp(self._path) != self._stamp:
-                    try:
-                        self._load()
-                    except Exception:  # keep serving the old data rather than failing every request
-                        log.exception("could not reload %s; still serving the previous version", self._path)
-                        self._stamp = stamp
+                if self._changed():
+                    self._reload()
 
     def dataset(self) -> Dataset:
-        """The built base dataset (loaded on first use, reloaded when its file changed)."""
+        """The built base dataset (loaded on first use, reloaded when the store's revision or file changed)."""
         if self._dataset is None:
             with self._lock:
                 if self._dataset is None:

@@ -3,7 +3,8 @@
 Every error answers JSON ``{"detail": "...", "field": "..."}``: ``detail`` is
 one line a person can act on, ``field`` names the parameter, column or layer
 at fault (``null`` when there is none).  Request validation errors (a bad
-``bbox``, ``z`` out of range, ``minutes=abc``) answer 422 the same way, naming
+``bbox``, ``z`` out of range, ``minutes=abc``) answer 422 the same way; a stale ``If-Match`` answers 412
+and an id already taken 409, both with the ``expected`` and ``current`` versions, naming
 the parameter; their raw FastAPI list stays under ``errors``.
 """
 
@@ -21,12 +22,14 @@ from geo.errors import (
     CRSError,
     DangjianError,
     DatasetNotFoundError,
+    FeatureExistsError,
     GeometryError,
     InputError,
     InvalidValueError,
     MissingColumnError,
     NotBuiltError,
     NotFoundError,
+    VersionConflictError,
 )
 
 log = logging.getLogger("dangjian.api")
@@ -36,6 +39,8 @@ ERROR_STATUS: dict[type[DangjianError], int] = {
     NotFoundError: 404,
     DatasetNotFoundError: 404,
     NotBuiltError: 409,
+    VersionConflictError: 412,
+    FeatureExistsError: 409,
     MissingColumnError: 422,
     InvalidValueError: 422,
     GeometryError: 422,
@@ -68,7 +73,10 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 async def _dangjian_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DangjianError)
-    return JSONResponse(error_body(exc.message, exc.field), status_code=status_for(exc))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, VersionConflictError):
+        extra = {"expected": exc.expected, "current": exc.current}
+    return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status_for(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -458,18 +458,31 @@ def add_nonce(page: str, nonce: str) -> str:
     return _SCRIPT_TAG.sub(f'<script nonce="{nonce}"', page)
 
 
-def content_security_policy(nonce: str, *, basemap: str, frame_ancestors: list[str]) -> str:
-    """The page's CSP: scripts only with the nonce, data only from the service, images also from the basemap."""
+def content_security_policy(nonce: str | None, *, basemap: str, frame_ancestors: list[str]) -> str:
+    """The CSP of the service: scripts only from the service (and with the page's ``nonce``), data only from the
+    service, images also from the basemap, framing only by ``frame_ancestors`` (``'none'`` when empty).
+
+    Pages pass their fresh ``nonce``; every other response gets the same policy without one.
+    """
     img = " ".join(["'self'", "data:", "blob:", *basemap_hosts(basemap)])
     ancestors = " ".join(frame_ancestors) if frame_ancestors else "'none'"
+    script = f"'self' 'nonce-{nonce}'" if nonce else "'self'"
     return (
-        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'self'; script-src {script}; style-src 'self' 'unsafe-inline'; "
         f"img-src {img}; connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
         f"form-action 'none'; frame-ancestors {ancestors}"
     )
 
 
+_ANCESTOR = re.compile(r"^(?:'self'|'none'|\*|(?:https?://)?[\w.*-]+(?::\d+)?)$")
+
+
+def allowed_ancestors(values: list[str]) -> list[str]:
+    """The ``frame_ancestors`` setting's entries that are valid CSP sources (others dropped)."""
+    return [a for a in values if _ANCESTOR.match(a)]
+
+
 __all__ = [
-    "BASEMAPS", "CONTEXT_LAYERS", "MAP_LAYERS", "MapOptions", "PALETTE", "add_nonce", "content_security_policy",
+    "BASEMAPS", "CONTEXT_LAYERS", "MAP_LAYERS", "MapOptions", "PALETTE", "add_nonce", "allowed_ancestors", "content_security_policy",
     "coverage_map_html", "focus_bounds", "json_for_script", "parse_layers",
 ]

@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     max_snap_m: float = Field(300.0, gt=0)
     data_dir: Path = Field(DATA_DIR, description="Folder where uploaded datasets are imported (POST /datasets)")
     upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
+    read_requires_token: bool = Field(
+        False, description="Reading maps, tiles, features and reports needs a `viewer` token (default: public)"
+    )
+    rate_limit_per_minute: float = Field(
+        30.0, ge=0, description="Requests a minute per token and per client address to expensive endpoints (0: no limit)"
+    )
+    rate_limit_burst: int = Field(10, ge=1, description="Requests to an expensive endpoint allowed at once before the rate applies")
+    max_edit_area_km2: float = Field(50.0, gt=0, description="Largest compound polygon an edit may store (km²)")
+    max_edit_distance_km: float = Field(
+        20.0, ge=0, description="How far outside the dataset's extent an edited feature may lie (km)"
+    )
     database_url: str = Field(
         "",
         description="PostGIS database of the store (postgresql://user:password@host:port/db); "

@@ -24,6 +24,7 @@ from shapely.geometry import LineString, Point
 
 from geo.crs import metric_crs
 from layers.dataset import Dataset, prepare_layer
+from tests.pgcluster import postgis_url_fixture
 
 LOCAL = CRS.from_epsg(4546)
 ORIGIN = Transformer.from_crs(4326, LOCAL, always_xy=True).transform(109.78, 39.60)
@@ -111,3 +112,7 @@ def blocks_gpkg(tmp_path: Path) -> Path:
     for name, frame in block_layers().items():
         frame.to_file(path, layer=name, driver="GPKG")
     return path
+
+
+#: A throwaway PostGIS cluster (one per test process, started on first use; see ``tests/pgcluster.py``).
+postgis_url = postgis_url_fixture()

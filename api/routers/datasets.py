@@ -26,10 +26,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from api.auth import Caller, rate_limited, require
 from api.errors import error_body, status_for
 from api.settings import Settings
 from geo.errors import DangjianError, NotFoundError
 from layers.importer import ImportOptions, import_to_file, parse_bbox, parse_columns, report_paths
+from layers.store import Role
 
 router = APIRouter(tags=["datasets"])
 
@@ -87,8 +89,15 @@ def _dataset_path(settings: Settings, dataset_id: str) -> Path:
     return Path(settings.data_dir) / f"{dataset_id}.gpkg"
 
 
-@router.post("/datasets", status_code=201, summary="Upload files and import them into a new dataset")
-async def create_dataset(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> JSONResponse:
+@router.post(
+    "/datasets",
+    status_code=201,
+    summary="Upload files and import them into a new dataset",
+    dependencies=[Depends(rate_limited("datasets"))],
+)
+async def create_dataset(
+    request: Request, settings: Annotated[Settings, Depends(get_settings)], caller: Annotated[Caller, Depends(require(Role.admin))]
+) -> JSONResponse:
     """Import uploaded ``files`` into ``<data_dir>/<name>.gpkg`` and return the import report.
 
     Form fields: ``files`` (one or more), ``name`` (default: a random id),

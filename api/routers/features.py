@@ -27,6 +27,7 @@ from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
+from layers.store import VERSIONED_LAYERS
 
 router = APIRouter(tags=["features"])
 
@@ -230,7 +231,7 @@ def items(
     return body_response(request, text_body.encode("utf-8"), media_type=GEOJSON, etag=etag)
 
 
-@router.get("/collections/{layer}/items/{feature_id}", summary="One feature (GeoJSON)", responses={200: {"content": {GEOJSON: {}}}})
+@router.get("/collections/{layer}/items/{feature_id}", summary="One feature (GeoJSON; ETag = version for centres and compounds)", responses={200: {"content": {GEOJSON: {}}}})
 def item(
     request: Request,
     layer: LayerPath,
@@ -253,6 +254,14 @@ def item(
         ]
     )
     body = feature[:-1] + f',"links":{links}}}'
+    version = state.feature_version(layer, feature_id) if layer in VERSIONED_LAYERS and state.has_store else None
+    if version is not None:
+        # the ETag is the feature's version, for ``If-Match`` on PATCH/DELETE; coverage columns can change
+        # without it (another feature's edit), so it is not used to answer 304
+        body = body[:-1] + f',"version":{version}}}'
+        response = body_response(request, body.encode("utf-8"), media_type=GEOJSON)
+        response.headers["ETag"] = f'"{version}"'
+        return response
     return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag_for(state.version, layer, feature_id, coverage, coords))
 
 

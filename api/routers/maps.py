@@ -9,7 +9,6 @@ whose ``frame-ancestors`` lists the iframe parents allowed by the settings.
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Annotated, Literal
 
@@ -17,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import CoverageDep, SettingsDep, StateDep, example, path_prefix
-from api.maps import MapOptions, add_nonce, content_security_policy, coverage_map_html, parse_layers
+from api.maps import MapOptions, add_nonce, allowed_ancestors, content_security_policy, coverage_map_html, parse_layers
 from api.settings import Settings
 
 router = APIRouter(tags=["maps"])
@@ -38,11 +37,8 @@ BasemapQuery = Annotated[
 ]
 CellsQuery = Annotated[Literal["h3", "square"], Query(description="Analysis cells to draw: H3 hexagons or squares")]
 
-_ANCESTOR = re.compile(r"^(?:'self'|'none'|\*|(?:https?://)?[\w.*-]+(?::\d+)?)$")
-
-
 def _ancestors(settings: Settings) -> list[str]:
-    return [a for a in settings.frame_ancestors if _ANCESTOR.match(a)]
+    return allowed_ancestors(list(settings.frame_ancestors))
 
 
 def _page(request: Request, state: StateDep, settings: Settings, opts: MapOptions) -> HTMLResponse:

@@ -24,6 +24,7 @@ import geopandas as gpd
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from api.auth import Caller, rate_limited, require
 from api.deps import LRU, SettingsDep, StateDep
 from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset
@@ -35,6 +36,7 @@ from layers.scenarios import (
     scenario_dir_for,
     scenario_result,
 )
+from layers.store import Role
 from layers.suggest import coverage_problem, maximal_covering, set_covering
 
 router = APIRouter(tags=["planning"])
@@ -82,8 +84,12 @@ def _candidates(fc: dict[str, Any] | None) -> gpd.GeoDataFrame | None:
     return frame
 
 
-@router.post("/suggestions", summary="Sites for new centres that newly cover the most households")
-def suggestions(state: StateDep, settings: SettingsDep, body: SuggestionRequest) -> dict[str, Any]:
+@router.post(
+    "/suggestions",
+    summary="Sites for new centres that newly cover the most households",
+    dependencies=[Depends(rate_limited("suggestions"))],
+)
+def suggestions(state: StateDep, settings: SettingsDep, body: SuggestionRequest, caller: PlannerDep) -> dict[str, Any]:
     """Choose sites for new centres, keeping the existing ones.
 
     Answers the sites (GeoJSON, ranked, with the households each newly
@@ -166,6 +172,8 @@ def get_scenario_store(request: Request, state: StateDep, settings: SettingsDep)
 
 
 StoreDep = Annotated[ScenarioStore, Depends(get_scenario_store)]
+#: Scenarios and suggestions need a ``planner`` token.
+PlannerDep = Annotated[Caller, Depends(require(Role.planner))]
 _results = LRU(32)
 
 
@@ -193,7 +201,7 @@ def _save_guard(func: Any, *args: Any, **kwargs: Any) -> Scenario:
 
 @router.post("/scenarios", status_code=201, summary="Create a scenario")
 def create_scenario(
-    state: StateDep, store: StoreDep, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])]
+    state: StateDep, store: StoreDep, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
 ) -> dict[str, Any]:
     """Store a new scenario (checked against the dataset) and answer its coverage and difference from the base."""
     scenario = _save_guard(store.create, body.as_data(), base=state.dataset())
@@ -227,7 +235,7 @@ def get_scenario(state: StateDep, store: StoreDep, scenario_id: str) -> dict[str
 
 @router.put("/scenarios/{scenario_id}", summary="Replace a scenario's changes")
 def put_scenario(
-    state: StateDep, store: StoreDep, scenario_id: str, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])]
+    state: StateDep, store: StoreDep, scenario_id: str, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
 ) -> dict[str, Any]:
     """Replace name, description and changes; answers the new coverage and difference."""
     scenario = _save_guard(store.replace, scenario_id, body.as_data(), base=state.dataset())
@@ -235,7 +243,7 @@ def put_scenario(
 
 
 @router.delete("/scenarios/{scenario_id}", status_code=204, summary="Delete a scenario")
-def delete_scenario(store: StoreDep, scenario_id: str) -> Response:
+def delete_scenario(store: StoreDep, scenario_id: str, caller: PlannerDep) -> Response:
     """Delete the stored scenario (the dataset is untouched)."""
     store.delete(scenario_id)
     return Response(status_code=204)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from api.auth import rate_limited
 from api.deps import CoverageDep, SettingsDep, StateDep
 from api.http import body_response, etag_for, etag_matches, not_modified
 from layers.report_formats import ReportFormat, render_gap_report
@@ -54,6 +55,7 @@ def content_disposition(filename: str, *, inline: bool) -> str:
             }
         }
     },
+    dependencies=[Depends(rate_limited("reports"))],
 )
 def gaps(
     request: Request,

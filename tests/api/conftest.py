@@ -18,6 +18,7 @@ from api.app import create_app
 from api.settings import Settings
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset
+from layers.store import Role, Store, open_store
 from tests.conftest import DEMO, block_layers, make_dataset
 
 #: A compound name that would run script if it ever reached HTML unescaped.
@@ -89,3 +90,26 @@ def demo_client(_demo_built: Dataset) -> Iterator[TestClient]:
     """A client on the demo district, shared by a module's tests (read-only use)."""
     with client_for(_copy(_demo_built)) as c:
         yield c
+
+
+# ---------------------------------------------------------------------------
+# tokens
+
+
+def make_tokens(store: Store) -> dict[str, str]:
+    """One fresh token per role in ``store``: ``{"viewer": "dj_...", ..., "admin": "dj_..."}``."""
+    return {role.value: store.create_token(role, actor="test", name=f"test {role.value}").token for role in Role}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def token_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, dict[str, str]]]:
+    """An empty store holding one token per role (for apps serving an in-memory dataset)."""
+    store = open_store(tmp_path_factory.mktemp("tokens") / "tokens.gpkg")
+    tokens = make_tokens(store)
+    yield store, tokens
+    store.close()

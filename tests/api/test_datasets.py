@@ -15,21 +15,27 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from shapely.geometry import LineString, box
 
+from api.errors import install_error_handlers
 from api.routers.datasets import get_settings, router
 from api.settings import Settings
 from layers.dataset import read_dataset
+from layers.store import Store
+from tests.api.conftest import bearer
 
 
-def make_client(data_dir: Path, **settings: object) -> TestClient:
+def make_client(data_dir: Path, tokens: tuple[Store, dict[str, str]], *, role: str = "admin", **settings: object) -> TestClient:
+    """A client on the datasets router alone, sending a token of ``role`` (``""``: none)."""
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(router)
+    app.state.token_store = tokens[0]
     app.dependency_overrides[get_settings] = lambda: Settings(data_dir=data_dir, **settings)
-    return TestClient(app)
+    return TestClient(app, headers=bearer(tokens[1][role]) if role else None)
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
-    return make_client(tmp_path / "datasets")
+def client(tmp_path: Path, token_store: tuple[Store, dict[str, str]]) -> TestClient:
+    return make_client(tmp_path / "datasets", token_store)
 
 
 def shapefile_zip(tmp_path: Path) -> bytes:
@@ -129,8 +135,8 @@ def test_zip_slip_and_file_names_cannot_escape(client: TestClient, tmp_path: Pat
     assert not (tmp_path / "centers.csv").exists()
 
 
-def test_upload_limit_is_checked_before_and_while_streaming(tmp_path: Path):
-    client = make_client(tmp_path / "datasets", upload_max_mb=0.01)  # 10 KB
+def test_upload_limit_is_checked_before_and_while_streaming(tmp_path: Path, token_store: tuple[Store, dict[str, str]]):
+    client = make_client(tmp_path / "datasets", token_store, upload_max_mb=0.01)  # 10 KB
     # A 2 GB upload announced by Content-Length is refused before a byte is read.
     start = time.perf_counter()
     res = client.post(
@@ -153,7 +159,7 @@ def test_upload_limit_is_checked_before_and_while_streaming(tmp_path: Path):
     assert [p for p in (tmp_path / "datasets").iterdir()] == []
     # The service keeps serving.
     assert client.get("/datasets").status_code == 200
-    small = make_client(tmp_path / "datasets", upload_max_mb=0.01)
+    small = make_client(tmp_path / "datasets", token_store, upload_max_mb=0.01)
     ok = small.post("/datasets", files={"files": ("c.csv", b"name,level,lon,lat\na,community,109.78,39.6\n")})
     assert ok.status_code == 201
 
@@ -165,3 +171,17 @@ def test_zipped_excel_of_a_survey(client: TestClient):
     res = client.post("/datasets", files={"files": ("小区.xlsx", xbuf.getvalue())}, data={"name": "xl"})
     assert res.status_code == 201, res.text
     assert res.json()["layers"]["compounds"] == 1
+
+
+def test_imports_need_an_admin_token(tmp_path: Path, token_store: tuple[Store, dict[str, str]]):
+    upload = {"files": ("a.geojson", b"{}", "application/geo+json")}
+    anonymous = make_client(tmp_path / "datasets", token_store, role="")
+    res = anonymous.post("/datasets", files=upload)
+    assert res.status_code == 401 and res.json()["field"] == "Authorization"
+    assert res.headers["www-authenticate"].startswith("Bearer")
+    wrong = anonymous.post("/datasets", files=upload, headers=bearer("dj_00000000_" + "x" * 43))
+    assert wrong.status_code == 401
+    editor = make_client(tmp_path / "datasets", token_store, role="editor")
+    res = editor.post("/datasets", files=upload)
+    assert res.status_code == 403 and "admin" in res.json()["detail"]
+    assert not (tmp_path / "datasets").exists() or not list((tmp_path / "datasets").glob("*.gpkg"))

@@ -21,6 +21,8 @@ from api.routers import planning, reports
 from api.settings import Settings
 from layers.dataset import Dataset, write_dataset
 from layers.scenarios import ScenarioStore
+from layers.store import Store
+from tests.api.conftest import bearer
 from tests.conftest import LOCAL, ORIGIN
 from tests.layers.town import built_town
 
@@ -34,12 +36,13 @@ def town() -> Dataset:
     return built_town()
 
 
-def make_app(dataset: Dataset, scenario_dir: Path | None) -> FastAPI:
+def make_app(dataset: Dataset, scenario_dir: Path | None, tokens: Store | None = None) -> FastAPI:
     settings = Settings()
     app = FastAPI()
     install_error_handlers(app)
     app.state.settings = settings
     app.state.dangjian = DatasetState(settings, dataset=dataset)
+    app.state.token_store = tokens
     if scenario_dir is not None:
         app.state.scenario_store = ScenarioStore(scenario_dir)
     app.include_router(reports.router)
@@ -48,8 +51,10 @@ def make_app(dataset: Dataset, scenario_dir: Path | None) -> FastAPI:
 
 
 @pytest.fixture
-def client(town: Dataset, tmp_path: Path) -> TestClient:
-    return TestClient(make_app(town, tmp_path / "scenarios"))
+def client(town: Dataset, tmp_path: Path, token_store: tuple[Store, dict[str, str]]) -> TestClient:
+    """A client sending a ``planner`` token."""
+    store, tokens = token_store
+    return TestClient(make_app(town, tmp_path / "scenarios", store), headers=bearer(tokens["planner"]))
 
 
 # ---------------------------------------------------------------------------
@@ -165,10 +170,12 @@ def test_scenario_errors_name_the_change(client: TestClient):
     assert client.get("/scenarios").json()["scenarios"] == []
 
 
-def test_scenarios_survive_a_restart_and_live_beside_the_dataset(town: Dataset, tmp_path: Path):
+def test_scenarios_survive_a_restart_and_live_beside_the_dataset(
+    town: Dataset, tmp_path: Path, token_store: tuple[Store, dict[str, str]]
+):
     ds = town.replace()
     ds.path = tmp_path / "town.gpkg"
-    first = TestClient(make_app(ds, None))
+    first = TestClient(make_app(ds, None, token_store[0]), headers=bearer(token_store[1]["planner"]))
     lon, lat = lonlat(1600, 500)
     sid = first.post("/scenarios", json={"name": "留存", "changes": [{"op": "add", "level": "community", "lon": lon, "lat": lat}]}).json()["scenario"]["id"]
     assert (tmp_path / "town.scenarios" / f"{sid}.json").is_file()
@@ -221,3 +228,17 @@ def test_cli_optimize_writes_sites(town_gpkg: Path, tmp_path: Path):
     assert "覆盖全部可达户数至少需新建" in res.output
     none = runner.invoke(app, ["optimize", str(town_gpkg)])
     assert none.exit_code == 2 and "--new-centers" in none.output
+
+
+def test_scenarios_and_suggestions_need_a_planner_token(town: Dataset, tmp_path: Path, token_store: tuple[Store, dict[str, str]]):
+    store, tokens = token_store
+    app = make_app(town, tmp_path / "scenarios", store)
+    anonymous = TestClient(app)
+    body = {"name": "x", "changes": [{"op": "remove", "center_id": "S1"}]}
+    assert anonymous.post("/scenarios", json=body).status_code == 401
+    assert anonymous.post("/suggestions", json={"new_centers": 1}).status_code == 401
+    viewer = TestClient(app, headers=bearer(tokens["viewer"]))
+    res = viewer.post("/scenarios", json=body)
+    assert res.status_code == 403 and res.json()["field"] == "Authorization"
+    assert viewer.get("/scenarios").json()["scenarios"] == []  # reading stays public
+    assert TestClient(app, headers=bearer(tokens["editor"])).post("/scenarios", json=body).status_code == 201

@@ -1,0 +1,262 @@
+"""Who calls: bearer tokens, roles, and the per-caller rate limits of expensive endpoints.
+
+Tokens travel as ``Authorization: Bearer dj_<id>_<secret>`` and are checked
+against the hashed tokens of the served dataset's store
+(:meth:`layers.store.Store.verify_token`).  A check costs one scrypt hash
+(tens of milliseconds), so a verified token is remembered for
+:data:`TOKEN_CACHE_S` seconds (a revoked token stops working within that time).
+
+- ``Depends(require(Role.editor))`` answers 401 without a valid token and
+  403 when its role is too low, else gives the :class:`Caller`;
+- ``Depends(read_access)`` lets everyone read unless the deployment sets
+  ``read_requires_token`` (then a ``viewer`` token is needed);
+- ``Depends(rate_limited("reports"))`` answers 429 with ``Retry-After`` when
+  the caller (token and client address, counted separately) has used up its
+  bucket of that endpoint.
+
+The store of tokens is ``app.state.token_store`` when set (tests, an app
+serving an in-memory dataset), else the served dataset's store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from api.settings import Settings
+from layers.store import Role, Store, TokenInfo
+
+#: Seconds a verified token is remembered without hashing it again.
+TOKEN_CACHE_S = 30.0
+
+
+class AuthError(HTTPException):
+    """401/403/429 with the field at fault (``Authorization``) for the JSON error body."""
+
+    def __init__(self, status_code: int, detail: str, *, field: str | None = "Authorization", headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a request.
+
+    Attributes
+    ----------
+    token
+        The verified token, or ``None`` for an anonymous reader.
+    address
+        The client's address (``request.client.host``).
+    """
+
+    token: TokenInfo | None
+    address: str
+
+    @property
+    def actor(self) -> str:
+        """The audit-log actor: ``token:<id>`` (``anonymous`` without a token)."""
+        return f"token:{self.token.id}" if self.token is not None else "anonymous"
+
+    @property
+    def role(self) -> Role | None:
+        """The token's role, ``None`` when anonymous."""
+        return self.token.role if self.token is not None else None
+
+
+class _TokenCache:
+    """Verified tokens by the SHA-256 of their text, each for :data:`TOKEN_CACHE_S` seconds."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, TokenInfo]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> TokenInfo | None:
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                del self._data[key]
+                return None
+            return found[1]
+
+    def put(self, key: str, info: TokenInfo) -> None:
+        with self._lock:
+            if len(self._data) > 10_000:
+                self._data.clear()
+            self._data[key] = (time.monotonic() + TOKEN_CACHE_S, info)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, ``None`` without one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _token_store(request: Request) -> Store | None:
+    store = getattr(request.app.state, "token_store", None)
+    if isinstance(store, Store):
+        return store
+    state = getattr(request.app.state, "dangjian", None)
+    if state is None or not state.has_store:
+        return None
+    try:
+        return state.store
+    except Exception:  # no dataset: no tokens either
+        return None
+
+
+def _settings(request: Request) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    return settings if isinstance(settings, Settings) else Settings()
+
+
+def _cache(request: Request) -> _TokenCache:
+    cache = getattr(request.app.state, "token_cache", None)
+    if cache is None:
+        cache = _TokenCache()
+        request.app.state.token_cache = cache
+    return cache
+
+
+async def authenticate(request: Request, needed: Role) -> Caller:
+    """The :class:`Caller` of ``request`` if its token allows ``needed``; 401 or 403 otherwise."""
+    token = bearer_token(request)
+    challenge = {"WWW-Authenticate": 'Bearer realm="dangjian-map"'}
+    if token is None:
+        msg = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
+        raise AuthError(401, msg, headers=challenge)
+    key = hashlib.sha256(token.encode()).hexdigest()
+    cache = _cache(request)
+    info = cache.get(key)
+    if info is None:
+        store = _token_store(request)
+        if store is None:
+            raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=challenge)
+        info = await run_in_threadpool(store.verify_token, token)
+        if info is None:
+            raise AuthError(401, "the token is unknown, malformed or revoked", headers=challenge)
+        cache.put(key, info)
+    if not info.role.allows(needed):
+        msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"
+        raise AuthError(403, msg)
+    return Caller(token=info, address=_client_address(request))
+
+
+#: Declares the bearer token in the OpenAPI schema (``/docs`` then offers "Authorize"); checking is ours.
+bearer_scheme = HTTPBearer(auto_error=False, description="`dj_<id>_<secret>` from `dangjian token create --role ...`")
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def require(role: Role | str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency giving the :class:`Caller` when its token has ``role`` or higher (401/403 otherwise)."""
+    needed = Role(role)
+
+    async def dependency(request: Request, _: _Credentials = None) -> Caller:
+        return await authenticate(request, needed)
+
+    dependency.__name__ = f"require_{needed.value}"
+    return dependency
+
+
+async def read_access(request: Request) -> Caller:
+    """Anyone may read, unless the setting ``read_requires_token`` asks for a ``viewer`` token."""
+    if _settings(request).read_requires_token:
+        return await authenticate(request, Role.viewer)
+    return Caller(token=None, address=_client_address(request))
+
+
+# --------------------------------------------------------------------------------------------
+# rate limits
+
+
+class TokenBucket:
+    """Per-key token buckets: ``burst`` requests at once, refilled at ``per_minute`` a minute.
+
+    Thread-safe; buckets full again are forgotten so the table stays small.
+    """
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(max(1, burst))
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Take one request for ``key``: 0 when allowed, else the seconds until one is available."""
+        now = time.monotonic()
+        with self._lock:
+            level, at = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - at) * self.rate)
+            if level >= 1.0:
+                self._buckets[key] = (level - 1.0, now)
+                if len(self._buckets) > 50_000:
+                    self._prune(now)
+                return 0.0
+            self._buckets[key] = (level, now)
+            return (1.0 - level) / self.rate if self.rate > 0 else 3600.0
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, (level, at) in self._buckets.items() if level + (now - at) * self.rate >= self.burst]
+        for k in full:
+            del self._buckets[k]
+
+
+def _buckets(request: Request, name: str, settings: Settings) -> TokenBucket:
+    table: dict[str, TokenBucket] | None = getattr(request.app.state, "rate_buckets", None)
+    if table is None:
+        table = {}
+        request.app.state.rate_buckets = table
+    bucket = table.get(name)
+    if bucket is None:
+        bucket = table.setdefault(name, TokenBucket(settings.rate_limit_per_minute, settings.rate_limit_burst))
+    return bucket
+
+
+def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency charging one request of endpoint group ``name`` to the caller's token and address.
+
+    Answers 429 with ``Retry-After`` (whole seconds) and a JSON body when
+    either is used up.  ``rate_limit_per_minute = 0`` turns the limits off.
+    """
+
+    async def dependency(request: Request) -> None:
+        settings = _settings(request)
+        if settings.rate_limit_per_minute <= 0:
+            return
+        bucket = _buckets(request, name, settings)
+        keys = [f"addr:{_client_address(request)}"]
+        token = bearer_token(request)
+        if token is not None:
+            keys.append("token:" + hashlib.sha256(token.encode()).hexdigest()[:16])
+        wait = max(bucket.take(k) for k in keys)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            msg = f"too many requests to {name}; try again in {seconds} s"
+            raise AuthError(429, msg, field=None, headers={"Retry-After": str(seconds)})
+
+    dependency.__name__ = f"rate_limited_{name}"
+    return dependency
+
+
+def caller_dict(caller: Caller) -> dict[str, Any]:
+    """The caller as JSON data (id and role of the token)."""
+    return {"token": caller.token.id if caller.token else None, "role": caller.role.value if caller.role else None}

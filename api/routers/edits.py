@@ -1,0 +1,340 @@
+"""Edits of centres and compounds over HTTP, with optimistic concurrency.
+
+- ``POST /collections/{layer}/items``: a GeoJSON Feature in; 201 with the
+  stored feature, its ``id`` and ``version`` (also the ``ETag``).
+- ``PATCH /collections/{layer}/items/{featureId}``: some ``properties`` and/or
+  a new ``geometry``; needs ``If-Match: "<version>"`` (428 without, 412 when
+  someone changed the feature since).
+- ``DELETE /collections/{layer}/items/{featureId}``: 204, same ``If-Match`` rule.
+
+Every edit needs an ``editor`` token.  Input is validated like an import
+(:func:`layers.dataset.prepare_layer` through the store) and also refused
+when a compound is larger than ``max_edit_area_km2`` or a feature lies more
+than ``max_edit_distance_km`` outside the dataset's extent (a swapped
+longitude/latitude or the wrong hemisphere).  The coverage columns, service
+circles, walking service areas, unit/grid/cell shares and the summary are
+recomputed and written in the *same* store transaction as the edit, so a
+failure or a kill leaves the previous state; the served dataset and the tile
+cache follow on the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from shapely.geometry import shape
+from starlette.exceptions import HTTPException
+
+from api.auth import Caller, require
+from api.deps import DatasetState, SettingsDep, StateDep, coverage_variant, example
+from api.settings import Settings
+from geo.crs import WGS84
+from geo.errors import DangjianError, GeometryError, InvalidValueError
+from layers.dataset import Dataset
+from layers.store import Role, StoredFeature, Transaction
+
+log = logging.getLogger("dangjian.api")
+
+router = APIRouter(tags=["edits"])
+
+#: Layers that can be edited, with the geometry types each accepts.
+EDITABLE: dict[str, tuple[str, ...]] = {
+    "centers": ("Point",),
+    "compounds": ("Polygon", "MultiPolygon"),
+}
+#: Layers rewritten after an edit (what depends on centres and compounds).
+DERIVED_LAYERS: tuple[str, ...] = ("compounds", "circles", "service_areas", "units", "grids", "cells")
+GEOJSON = "application/geo+json"
+
+EditorDep = Annotated[Caller, Depends(require(Role.editor))]
+EditLayer = Annotated[Literal["centers", "compounds"], Path(description="`centers` or `compounds`", openapi_examples=example("centers"))]
+FeatureId = Annotated[str, Path(description="The feature's id", openapi_examples=example("DQ01"))]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='The version you read, as its ETag (`"3"`); required', openapi_examples=example('"1"')),
+]
+
+
+class FeatureIn(BaseModel):
+    """A GeoJSON Feature to create (``id`` optional: assigned when absent)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["Feature"] = "Feature"
+    id: str | int | None = None
+    geometry: dict[str, Any] = Field(description="GeoJSON geometry, WGS84 lon/lat")
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeaturePatch(BaseModel):
+    """Changes to one feature: some ``properties`` and/or a new ``geometry``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["Feature"] | None = None
+    geometry: dict[str, Any] | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+_CREATE_EXAMPLE = {
+    "type": "Feature",
+    "geometry": {"type": "Point", "coordinates": [109.78, 39.60]},
+    "properties": {"name": "新建社区党群服务中心", "level": "community", "status": "existing"},
+}
+
+
+# --------------------------------------------------------------------------------------------
+# checks
+
+
+def expected_version(if_match: str | None) -> int:
+    """The version named by ``If-Match`` (``"3"``, ``W/"3"`` or ``3``): 428 without one, 412 when unreadable."""
+    if if_match is None or not if_match.strip():
+        exc = HTTPException(428, 'an edit needs `If-Match: "<version>"` with the version you read (the ETag of the feature)')
+        exc.field = "If-Match"  # type: ignore[attr-defined]
+        raise exc
+    value = if_match.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        exc = HTTPException(412, f"`If-Match` must be a feature version such as \"3\"; got {if_match!r}")
+        exc.field = "If-Match"  # type: ignore[attr-defined]
+        raise exc from None
+
+
+def check_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """The properties of an edit: plain values only (text, numbers, booleans, null), else an error naming the key."""
+    for key, value in properties.items():
+        if not (value is None or isinstance(value, (str, int, float, bool))):
+            msg = f"property `{key}` must be text, a number, true/false or null; got {type(value).__name__}"
+            raise InvalidValueError(msg, field=str(key))
+        if isinstance(value, str) and len(value) > 1000:
+            msg = f"property `{key}` is {len(value)} characters long; at most 1000 are accepted"
+            raise InvalidValueError(msg, field=str(key))
+    return dict(properties)
+
+
+def _geometry(layer: str, geometry: dict[str, Any]) -> shapely.Geometry:
+    try:
+        geom = shape(geometry)
+    except Exception as exc:  # shapely raises several types for bad GeoJSON
+        msg = f"`geometry` is not a GeoJSON geometry: {exc}"
+        raise GeometryError(msg, field="geometry") from exc
+    allowed = EDITABLE[layer]
+    if geom.geom_type not in allowed:
+        msg = f"`geometry` of `{layer}` must be {' or '.join(allowed)}; got {geom.geom_type}"
+        raise GeometryError(msg, field="geometry")
+    if geom.is_empty:
+        raise GeometryError("`geometry` is empty", field="geometry")
+    if not shapely.is_valid(geom):
+        msg = f"`geometry` is not valid: {shapely.is_valid_reason(geom)}; fix it and send it again"
+        raise GeometryError(msg, field="geometry")
+    return geom
+
+
+def check_geometry(layer: str, geometry: dict[str, Any], dataset: Dataset, settings: Settings) -> shapely.Geometry:
+    """The geometry of an edit, refused (``GeometryError`` naming ``geometry``) when unusable.
+
+    Checks the type (``Point`` for centres, polygons for compounds), WGS84
+    degrees, the distance outside the dataset's extent (``max_edit_distance_km``)
+    and a compound's area (``max_edit_area_km2``), both in the dataset's metric CRS.
+    """
+    geom = _geometry(layer, geometry)
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        msg = f"`geometry` must be longitude/latitude degrees (WGS84); its extent is {tuple(round(v, 3) for v in geom.bounds)}"
+        raise GeometryError(msg, field="geometry")
+    extent = _extent(dataset)
+    metric = gpd.GeoSeries([geom, extent], crs=WGS84).to_crs(dataset.metric_crs)
+    if extent is not None and not extent.is_empty:
+        away_km = float(metric.iloc[0].distance(metric.iloc[1])) / 1000
+        if not (away_km <= settings.max_edit_distance_km):  # NaN too: far outside the projection's zone
+            msg = (
+                f"`geometry` lies {away_km:.0f} km outside the dataset's extent (at most {settings.max_edit_distance_km:g} km): "
+                "are longitude and latitude swapped, or in the wrong hemisphere?"
+            )
+            raise GeometryError(msg, field="geometry")
+    if layer == "compounds":
+        area_km2 = float(metric.iloc[0].area) / 1e6
+        if not (area_km2 <= settings.max_edit_area_km2):
+            msg = f"the compound's polygon covers {area_km2:.1f} km²; at most {settings.max_edit_area_km2:g} km² are accepted"
+            raise GeometryError(msg, field="geometry")
+    return geom
+
+
+def _extent(dataset: Dataset) -> shapely.Geometry | None:
+    for name in ("boundary", "compounds", "centers"):
+        frame = dataset.layers.get(name)
+        if frame is not None and len(frame) and not frame.geometry.is_empty.all():
+            return shapely.box(*frame.total_bounds)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# the edit transaction
+
+
+def recompute_coverage(tx: Transaction, dataset: Dataset, state: DatasetState, *, served_is_current: bool = False) -> Dataset:
+    """Recompute coverage from the centres and compounds inside ``tx`` and write what depends on them.
+
+    ``dataset`` gives everything an edit cannot change (roads, rivers,
+    boundaries, units, grids, cells); the parameters are those the dataset
+    was built with.  With ``served_is_current`` (``dataset`` is exactly the
+    stored state before ``tx``), derived layers that came out unchanged are
+    not rewritten.  Returns the dataset as it is after the edit.
+    """
+    t0 = time.perf_counter()
+    current = dataset.replace(centers=tx.read_layer("centers"), compounds=tx.read_layer("compounds"))
+    out = coverage_variant(current, state.base_params())
+    written = []
+    for name in DERIVED_LAYERS:
+        if name not in out.layers or (name not in dataset.layers and not len(out.layers[name])):
+            continue
+        if served_is_current and name != "compounds" and name in dataset.layers and _same(out.layers[name], dataset.layers[name]):
+            continue
+        tx.write_layer(name, out.layers[name])
+        written.append(name)
+    out.meta["edited_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    tx.set_meta({"summary": out.meta.get("summary", {}), "edited_at": out.meta["edited_at"]})
+    log.info("coverage recomputed after an edit in %.2f s (rewrote %s)", time.perf_counter() - t0, ", ".join(written))
+    return out
+
+
+def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> bool:
+    """Whether two versions of a layer hold the same rows (values and geometry)."""
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return False
+    try:
+        return bool(a.reset_index(drop=True).equals(b.reset_index(drop=True)))
+    except Exception:  # mixed dtypes that cannot compare: write it
+        return False
+
+
+def _feature_response(feature: StoredFeature, *, status: int, request: Request, extra: dict[str, Any] | None = None) -> JSONResponse:
+    body = feature.to_geojson()
+    body.update(extra or {})
+    href = str(request.url_for("item", layer=feature.layer, feature_id=feature.id))
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type=GEOJSON,
+        headers={"ETag": f'"{feature.version}"', "Location": href, "Cache-Control": "no-store"},
+    )
+
+
+def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeature | None, dict[str, Any]]:
+    """Run ``write(tx)`` and the recomputation in one transaction, then serve the result.
+
+    Errors name the property (``level``, not ``centers.level``).
+    """
+    with state.edit_lock:
+        dataset = state.dataset()
+        served_revision = state.revision
+        store = state.store
+        try:
+            with store.transaction(actor=caller.actor) as tx:
+                feature, deleted = write(tx)
+                current = served_revision is not None and served_revision == tx.revision - 1
+                out = recompute_coverage(tx, dataset, state, served_is_current=current)
+                stored = tx.get_feature(feature[0], feature[1]) if not deleted else None
+                revision = tx.revision
+        except DangjianError as exc:
+            if exc.field:
+                exc.field = exc.field.split(".", 1)[1] if exc.field.split(".", 1)[0] in EDITABLE else exc.field
+            raise
+        versions = {feature[0]: {feature[1]: None if stored is None else stored.version}}
+        if not state.install_edit(out, revision=revision, versions=versions):
+            state.invalidate()
+    return stored, out.meta.get("summary", {})
+
+
+@router.post(
+    "/collections/{layer}/items",
+    status_code=201,
+    summary="Add a centre or compound (editor token)",
+    responses={201: {"content": {GEOJSON: {}}}, 401: {}, 403: {}, 409: {}, 422: {}},
+)
+def create_item(
+    request: Request,
+    layer: EditLayer,
+    state: StateDep,
+    settings: SettingsDep,
+    caller: EditorDep,
+    feature: Annotated[FeatureIn, Body(examples=[_CREATE_EXAMPLE])],
+) -> JSONResponse:
+    """Validate the Feature like an import, store it, recompute coverage; answers the stored feature with its version."""
+    geom = check_geometry(layer, feature.geometry, state.dataset(), settings)
+    props = check_properties(feature.properties)
+    if feature.id is not None:
+        props["id"] = str(feature.id)
+
+    def write(tx: Transaction) -> tuple[tuple[str, str], bool]:
+        return (layer, tx.create_feature(layer, props, geom).id), False
+
+    stored, summary = _edit(state, caller, write)
+    assert stored is not None
+    return _feature_response(stored, status=201, request=request, extra={"coverage": _brief(summary)})
+
+
+@router.patch(
+    "/collections/{layer}/items/{feature_id}",
+    summary="Change a centre or compound (editor token, If-Match)",
+    responses={200: {"content": {GEOJSON: {}}}, 401: {}, 403: {}, 404: {}, 412: {}, 428: {}, 422: {}},
+)
+def patch_item(
+    request: Request,
+    layer: EditLayer,
+    feature_id: FeatureId,
+    state: StateDep,
+    settings: SettingsDep,
+    caller: EditorDep,
+    patch: FeaturePatch,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Change some properties and/or the geometry; ``If-Match`` must name the current version."""
+    expected = expected_version(if_match)
+    geom = check_geometry(layer, patch.geometry, state.dataset(), settings) if patch.geometry is not None else None
+    if not patch.properties and geom is None:
+        raise InvalidValueError("nothing to change: send `properties` and/or `geometry`", field="properties")
+    check_properties(patch.properties)
+
+    def write(tx: Transaction) -> tuple[tuple[str, str], bool]:
+        ref = tx.update_feature(layer, feature_id, expected_version=expected, properties=patch.properties, geometry=geom)
+        return (layer, ref.id), False
+
+    stored, summary = _edit(state, caller, write)
+    assert stored is not None
+    return _feature_response(stored, status=200, request=request, extra={"coverage": _brief(summary)})
+
+
+@router.delete(
+    "/collections/{layer}/items/{feature_id}",
+    status_code=204,
+    summary="Delete a centre or compound (editor token, If-Match)",
+    responses={401: {}, 403: {}, 404: {}, 412: {}, 428: {}},
+)
+def delete_item(layer: EditLayer, feature_id: FeatureId, state: StateDep, caller: EditorDep, if_match: IfMatch = None) -> Response:
+    """Delete the feature; ``If-Match`` must name the current version."""
+    expected = expected_version(if_match)
+    versions: list[int] = []
+
+    def write(tx: Transaction) -> tuple[tuple[str, str], bool]:
+        ref = tx.delete_feature(layer, feature_id, expected_version=expected)
+        versions.append(ref.version)
+        return (layer, ref.id), True
+
+    _edit(state, caller, write)
+    return Response(status_code=204, headers={"ETag": f'"{versions[0]}"'})
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    """Compounds and households covered after the edit."""
+    return {k: summary[k] for k in ("compounds", "households") if k in summary}

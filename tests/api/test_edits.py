@@ -1,0 +1,322 @@
+"""Edits over HTTP on the GeoPackage store: versions, If-Match, coverage recomputed, tokens, bad input, headers, limits.
+
+The district is the 3 x 3 block fixture built at 5 minutes (333 m at 4 km/h,
+straight-line circles): compounds A (400 households) and C (1,000) are
+covered, B (200) and D (300) are not, 1,400 of 1,900 households.  A new
+community centre at local (150, 700), 50 m from D's centre (150, 750), covers
+D: 1,700 households.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pytest
+from fastapi.testclient import TestClient
+from shapely.geometry import Point, mapping
+
+from api.app import create_app
+from api.settings import Settings
+from layers.build import BuildParams, build_dataset
+from layers.dataset import Dataset
+from layers.store import Store, open_store
+from tests.api.conftest import bearer, make_tokens
+from tests.conftest import block_layers, local, make_dataset, square
+
+BUILD = BuildParams(minutes=5, method="circle")
+
+
+def lonlat(x: float, y: float) -> list[float]:
+    """Local metres of the block fixture -> ``[lon, lat]``."""
+    p = local(gpd.GeoDataFrame(geometry=[Point(x, y)])).geometry.iloc[0]
+    return [p.x, p.y]
+
+
+def polygon(geom: Any) -> dict[str, Any]:
+    """A local-metre polygon as a WGS84 GeoJSON geometry."""
+    return mapping(local(gpd.GeoDataFrame(geometry=[geom])).geometry.iloc[0])
+
+
+@pytest.fixture(scope="module")
+def _blocks5() -> Dataset:
+    return build_dataset(make_dataset(block_layers()), BUILD)
+
+
+@pytest.fixture
+def served(tmp_path: Path, _blocks5: Dataset) -> Iterator[tuple[TestClient, Store, dict[str, str]]]:
+    """A client on the 5-minute block district in a fresh GeoPackage store, and one token per role."""
+    path = tmp_path / "blocks.gpkg"
+    store = open_store(path)
+    store.import_dataset(_blocks5, actor="test")
+    tokens = make_tokens(store)
+    with TestClient(create_app(Settings(dataset=path, reload_check_s=0))) as client:
+        yield client, store, tokens
+    store.close()
+
+
+def new_center(**props: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": lonlat(150, 700)},
+        "properties": {"name": "新中心", "level": "community", "status": "existing", **props},
+    }
+
+
+def covered(client: TestClient) -> tuple[int, int]:
+    s = client.get("/coverage/summary").json()
+    return s["households"]["covered"], s["compounds"]["uncovered"]
+
+
+def test_create_patch_delete_with_versions_and_coverage(served):
+    client, store, tokens = served
+    editor = bearer(tokens["editor"])
+    assert covered(client) == (1400, 2)
+    tile_before = client.get("/tiles/compounds/14/0/0.mvt").headers.get("etag")
+
+    made = client.post("/collections/centers/items", json=new_center(), headers=editor)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    sid = body["id"]
+    assert body["version"] == 1 and made.headers["etag"] == '"1"'
+    assert made.headers["location"].endswith(f"/collections/centers/items/{sid}")
+    assert body["properties"]["level"] == "community"
+    assert body["coverage"]["households"]["covered"] == 1700
+
+    # the served dataset follows: D is covered now, by the new centre, 50 m away
+    assert covered(client) == (1700, 1)
+    d = client.get("/collections/compounds/items/D").json()["properties"]
+    assert d["covered"] is True and d["nearest_center"] == sid and round(d["walk_m"]) == 50
+    assert client.get("/tiles/compounds/14/0/0.mvt").headers.get("etag") != tile_before or tile_before is None
+    got = client.get(f"/collections/centers/items/{sid}")
+    assert got.headers["etag"] == '"1"' and got.json()["version"] == 1
+    assert store.get_feature("centers", sid).version == 1
+
+    # a patch needs If-Match; a stale one gets 412 and changes nothing
+    rename = {"properties": {"name": "改名中心"}}
+    missing = client.patch(f"/collections/centers/items/{sid}", json=rename, headers=editor)
+    assert missing.status_code == 428 and missing.json()["field"] == "If-Match"
+    ok = client.patch(f"/collections/centers/items/{sid}", json=rename, headers={**editor, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.headers["etag"] == '"2"' and ok.json()["properties"]["name"] == "改名中心"
+    stale = client.patch(f"/collections/centers/items/{sid}", json={"properties": {"name": "x"}}, headers={**editor, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert stale.json()["field"] == "version" and stale.json()["current"] == 2 and stale.json()["expected"] == 1
+    assert store.get_feature("centers", sid).properties["name"] == "改名中心"
+
+    # moving the centre away uncovers D again
+    moved = client.patch(
+        f"/collections/centers/items/{sid}",
+        json={"geometry": {"type": "Point", "coordinates": lonlat(750, 700)}},
+        headers={**editor, "If-Match": '"2"'},
+    )
+    assert moved.status_code == 200 and moved.json()["version"] == 3
+    assert covered(client) == (1400, 2)
+
+    # delete: stale 412, missing 428, then 204; the id is gone
+    path = f"/collections/centers/items/{sid}"
+    assert client.delete(path, headers={**editor, "If-Match": '"2"'}).status_code == 412
+    assert client.delete(path, headers=editor).status_code == 428
+    gone = client.delete(path, headers={**editor, "If-Match": '"3"'})
+    assert gone.status_code == 204
+    assert client.get(path).status_code == 404
+    assert client.patch(path, json=rename, headers={**editor, "If-Match": '"4"'}).status_code == 404
+
+
+def test_an_id_taken_is_409_and_audit_entries_name_the_token(served):
+    client, store, tokens = served
+    editor = bearer(tokens["editor"])
+    taken = client.post("/collections/centers/items", json={**new_center(), "id": "S1"}, headers=editor)
+    assert taken.status_code == 409 and taken.json()["field"] == "id"
+    made = client.post("/collections/compounds/items", json={
+        "type": "Feature", "id": "E", "geometry": polygon(square(750, 450, 40)),
+        "properties": {"name": "戊小区", "households": 250},
+    }, headers=editor)
+    assert made.status_code == 201, made.text
+    e = made.json()["properties"]
+    # the nearest existing centre is S2 at (900, 900): hypot(150, 450) = 474 m > 333 m (S3 is only planned)
+    assert e["covered"] is False and e["nearest_center"] == "S2" and round(e["walk_m"]) == 474
+    token_id = tokens["editor"].split("_")[1]
+    entries = store.audit(layer="compounds", feature_id="E")
+    assert entries and entries[0].actor == f"token:{token_id}" and entries[0].action == "create"
+    assert json.dumps(entries[0].after, ensure_ascii=False).count("戊小区") == 1
+
+
+def test_writes_need_a_token_of_the_right_role(served):
+    client, _, tokens = served
+    assert client.post("/collections/centers/items", json=new_center()).status_code == 401
+    assert client.post("/collections/centers/items", json=new_center(), headers=bearer("nonsense")).status_code == 401
+    for role in ("viewer", "planner"):
+        res = client.post("/collections/centers/items", json=new_center(), headers=bearer(tokens[role]))
+        assert res.status_code == 403 and res.json()["field"] == "Authorization"
+    assert client.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["admin"])).status_code == 201
+    assert client.get("/collections/centers/items").status_code == 200  # reading is public by default
+
+
+def test_reading_can_require_a_token(tmp_path: Path, _blocks5: Dataset):
+    path = tmp_path / "blocks.gpkg"
+    with open_store(path) as store:
+        store.import_dataset(_blocks5, actor="test")
+        tokens = make_tokens(store)
+    with TestClient(create_app(Settings(dataset=path, read_requires_token=True))) as client:
+        assert client.get("/health").status_code == 200
+        res = client.get("/collections/compounds/items")
+        assert res.status_code == 401 and res.json()["field"] == "Authorization"
+        assert client.get("/collections/compounds/items", headers=bearer(tokens["viewer"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("layer", "feature", "field"),
+    [
+        ("centers", {"geometry": {"type": "Point", "coordinates": "x"}}, "geometry"),
+        ("centers", {"geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}}, "geometry"),
+        ("centers", {"properties": {"level": "galaxy"}}, "level"),
+        ("centers", {"properties": {"capacity": "lots"}}, "capacity"),
+        ("centers", {"properties": {"colour": "red"}}, "colour"),
+        ("centers", {"properties": {"name": {"zh": "x"}}}, "name"),
+        ("centers", {"geometry": {"type": "Point", "coordinates": [-109.78, -39.6]}}, "geometry"),
+        ("centers", {"geometry": {"type": "Point", "coordinates": [39.6, 109.78]}}, "geometry"),
+        ("compounds", {"geometry": "HUGE", "properties": {"households": 10}}, "geometry"),
+        ("compounds", {"geometry": "BOWTIE", "properties": {"households": 10}}, "geometry"),
+        ("compounds", {"properties": {"households": "many"}}, "households"),
+        ("compounds", {"properties": {"name": "无户数"}}, "households"),
+    ],
+)
+def test_bad_input_is_4xx_naming_the_field_and_nothing_is_stored(served, layer, feature, field):
+    client, store, tokens = served
+    if layer == "centers":
+        body = new_center()
+    else:
+        body = {"type": "Feature", "geometry": polygon(square(750, 450, 40)), "properties": {"name": "新小区", "households": 10}}
+    geometry = feature.get("geometry")
+    if geometry == "HUGE":
+        geometry = polygon(square(450, 450, 5000))  # 100 km²
+    elif geometry == "BOWTIE":
+        a, b = lonlat(700, 400), lonlat(800, 500)
+        geometry = {"type": "Polygon", "coordinates": [[a, b, [a[0], b[1]], [b[0], a[1]]]]}
+    if geometry is not None:
+        body["geometry"] = geometry
+    props = feature.get("properties", {})
+    body["properties"] = {**body["properties"], **props}
+    if "households" in body["properties"] and props.get("name") == "无户数":
+        del body["properties"]["households"]
+    revision = store.revision()
+    res = client.post(f"/collections/{layer}/items", json=body, headers=bearer(tokens["editor"]))
+    assert 400 <= res.status_code < 500, res.text
+    assert res.json()["field"] == field, res.json()
+    assert store.revision() == revision
+
+
+def test_security_headers_on_every_response(served):
+    client, _, _ = served
+    for path in ("/health", "/collections", "/maps/coverage", "/tiles/compounds/14/0/0.png", "/nope"):
+        res = client.get(path)
+        assert res.headers["x-content-type-options"] == "nosniff"
+        assert res.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        csp = res.headers["content-security-policy"]
+        assert "frame-ancestors 'self'" in csp and "default-src 'self'" in csp, csp
+    page = client.get("/maps/coverage")
+    assert page.headers["content-security-policy"].count("frame-ancestors") == 1
+
+
+def test_expensive_endpoints_answer_429_with_retry_after(tmp_path: Path, _blocks5: Dataset):
+    path = tmp_path / "blocks.gpkg"
+    with open_store(path) as store:
+        store.import_dataset(_blocks5, actor="test")
+    settings = Settings(dataset=path, rate_limit_per_minute=6, rate_limit_burst=2)
+    with TestClient(create_app(settings)) as client:
+        codes = [client.get("/reports/gaps").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        res = client.get("/reports/gaps")
+        assert res.status_code == 429 and int(res.headers["retry-after"]) >= 1
+        assert "detail" in res.json()
+        assert client.get("/collections").status_code == 200  # cheap reads are not limited
+
+
+def test_edit_round_trip_on_postgis(postgis_url: str, tmp_path: Path, _blocks5: Dataset):
+    schema = f"edits_{uuid.uuid4().hex[:10]}"
+    with open_store(f"{postgis_url}?schema={schema}") as store:
+        store.import_dataset(_blocks5, actor="test")
+        tokens = make_tokens(store)
+    settings = Settings(dataset=tmp_path / "blocks.gpkg", database_url=postgis_url, database_schema=schema, reload_check_s=0)
+    with TestClient(create_app(settings)) as client:
+        editor = bearer(tokens["editor"])
+        assert covered(client) == (1400, 2)
+        made = client.post("/collections/centers/items", json=new_center(), headers=editor)
+        assert made.status_code == 201, made.text
+        sid = made.json()["id"]
+        assert covered(client) == (1700, 1)
+        stale = client.patch(f"/collections/centers/items/{sid}", json={"properties": {"name": "x"}}, headers={**editor, "If-Match": '"0"'})
+        assert stale.status_code == 412
+        ok = client.patch(f"/collections/centers/items/{sid}", json={"properties": {"status": "planned"}}, headers={**editor, "If-Match": '"1"'})
+        assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
+        assert covered(client) == (1400, 2)  # a planned centre does not count
+        assert client.delete(f"/collections/centers/items/{sid}", headers={**editor, "If-Match": '"2"'}).status_code == 204
+        assert client.get(f"/collections/centers/items/{sid}").status_code == 404
+    with open_store(f"{postgis_url}?schema={schema}") as store:
+        actions = [e.action for e in store.audit(feature_id=sid)]
+        assert actions.count("create") == 1 and actions.count("update") == 1 and actions.count("delete") == 1
+
+
+def test_two_planners_patching_the_same_version_one_wins_one_gets_412(served):
+    client, store, tokens = served
+    headers = {**bearer(tokens["editor"]), "If-Match": '"1"'}
+    results: list[int] = []
+
+    def patch(name: str) -> None:
+        with TestClient(client.app) as own:
+            results.append(own.patch("/collections/centers/items/S1", json={"properties": {"name": name}}, headers=headers).status_code)
+
+    threads = [threading.Thread(target=patch, args=(f"name {i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 412, 412, 412]
+    assert store.get_feature("centers", "S1").version == 2
+
+
+def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: pytest.MonkeyPatch):
+    client, store, tokens = served
+    import api.routers.edits as edits
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(edits, "coverage_variant", broken)
+    revision = store.revision()
+    with TestClient(client.app, raise_server_exceptions=False) as own:
+        res = own.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))
+    assert res.status_code == 500 and res.json() == {"detail": "internal error", "field": None}
+    assert store.revision() == revision
+    assert len(store.read_layer("centers")) == 3
+    monkeypatch.undo()
+    assert covered(client) == (1400, 2)
+
+
+def _tile_of(x: float, y: float, z: int) -> tuple[int, int, int]:
+    lon, lat = lonlat(x, y)
+    n = 1 << z
+    return z, int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+def test_an_edit_drops_only_the_cached_tiles_it_touches(served):
+    client, _, tokens = served
+    state = client.app.state.dangjian
+    far, near = _tile_of(750, 750, 18), _tile_of(150, 750, 18)  # compound C (unchanged) and D (covered by the edit)
+    roads = _tile_of(150, 700, 16)  # the whole district: roads do not change
+    for layer, (z, x, y) in (("compounds", far), ("compounds", near), ("roads", roads)):
+        assert client.get(f"/tiles/{layer}/{z}/{x}/{y}.png").status_code == 200
+    before = {(k[1], k[7], k[8], k[9]) for k, _ in state.tiles.items()}
+    assert {("compounds", *far), ("compounds", *near), ("roads", *roads)} <= before
+    assert client.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"])).status_code == 201
+    cached = {(k[1], k[7], k[8], k[9]) for k, _ in state.tiles.items() if k[0] == state.version}
+    assert ("compounds", *far) in cached and ("roads", *roads) in cached
+    assert ("compounds", *near) not in cached
+    again = client.get(f"/tiles/compounds/{near[0]}/{near[1]}/{near[2]}.png")
+    assert again.status_code == 200 and ("compounds", *near) in {(k[1], k[7], k[8], k[9]) for k, _ in state.tiles.items()}
