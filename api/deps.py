@@ -48,8 +48,10 @@ from layers.cells import apportion
 from layers.coverage import parse_method
 from layers.dataset import Dataset, prepare_layer
 from layers.render import TileSource, compound_state
+from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_dataset, scenario_dir_for
 from layers.schema import INPUT_LAYERS
 from layers.store import VERSIONED_LAYERS, Store
+from layers.store.scenarios import StoredScenarios
 
 log = logging.getLogger("dangjian.api")
 
@@ -463,6 +465,7 @@ class DatasetState:
         self._versions: dict[str, dict[str, int]] = {}
         self._stale = False
         self._store: Store | None = store
+        self._scenarios: Any = None
         self._store_lock = threading.Lock()
         #: Edits of this process run one at a time (the store serialises them anyway; waiting here is cheaper than
         #: many threads polling the database's write lock).
@@ -695,20 +698,59 @@ class DatasetState:
             self._base_params = cached
         return cached[1]
 
-    def variant_key(self, minutes: float | None, method: str | None) -> str:
-        """``""`` when ``minutes``/``method`` match the build, else a short key such as ``m10-circle``."""
+    def variant_key(self, minutes: float | None, method: str | None, scenario: str | None = None) -> str:
+        """``""`` when ``minutes``/``method`` match the build and no scenario is asked for, else a short key.
+
+        Keys look like ``m10-circle`` or ``|s:<id>@<updated_at>`` (a scenario's key changes when it is edited).
+        """
         base = self.base_params()
         m = base.minutes if minutes is None else float(minutes)
         meth = base.method if method is None else parse_method(method).value
-        if math.isclose(m, base.minutes) and meth == base.method:
-            return ""
-        return f"m{m:g}-{meth}"
+        key = "" if math.isclose(m, base.minutes) and meth == base.method else f"m{m:g}-{meth}"
+        if scenario:
+            found = self.scenarios().get(scenario)
+            key += f"|s:{found.id}@{found.updated_at}"
+        return key
 
-    def variant(self, minutes: float | None = None, method: str | None = None) -> tuple[Dataset, str]:
-        """The dataset with coverage for ``minutes`` and ``method`` (defaults: as built), and its key.
+    def use_scenarios(self, scenarios: Any) -> None:
+        """Keep scenarios in ``scenarios`` (a :class:`~layers.scenarios.ScenarioStore` or store-backed one)."""
+        self._scenarios = scenarios
 
-        Variants are computed once with :func:`coverage_variant` and kept in an LRU.
+    def scenarios(self) -> Any:
+        """The served dataset's scenarios: kept in its store when it has one, else JSON files beside it.
+
+        The folder is ``settings.scenario_dir`` when set, else ``<dataset>.scenarios/``.
+        Both kinds have the same methods (``list``, ``get``, ``create``, ``replace``, ``delete``, ``as_actor``).
         """
+        if self._scenarios is None:
+            with self._lock:
+                if self._scenarios is None:
+                    if self.has_store:
+                        self._scenarios = StoredScenarios(self.store())
+                    else:
+                        folder = getattr(self.settings, "scenario_dir", None)
+                        if not folder:
+                            folder = scenario_dir_for(self.dataset().path or Path(self.settings.dataset))
+                        self._scenarios = ScenarioStore(folder)
+        return self._scenarios
+
+    def variant(
+        self, minutes: float | None = None, method: str | None = None, scenario: str | None = None
+    ) -> tuple[Dataset, str]:
+        """The dataset with coverage for ``minutes``, ``method`` and a stored ``scenario`` (defaults: as built).
+
+        Variants are computed once (:func:`coverage_variant`, then
+        :func:`layers.scenarios.scenario_dataset`) and kept in an LRU.
+        """
+        if scenario:
+            key = self.variant_key(minutes, method, scenario)
+            version = self._version
+            found = self._variants.get((version, key))
+            if found is None:
+                plain, _ = self.variant(minutes, method)
+                found = scenario_dataset(plain, self.scenarios().get(scenario))
+                self._variants.put((version, key), found)
+            return found, key
         ds = self.dataset()
         key = self.variant_key(minutes, method)
         if not key:
@@ -734,10 +776,12 @@ class DatasetState:
                 self._variants.put((version, key), found)
         return found, key
 
-    def layer_frame(self, layer: str, minutes: float | None = None, method: str | None = None) -> tuple[gpd.GeoDataFrame, str]:
+    def layer_frame(
+        self, layer: str, minutes: float | None = None, method: str | None = None, scenario: str | None = None
+    ) -> tuple[gpd.GeoDataFrame, str]:
         """A layer of the right variant (``NotFoundError`` naming ``layer`` if the dataset has none)."""
-        if layer in VARIANT_LAYERS:
-            ds, key = self.variant(minutes, method)
+        if layer in VARIANT_LAYERS or (scenario and layer == "centers"):
+            ds, key = self.variant(minutes, method, scenario)
         else:
             ds, key = self.dataset(), ""
         if layer not in ds.layers:
@@ -761,9 +805,12 @@ class DatasetState:
                     self._derived.put(k, found)
         return found
 
-    def features(self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84") -> FeatureTable:
+    def features(
+        self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84",
+        scenario: str | None = None,
+    ) -> FeatureTable:
         """The :class:`FeatureTable` of ``layer`` for a variant and coordinate system."""
-        frame, key = self.layer_frame(layer, minutes, method)
+        frame, key = self.layer_frame(layer, minutes, method, scenario)
         return self._derived_get("features", layer, key, coords, lambda f: FeatureTable.from_frame(layer, f, coords=coords), frame)
 
     def cell_kind(self, layer: str, cells: str | None) -> str:
@@ -781,13 +828,14 @@ class DatasetState:
         return "h3" if (frame["kind"] == "h3").any() else ""
 
     def tile_source(
-        self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84", cells: str = ""
+        self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84", cells: str = "",
+        scenario: str | None = None,
     ) -> TileSource:
         """The :class:`~layers.render.TileSource` of ``layer`` for a variant and coordinate system.
 
         ``cells`` (``h3``/``square``) keeps only analysis cells of that kind, so hexagons and squares never overlap.
         """
-        frame, key = self.layer_frame(layer, minutes, method)
+        frame, key = self.layer_frame(layer, minutes, method, scenario)
 
         def make(f: gpd.GeoDataFrame) -> TileSource:
             if cells and "kind" in f.columns:
@@ -836,14 +884,20 @@ class CoverageQuery:
         Literal["circle", "network"] | None,
         Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", openapi_examples=example("circle")),
     ] = None
+    scenario: Annotated[
+        str | None,
+        Query(pattern=SCENARIO_ID_PATTERN, description="Show a stored what-if scenario (its id)", openapi_examples=example("s-1a2b3c4d5e")),
+    ] = None
 
     def query_string(self) -> str:
-        """``minutes=...&method=...`` for the parameters given (``""`` when none)."""
+        """``minutes=...&method=...&scenario=...`` for the parameters given (``""`` when none)."""
         parts = []
         if self.minutes is not None:
             parts.append(f"minutes={self.minutes:g}")
         if self.method is not None:
             parts.append(f"method={self.method}")
+        if self.scenario:
+            parts.append(f"scenario={self.scenario}")
         return "&".join(parts)
 
 
@@ -866,9 +920,13 @@ async def coverage_query(
         Literal["circle", "network"] | None,
         Query(description="Coverage method: `circle` (straight line) or `network` (walking network)", openapi_examples=example("circle")),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        Query(pattern=SCENARIO_ID_PATTERN, description="Show a stored what-if scenario (its id)", openapi_examples=example("s-1a2b3c4d5e")),
+    ] = None,
 ) -> CoverageQuery:
     """The :class:`CoverageQuery` of a request (an ``async`` dependency: no thread hop on the tile hot path)."""
-    return CoverageQuery(minutes, method)
+    return CoverageQuery(minutes, method, scenario or None)
 
 
 async def coords_query(

@@ -124,11 +124,14 @@ class MapOptions:
         Analysis cells to draw: ``h3`` hexagons or ``square`` cells.
     embed
         Without the title card, for iframes.
+    scenario
+        A stored what-if scenario to show instead of the base (its id).
     """
 
     lang: str = "zh"
     minutes: float | None = None
     method: str | None = None
+    scenario: str | None = None
     layers: tuple[str, ...] | None = None
     community: str | None = None
     subdistrict: str | None = None
@@ -307,6 +310,8 @@ def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, co
         query.append(f"minutes={opts.minutes:g}")
     if opts.method is not None:
         query.append(f"method={opts.method}")
+    if opts.scenario:
+        query.append(f"scenario={opts.scenario}")
     if coords != "wgs84":
         query.append(f"coords={coords}")
     return f"{prefix}/collections/{layer}/items?" + "&".join(quote(q, safe="=,") for q in query)
@@ -336,7 +341,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
     if opts.basemap == "tianditu" and not _TIANDITU_KEY.match(settings.tianditu_key or ""):
         msg = "`basemap` tianditu needs a Tianditu key (setting DANGJIAN_TIANDITU_KEY, letters and digits)"
         raise InvalidValueError(msg, field="basemap")
-    ds, _ = state.variant(opts.minutes, opts.method)
+    ds, _ = state.variant(opts.minutes, opts.method, opts.scenario)
     params = ds.meta.get("params", {})
     method = str(params.get("method", "circle"))
     coords = "gcj02" if opts.basemap == "amap" else "wgs84"
@@ -396,6 +401,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         q for q in (
             f"minutes={opts.minutes:g}" if opts.minutes is not None else "",
             f"method={opts.method}" if opts.method is not None else "",
+            f"scenario={opts.scenario}" if opts.scenario else "",
             f"coords={coords}" if coords != "wgs84" else "",
         ) if q
     )

@@ -55,7 +55,9 @@ from layers.schema import LEVELS, CenterStatus
 
 #: Farthest an added or moved centre may lie outside the dataset's extent (metres).
 MAX_OUTSIDE_M = 10_000.0
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: What a scenario id may look like (safe as a file name and in a URL).
+SCENARIO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_ID_RE = re.compile(SCENARIO_ID_PATTERN)
 
 
 class ChangeOp(StrEnum):
@@ -765,6 +767,10 @@ class ScenarioStore:
 
     def _file(self, scenario_id: str) -> Path:
         return self.root / f"{check_scenario_id(scenario_id)}.json"
+
+    def as_actor(self, actor: str) -> ScenarioStore:
+        """The same store (JSON files keep no audit log, so the actor is not recorded)."""
+        return self
 
     def list(self) -> list[Scenario]:
         """Every stored scenario, oldest first (unreadable files are skipped)."""

@@ -198,11 +198,11 @@ def items(
     """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links."""
     _check_layer(state, layer)
     box = parse_bbox(bbox)
-    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     props = table.check_properties(_split_properties(properties))
     matched = table.select(box)
     page = matched[offset : offset + limit]
-    key = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
+    key = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
     etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props)
     if f == "csv":
         body = _csv(table.frame, page, props)
@@ -243,7 +243,7 @@ def item(
 ) -> Response:
     """One feature by id, with links to itself and its collection."""
     _check_layer(state, layer)
-    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords)
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     pos = table.position(feature_id)
     base = public_base(request, settings)
     feature = table.features(np.array([pos]), tuple(table.columns))[0]
@@ -271,7 +271,7 @@ def coverage_summary(state: StateDep, coverage: CoverageDep, lang: LangQuery = "
 
     ``lines`` holds the same figures as sentences in ``lang``.
     """
-    ds, key = state.variant(coverage.minutes, coverage.method)
+    ds, key = state.variant(coverage.minutes, coverage.method, coverage.scenario)
     summary = ds.meta.get("summary") or {}
     params = ds.meta.get("params", {})
     return {

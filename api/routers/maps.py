@@ -58,6 +58,7 @@ def _options(settings: Settings, coverage: CoverageDep, lang: str | None, layers
         lang=lang or settings.lang,
         minutes=coverage.minutes,
         method=coverage.method,
+        scenario=coverage.scenario,
         layers=parse_layers(layers),
         community=community or None,
         subdistrict=subdistrict or None,

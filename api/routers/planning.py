@@ -17,11 +17,10 @@ with :func:`scenario_for` or ``Depends(get_scenario_store)`` plus
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, rate_limited, require
@@ -33,7 +32,6 @@ from layers.scenarios import (
     ScenarioResult,
     ScenarioStore,
     scenario_dataset,
-    scenario_dir_for,
     scenario_result,
 )
 from layers.store import Role
@@ -153,22 +151,9 @@ _EXAMPLE = {
 }
 
 
-def get_scenario_store(request: Request, state: StateDep, settings: SettingsDep) -> ScenarioStore:
-    """The scenario store of the served dataset (FastAPI dependency).
-
-    The folder is ``settings.scenario_dir`` when that setting exists and is
-    set, else ``<dataset>.scenarios/`` beside the dataset file.
-    """
-    cached = getattr(request.app.state, "scenario_store", None)
-    if isinstance(cached, ScenarioStore):
-        return cached
-    folder = getattr(settings, "scenario_dir", None)
-    if not folder:
-        path = state.dataset().path or Path(settings.dataset)
-        folder = scenario_dir_for(path)
-    store = ScenarioStore(folder)
-    request.app.state.scenario_store = store
-    return store
+def get_scenario_store(state: StateDep) -> ScenarioStore:
+    """The scenarios of the served dataset (FastAPI dependency): its store's, else JSON files beside it."""
+    return state.scenarios()
 
 
 StoreDep = Annotated[ScenarioStore, Depends(get_scenario_store)]
@@ -204,7 +189,7 @@ def create_scenario(
     state: StateDep, store: StoreDep, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
 ) -> dict[str, Any]:
     """Store a new scenario (checked against the dataset) and answer its coverage and difference from the base."""
-    scenario = _save_guard(store.create, body.as_data(), base=state.dataset())
+    scenario = _save_guard(store.as_actor(caller.actor).create, body.as_data(), base=state.dataset())
     return _result(state, scenario).as_dict()
 
 
@@ -238,12 +223,12 @@ def put_scenario(
     state: StateDep, store: StoreDep, scenario_id: str, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
 ) -> dict[str, Any]:
     """Replace name, description and changes; answers the new coverage and difference."""
-    scenario = _save_guard(store.replace, scenario_id, body.as_data(), base=state.dataset())
+    scenario = _save_guard(store.as_actor(caller.actor).replace, scenario_id, body.as_data(), base=state.dataset())
     return _result(state, scenario).as_dict()
 
 
 @router.delete("/scenarios/{scenario_id}", status_code=204, summary="Delete a scenario")
 def delete_scenario(store: StoreDep, scenario_id: str, caller: PlannerDep) -> Response:
     """Delete the stored scenario (the dataset is untouched)."""
-    store.delete(scenario_id)
+    store.as_actor(caller.actor).delete(scenario_id)
     return Response(status_code=204)

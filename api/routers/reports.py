@@ -73,7 +73,7 @@ def gaps(
     Every format shows the same integers, equal to the sums over the compounds layer.
     """
     language = lang or settings.lang
-    ds, key = state.variant(coverage.minutes, coverage.method)
+    ds, key = state.variant(coverage.minutes, coverage.method, coverage.scenario)
     etag = etag_for("gaps", state.version, key, by, format, language, table if format == "csv" else "")
     if etag_matches(request, etag):
         return not_modified(etag, "no-cache")

@@ -95,7 +95,7 @@ async def tile(
     if not state.loaded:  # the first request loads (or builds) the dataset: not on the event loop
         await run_in_threadpool(state.dataset)
     _check_layer(state, layer)
-    variant = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
+    variant = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
     kind = state.cell_kind(layer, cells)
     version = state.version
     key = (version, layer, variant, coords.coords, kind, fmt, scale, z, x, y)
@@ -105,16 +105,17 @@ async def tile(
         return not_modified(etag, cache_control)
     body = state.tiles.get(key)
     if body is None:
-        body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, kind, fmt, scale, z, x, y)
+        body = await run_in_threadpool(_render, state, layer, coverage.minutes, coverage.method, coords.coords, kind, fmt, scale, z, x, y, coverage.scenario)
         if body is not EMPTY_PNG[scale] and body != EMPTY_MVT:  # empty tiles are cheaper to redo than to keep
             state.tiles.put(key, body)
     return Response(content=body, media_type=MEDIA[fmt], headers={"ETag": etag, "Cache-Control": cache_control})
 
 
 def _render(
-    state: DatasetState, layer: str, minutes: float | None, method: str | None, coords: str, kind: str, fmt: str, scale: int, z: int, x: int, y: int
+    state: DatasetState, layer: str, minutes: float | None, method: str | None, coords: str, kind: str, fmt: str, scale: int,
+    z: int, x: int, y: int, scenario: str | None = None,
 ) -> bytes:
-    source = state.tile_source(layer, minutes=minutes, method=method, coords=coords, cells=kind)
+    source = state.tile_source(layer, minutes=minutes, method=method, coords=coords, cells=kind, scenario=scenario)
     box = tile_box(z, x, y)
     return source.png(box, scale=scale) if fmt == "png" else source.mvt(box)
 
@@ -135,7 +136,9 @@ def tilejson(
     """Absolute tile URLs (from the public base URL), bounds, centre, zoom range and ``vector_layers``."""
     _check_layer(state, layer)
     base = public_base(request, settings)
-    params: list[tuple[str, object]] = [(k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method)) if v is not None]
+    params: list[tuple[str, object]] = [
+        (k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method), ("scenario", coverage.scenario)) if v is not None
+    ]
     if coords.coords != "wgs84":
         params.append(("coords", coords.coords))
     kind = state.cell_kind(layer, cells)
@@ -143,8 +146,10 @@ def tilejson(
         params.append(("cells", cells))
     query = ("?" + urlencode([(k, f"{v:g}" if isinstance(v, float) else v) for k, v in params])) if params else ""
     suffix = "@2x.png" if format == "png" and scale == 2 else f".{format}"
-    source = state.tile_source(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, cells=kind)
-    frame, _ = state.layer_frame(layer, coverage.minutes, coverage.method)
+    source = state.tile_source(
+        layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, cells=kind, scenario=coverage.scenario
+    )
+    frame, _ = state.layer_frame(layer, coverage.minutes, coverage.method, coverage.scenario)
     if len(source):
         lon, lat = mercator_to_lonlat(np.array(source.bounds[0::2]), np.array(source.bounds[1::2]))
         bounds = [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]

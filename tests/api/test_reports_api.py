@@ -44,7 +44,7 @@ def make_app(dataset: Dataset, scenario_dir: Path | None, tokens: Store | None =
     app.state.dangjian = DatasetState(settings, dataset=dataset)
     app.state.token_store = tokens
     if scenario_dir is not None:
-        app.state.scenario_store = ScenarioStore(scenario_dir)
+        app.state.dangjian.use_scenarios(ScenarioStore(scenario_dir))
     app.include_router(reports.router)
     app.include_router(planning.router)
     return app
@@ -242,3 +242,41 @@ def test_scenarios_and_suggestions_need_a_planner_token(town: Dataset, tmp_path:
     assert res.status_code == 403 and res.json()["field"] == "Authorization"
     assert viewer.get("/scenarios").json()["scenarios"] == []  # reading stays public
     assert TestClient(app, headers=bearer(tokens["editor"])).post("/scenarios", json=body).status_code == 201
+
+
+def test_a_scenario_shows_on_the_map_features_tiles_and_report(town: Dataset, tmp_path: Path, token_store):
+    from api.app import create_app
+
+    store, tokens = token_store
+    app = create_app(Settings(), dataset=town)
+    app.state.dangjian.use_scenarios(ScenarioStore(tmp_path / "scenarios"))
+    app.state.token_store = store
+    client = TestClient(app, headers=bearer(tokens["planner"]))
+    lon, lat = lonlat(1600, 500)
+    sid = client.post(
+        "/scenarios", json={"name": "东边新建", "changes": [{"op": "add", "level": "community", "lon": lon, "lat": lat}]}
+    ).json()["scenario"]["id"]
+
+    def covered(**params: str) -> int:
+        items = client.get("/collections/compounds/items", params=params).json()["features"]
+        return sum(f["properties"]["households"] for f in items if f["properties"]["covered"])
+
+    assert covered() == 600
+    assert covered(scenario=sid) == 1800  # the new centre reaches the 1,200 uncovered households of 东社区
+    assert client.get("/reports/gaps", params={"scenario": sid}).json()["totals"]["covered_households"] == 1800
+    centers = client.get("/collections/centers/items", params={"scenario": sid}).json()["features"]
+    assert "SCN01" in {f["properties"]["id"] for f in centers}
+    page = client.get("/maps/coverage", params={"scenario": sid})
+    assert page.status_code == 200 and f"scenario={sid}" in page.text
+    import math
+
+    z, (tlon, tlat) = 15, lonlat(1500, 500)
+    x = int((tlon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(tlat))) / math.pi) / 2 * 2**z)
+    base_tile = client.get(f"/tiles/compounds/{z}/{x}/{y}.png")
+    scen_tile = client.get(f"/tiles/compounds/{z}/{x}/{y}.png", params={"scenario": sid})
+    assert base_tile.status_code == scen_tile.status_code == 200
+    assert base_tile.content != scen_tile.content  # 东社区's compounds turn from uncovered to covered
+    assert base_tile.headers["etag"] != scen_tile.headers["etag"]
+    missing = client.get("/collections/compounds/items", params={"scenario": "no-such"})
+    assert missing.status_code == 404 and missing.json()["field"] == "scenario"
