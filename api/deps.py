@@ -726,7 +726,7 @@ class DatasetState:
             with self._lock:
                 if self._scenarios is None:
                     if self.has_store:
-                        self._scenarios = StoredScenarios(self.store())
+                        self._scenarios = StoredScenarios(self.store)
                     else:
                         folder = getattr(self.settings, "scenario_dir", None)
                         if not folder:

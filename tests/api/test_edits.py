@@ -320,3 +320,20 @@ def test_an_edit_drops_only_the_cached_tiles_it_touches(served):
     assert ("compounds", *near) not in cached
     again = client.get(f"/tiles/compounds/{near[0]}/{near[1]}/{near[2]}.png")
     assert again.status_code == 200 and ("compounds", *near) in {(k[1], k[7], k[8], k[9]) for k, _ in state.tiles.items()}
+
+
+def test_scenarios_live_in_the_store_with_audit_and_show_on_the_map(served):
+    client, store, tokens = served
+    body = {"name": "丁旁新建", "changes": [{"op": "add", "level": "community", "lon": lonlat(150, 700)[0], "lat": lonlat(150, 700)[1]}]}
+    made = client.post("/scenarios", json=body, headers=bearer(tokens["planner"]))
+    assert made.status_code == 201, made.text
+    sid = made.json()["scenario"]["id"]
+    assert store.get_scenario(sid)["name"] == "丁旁新建"  # kept in the dataset's store, not in files
+    entries = [e for e in store.audit(limit=50) if e.feature_id == sid or sid in str(e.after)]
+    assert entries and entries[-1].actor.startswith("token:")
+    base_cov, _ = covered(client)
+    items = client.get("/collections/compounds/items", params={"scenario": sid}).json()["features"]
+    scen_cov = sum(f["properties"]["households"] for f in items if f["properties"]["covered"])
+    assert scen_cov == base_cov + 300  # D (300 households) is reached by the new centre
+    assert covered(client)[0] == base_cov  # the base is not changed
+    assert f"scenario={sid}" in client.get("/maps/coverage", params={"scenario": sid}).text

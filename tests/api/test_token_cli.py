@@ -46,3 +46,18 @@ def test_token_errors_are_one_line_and_exit_2(district: Path) -> None:
     assert res.exit_code == 2 and "viewer, planner, editor, admin" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["token", "revoke", "deadbeef", str(district)])
     assert res.exit_code == 2 and "no token `deadbeef`" in res.output
+
+
+def test_tokens_go_to_the_built_file_that_serve_serves(district: Path) -> None:
+    from api.cli import default_output
+    from layers.build import build_dataset
+    from layers.dataset import read_dataset
+
+    built = write_dataset(build_dataset(read_dataset(district)), default_output(district))
+    res = runner.invoke(app, ["token", "create", str(district), "--role", "planner"])
+    assert res.exit_code == 0, res.output
+    token = res.stdout.strip().splitlines()[0]
+    with open_store(built) as store:
+        assert store.verify_token(token) is not None
+    with open_store(district) as store:
+        assert store.verify_token(token) is None
