@@ -235,8 +235,14 @@ def _tone(share: float) -> str:
     return "good" if share >= 0.95 else ("warn" if share >= 0.8 else "bad")
 
 
-def _title(summary: dict[str, Any], compounds: pd.DataFrame, params: dict[str, Any], focus: dict[str, str] | None, lang: str) -> dict[str, Any]:
-    """The title card: district name, subtitle and the three headline figures (of the focus area when zoomed)."""
+def _title(
+    summary: dict[str, Any], compounds: pd.DataFrame, params: dict[str, Any], focus: dict[str, str] | None, lang: str,
+    scenario: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The title card: district name, subtitle and the three headline figures (of the focus area when zoomed).
+
+    ``scenario`` (``meta["scenario"]`` of a what-if dataset) adds a line naming the scenario shown.
+    """
     if focus is not None and focus["level"] in compounds.columns:
         part = compounds[compounds[focus["level"]].astype(str) == focus["name"]]
     else:
@@ -262,6 +268,7 @@ def _title(summary: dict[str, Any], compounds: pd.DataFrame, params: dict[str, A
             centers=int(summary.get("centers", {}).get("counted", 0)),
         ),
         "focus": text("map.focus", lang, name=focus["name"]) if focus else None,
+        "scenario": text("map.scenario", lang, name=scenario.get("name") or scenario.get("id", "")) if scenario else None,
     }
 
 
@@ -443,7 +450,9 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         "focus": focus,
         "cellKind": opts.cells,
         "canvasAbove": CANVAS_ABOVE,
-        "title": None if opts.embed else _title(ds.meta.get("summary", {}), ds["compounds"], params, focus, lang),
+        "title": None if opts.embed else _title(
+            ds.meta.get("summary", {}), ds["compounds"], params, focus, lang, ds.meta.get("scenario") if opts.scenario else None
+        ),
         "legend": _legend(params, lang, method),
     }
     _DangjianLayers(config, groups).add_to(m)

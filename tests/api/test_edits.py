@@ -336,4 +336,6 @@ def test_scenarios_live_in_the_store_with_audit_and_show_on_the_map(served):
     scen_cov = sum(f["properties"]["households"] for f in items if f["properties"]["covered"])
     assert scen_cov == base_cov + 300  # D (300 households) is reached by the new centre
     assert covered(client)[0] == base_cov  # the base is not changed
-    assert f"scenario={sid}" in client.get("/maps/coverage", params={"scenario": sid}).text
+    page = client.get("/maps/coverage", params={"scenario": sid}).text
+    assert f"scenario={sid}" in page
+    assert "规划方案: 丁旁新建" in page  # the title card names the scenario shown

@@ -344,6 +344,7 @@
           box.appendChild(kpis);
           box.appendChild(el("div", "dj-title-note", t.note));
           if (t.focus) box.appendChild(el("div", "dj-title-focus", t.focus));
+          if (t.scenario) box.appendChild(el("div", "dj-title-focus", t.scenario));
           return box;
         },
       });
