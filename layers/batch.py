@@ -70,6 +70,7 @@ from layers.build import BuildParams, build_dataset
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset, read_dataset, write_bytes_atomic
 from layers.i18n import check_lang, text
+from layers.report_formats import REPORT_CSS
 
 __all__ = [
     "BatchEntry",
@@ -966,21 +967,8 @@ def rollup_xlsx(results: Sequence[DatasetResult], *, lang: str = "zh", title: st
     return buf.getvalue()
 
 
-_CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:24px;color:#222;max-width:1400px}
-h1{color:#b22222;font-size:22px;border-bottom:2px solid #b22222;padding-bottom:6px}
-h2{font-size:17px;margin-top:28px;color:#7a1010}
-p.meta{color:#666;font-size:13px;margin:2px 0}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:10px 16px;min-width:150px;background:#fafafa}
-.card b{display:block;font-size:20px;color:#b22222}
-table{border-collapse:collapse;font-size:13px;margin:8px 0;width:100%}
-th{background:#b22222;color:#fff;padding:5px 6px;font-weight:600}
-td{border-bottom:1px solid #e5e5e5;padding:4px 6px}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.total td{font-weight:700;background:#fce4d6}
-tr.failed td{color:#999}
-"""
+#: The report's style, plus greyed rows for failed districts.
+_CSS = REPORT_CSS + "tr.failed td{color:#999}\n"
 
 
 def _fmt(value: Any, kind: str) -> str:

@@ -360,7 +360,7 @@ def compare_table(report: GapReport, lang: str = "zh") -> Table:
 # HTML
 # ---------------------------------------------------------------------------
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:24px;color:#222;max-width:1200px}
 h1{color:#b22222;font-size:22px;border-bottom:2px solid #b22222;padding-bottom:6px}
 h2{font-size:17px;margin-top:28px;color:#7a1010}
@@ -440,7 +440,7 @@ def report_html(report: GapReport, lang: str = "zh", *, map_png: bytes | None = 
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">',
-        f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{e(title)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f'<p class="meta">{e(meta)}</p><p class="meta">{e(generated)}</p>',
         '<div class="cards">' + "".join(f"<div class=\"card\">{e(k)}<b>{e(v)}</b></div>" for k, v in cards) + "</div>",
