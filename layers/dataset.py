@@ -148,6 +148,25 @@ def _read(source: tuple[Path, str | None], *, encoding: str | None = None) -> gp
         raise InputError(msg, field=layer or file.stem) from exc
 
 
+def check_ids(frame: pd.DataFrame, layer: str) -> pd.Series:
+    """The ``id`` column as text; :class:`InvalidValueError` naming the rows when blank or repeated.
+
+    Numbers read from spreadsheets (``7.0``) become ``"7"``.
+    """
+    if "id" not in frame.columns:
+        msg = f"layer `{layer}` has no `id` column"
+        raise InvalidValueError(msg, field=f"{layer}.id")
+    ids = frame["id"].astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
+    bad = ids.isna() | (ids == "")
+    dup = ids.duplicated(keep=False) & ~bad
+    if bad.any() or dup.any():
+        rows = np.flatnonzero((bad | dup).to_numpy())[:3] + 1
+        what = "blank" if bad.any() else "repeated"
+        msg = f"layer `{layer}`, column `id`: {what} ids at rows {', '.join(map(str, rows))}"
+        raise InvalidValueError(msg, field=f"{layer}.id")
+    return ids.astype(object)
+
+
 def assign_ids(frame: pd.DataFrame, *, layer: str, prefix: str) -> pd.Series:
     """Keep the input ``id`` column as text, or assign stable ids by row order.
 
@@ -160,16 +179,7 @@ def assign_ids(frame: pd.DataFrame, *, layer: str, prefix: str) -> pd.Series:
         When given ids are blank or repeated, naming the rows.
     """
     if "id" in frame.columns and frame["id"].notna().any():
-        ids = frame["id"].astype("string").str.strip()
-        ids = ids.str.replace(r"\.0$", "", regex=True)
-        bad = ids.isna() | (ids == "")
-        dup = ids.duplicated(keep=False) & ~bad
-        if bad.any() or dup.any():
-            rows = np.flatnonzero((bad | dup).to_numpy())[:3] + 1
-            what = "blank" if bad.any() else "repeated"
-            msg = f"layer `{layer}`, column `id`: {what} ids at rows {', '.join(map(str, rows))}"
-            raise InvalidValueError(msg, field=f"{layer}.id")
-        return ids.astype(object)
+        return check_ids(frame, layer)
     width = max(4, len(str(len(frame))))
     return pd.Series([f"{prefix}{i + 1:0{width}d}" for i in range(len(frame))], index=frame.index, dtype=object)
 

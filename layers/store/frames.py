@@ -31,6 +31,7 @@ import shapely
 
 from geo.crs import WGS84, to_wgs84
 from geo.errors import InvalidValueError, NotFoundError
+from layers.dataset import check_ids as dataset_check_ids
 from layers.schema import LAYER_SPECS
 
 #: Layers whose features are edited one by one and carry a version.
@@ -207,15 +208,7 @@ def check_ids(frame: pd.DataFrame, layer: str) -> pd.Series:
     if "id" not in frame.columns:
         msg = f"layer `{layer}` needs an `id` column to be stored"
         raise InvalidValueError(msg, field=f"{layer}.id")
-    ids = frame["id"].astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
-    bad = ids.isna() | (ids == "")
-    dup = ids.duplicated(keep=False) & ~bad
-    if bad.any() or dup.any():
-        rows = np.flatnonzero((bad | dup).to_numpy())[:3] + 1
-        what = "blank" if bad.any() else "repeated"
-        msg = f"layer `{layer}`, column `id`: {what} ids at rows {', '.join(map(str, rows))}"
-        raise InvalidValueError(msg, field=f"{layer}.id")
-    return ids.astype(object)
+    return dataset_check_ids(frame, layer)
 
 
 def python_values(series: pd.Series, kind: str) -> list[Any]:
