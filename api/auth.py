@@ -137,9 +137,12 @@ def _cache(request: Request) -> _TokenCache:
     return cache
 
 
-async def authenticate(request: Request, needed: Role) -> Caller:
-    """The :class:`Caller` of ``request`` if its token allows ``needed``; 401 or 403 otherwise."""
-    token = bearer_token(request)
+async def authenticate(request: Request, needed: Role, *, token: str | None = None) -> Caller:
+    """The :class:`Caller` of ``request`` if its token allows ``needed``; 401 or 403 otherwise.
+
+    ``token`` overrides the ``Authorization`` header (reads may carry it as ``access_token``).
+    """
+    token = token or bearer_token(request)
     challenge = {"WWW-Authenticate": 'Bearer realm="dangjian-map"'}
     if token is None:
         msg = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
@@ -177,10 +180,24 @@ def require(role: Role | str) -> Callable[..., Awaitable[Caller]]:
     return dependency
 
 
+def access_token(request: Request) -> str | None:
+    """A read token given as the ``access_token`` query parameter.
+
+    Map pages pass it on to the tile and feature URLs they load, since a
+    browser cannot add an ``Authorization`` header to ``<img>`` tile requests.
+    Tokens in URLs end up in logs: give pages a ``viewer`` token only.
+    """
+    value = request.query_params.get("access_token", "").strip()
+    return value or None
+
+
 async def read_access(request: Request) -> Caller:
-    """Anyone may read, unless the setting ``read_requires_token`` asks for a ``viewer`` token."""
+    """Anyone may read, unless the setting ``read_requires_token`` asks for a ``viewer`` token.
+
+    The token comes as ``Authorization: Bearer`` or, for map pages and their tiles, ``?access_token=``.
+    """
     if _settings(request).read_requires_token:
-        return await authenticate(request, Role.viewer)
+        return await authenticate(request, Role.viewer, token=bearer_token(request) or access_token(request))
     return Caller(token=None, address=_client_address(request))
 
 

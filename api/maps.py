@@ -126,12 +126,15 @@ class MapOptions:
         Without the title card, for iframes.
     scenario
         A stored what-if scenario to show instead of the base (its id).
+    access_token
+        A read token the page passes on to its feature and tile URLs (when reads need one).
     """
 
     lang: str = "zh"
     minutes: float | None = None
     method: str | None = None
     scenario: str | None = None
+    access_token: str | None = None
     layers: tuple[str, ...] | None = None
     community: str | None = None
     subdistrict: str | None = None
@@ -319,6 +322,8 @@ def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, co
         query.append(f"method={opts.method}")
     if opts.scenario:
         query.append(f"scenario={opts.scenario}")
+    if opts.access_token:
+        query.append(f"access_token={opts.access_token}")
     if coords != "wgs84":
         query.append(f"coords={coords}")
     return f"{prefix}/collections/{layer}/items?" + "&".join(quote(q, safe="=,") for q in query)
@@ -409,6 +414,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
             f"minutes={opts.minutes:g}" if opts.minutes is not None else "",
             f"method={opts.method}" if opts.method is not None else "",
             f"scenario={opts.scenario}" if opts.scenario else "",
+            f"access_token={quote(opts.access_token, safe='')}" if opts.access_token else "",
             f"coords={coords}" if coords != "wgs84" else "",
         ) if q
     )

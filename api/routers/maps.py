@@ -10,11 +10,13 @@ whose ``frame-ancestors`` lists the iframe parents allowed by the settings.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from api.auth import access_token, bearer_token
 from api.deps import CoverageDep, SettingsDep, StateDep, example, path_prefix
 from api.maps import MapOptions, add_nonce, allowed_ancestors, content_security_policy, coverage_map_html, parse_layers
 from api.settings import Settings
@@ -42,6 +44,8 @@ def _ancestors(settings: Settings) -> list[str]:
 
 
 def _page(request: Request, state: StateDep, settings: Settings, opts: MapOptions) -> HTMLResponse:
+    if settings.read_requires_token:  # the page's own feature and tile requests need the reader's token too
+        opts = replace(opts, access_token=access_token(request) or bearer_token(request))
     nonce = secrets.token_urlsafe(16)
     page = add_nonce(coverage_map_html(state, settings, opts, prefix=path_prefix(request, settings)), nonce)
     headers = {

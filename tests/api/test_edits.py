@@ -168,6 +168,13 @@ def test_reading_can_require_a_token(tmp_path: Path, _blocks5: Dataset):
         res = client.get("/collections/compounds/items")
         assert res.status_code == 401 and res.json()["field"] == "Authorization"
         assert client.get("/collections/compounds/items", headers=bearer(tokens["viewer"])).status_code == 200
+        # A map page opened with ?access_token= passes the token on to the layers and tiles it loads.
+        assert client.get("/maps/coverage").status_code == 401
+        page = client.get("/maps/coverage", params={"access_token": tokens["viewer"]})
+        assert page.status_code == 200 and f"access_token={tokens['viewer']}" in page.text
+        assert client.get("/collections/compounds/items", params={"access_token": tokens["viewer"]}).status_code == 200
+        assert client.get("/tiles/compounds/14/0/0.png", params={"access_token": tokens["viewer"]}).status_code == 200
+        assert client.get("/tiles/compounds/14/0/0.png", params={"access_token": "dj_bad_token"}).status_code == 401
 
 
 @pytest.mark.parametrize(
