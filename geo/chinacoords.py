@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geo.errors import CRSError
+from geo.errors import CRSError, parse_choice
 
 ArrayLike: TypeAlias = npt.ArrayLike
 LonLat: TypeAlias = tuple[np.ndarray, np.ndarray]
@@ -223,11 +223,7 @@ _CONVERTERS: dict[tuple[ChinaCRS, ChinaCRS], Callable[[ArrayLike, ArrayLike], Lo
 def parse_china_crs(value: str | ChinaCRS) -> ChinaCRS:
     """``"gcj02"``, ``"GCJ-02"``, ``"bd09"`` ... as a :class:`ChinaCRS`; the error lists the valid names."""
     key = str(value).strip().lower().replace("-", "").replace("_", "")
-    try:
-        return ChinaCRS(key)
-    except ValueError:
-        msg = f"`crs` must be one of {', '.join(m.value for m in ChinaCRS)}; got {value!r}"
-        raise CRSError(msg, field="crs") from None
+    return parse_choice(ChinaCRS, value, field="crs", error=CRSError, normalised=key)
 
 
 def converter(source: str | ChinaCRS, target: str | ChinaCRS) -> Callable[[ArrayLike, ArrayLike], LonLat]:

@@ -9,6 +9,11 @@ through one mapping table (``api.errors``).
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TypeVar
+
+_E = TypeVar("_E", bound=StrEnum)
+
 
 class DangjianError(Exception):
     """Base class of every deliberate dangjian-map error.
@@ -84,3 +89,29 @@ class VersionConflictError(DangjianError):
 
 class FeatureExistsError(VersionConflictError):
     """A feature was created with an id that is already taken (HTTP 409)."""
+
+
+def parse_choice(
+    enum: type[_E], value: str | _E, *, field: str, error: type[DangjianError] | None = None, normalised: str | None = None
+) -> _E:
+    """The member of a string enumeration named by ``value``; an error naming ``field`` lists the valid values.
+
+    Parameters
+    ----------
+    enum
+        The enumeration (``Method``, ``GroupBy`` ...).
+    value
+        The text given.
+    field
+        The parameter's name, for the message and the error's ``field``.
+    error
+        The error class (default :class:`InvalidValueError`).
+    normalised
+        The text to look up when it differs from ``value`` (e.g. lower-cased);
+        the message still quotes ``value``.
+    """
+    try:
+        return enum(value if normalised is None else normalised)
+    except ValueError:
+        msg = f"`{field}` must be one of {', '.join(m.value for m in enum)}; got {value!r}"
+        raise (error or InvalidValueError)(msg, field=field) from None

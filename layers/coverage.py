@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.errors import InvalidValueError
+from geo.errors import parse_choice
 from geo.geometry import interior_points, xy
 from layers.circles import (
     DEFAULT_MINUTES,
@@ -56,11 +56,7 @@ class Method(StrEnum):
 
 def parse_method(value: str | Method) -> Method:
     """A :class:`Method` from text, with an error listing the valid values."""
-    try:
-        return Method(value)
-    except ValueError:
-        msg = f"`method` must be one of {', '.join(m.value for m in Method)}; got {value!r}"
-        raise InvalidValueError(msg, field="method") from None
+    return parse_choice(Method, value, field="method")
 
 
 def access_points(

@@ -36,7 +36,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from geo.errors import InvalidValueError
+from geo.errors import parse_choice
 from layers.dataset import Dataset
 from layers.i18n import check_lang, flag_text, text
 from layers.reports import CIRCLE_COLUMNS, UNCOVERED_COLUMNS, GapReport, GroupBy, gap_report
@@ -69,20 +69,12 @@ MEDIA_TYPES: dict[ReportFormat, str] = {
 
 def parse_format(value: str | ReportFormat) -> ReportFormat:
     """A :class:`ReportFormat` from text, with an error listing the valid values."""
-    try:
-        return ReportFormat(str(value).lower().lstrip("."))
-    except ValueError:
-        msg = f"`format` must be one of {', '.join(f.value for f in ReportFormat)}; got {value!r}"
-        raise InvalidValueError(msg, field="format") from None
+    return parse_choice(ReportFormat, value, field="format", normalised=str(value).lower().lstrip("."))
 
 
 def parse_csv_table(value: str | CsvTable) -> CsvTable:
     """A :class:`CsvTable` from text, with an error listing the valid values."""
-    try:
-        return CsvTable(value)
-    except ValueError:
-        msg = f"`table` must be one of {', '.join(t.value for t in CsvTable)}; got {value!r}"
-        raise InvalidValueError(msg, field="table") from None
+    return parse_choice(CsvTable, value, field="table")
 
 
 # ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.errors import InvalidValueError, NotBuiltError
+from geo.errors import NotBuiltError, parse_choice
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH
 from layers.coverage import DEFAULT_STATUSES
 from layers.dataset import Dataset, district_name
@@ -38,11 +38,7 @@ class GroupBy(StrEnum):
 
 def parse_group_by(value: str | GroupBy) -> GroupBy:
     """A :class:`GroupBy` from text, with an error listing the valid values."""
-    try:
-        return GroupBy(value)
-    except ValueError:
-        msg = f"`by` must be one of {', '.join(g.value for g in GroupBy)}; got {value!r}"
-        raise InvalidValueError(msg, field="by") from None
+    return parse_choice(GroupBy, value, field="by")
 
 
 #: Count columns of the group and total rows (integers), in report order.

@@ -45,7 +45,7 @@ import shapely
 from pyproj import CRS
 
 from geo.crs import WGS84, to_wgs84
-from geo.errors import GeometryError, InvalidValueError
+from geo.errors import GeometryError, InvalidValueError, parse_choice
 from geo.geometry import xy
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, walk_metres
 from layers.coverage import DEFAULT_STATUSES, Method, access_points, compound_coverage, parse_method
@@ -80,11 +80,7 @@ class SolveStatus(StrEnum):
 
 def parse_solver(value: str | Solver) -> Solver:
     """A :class:`Solver` from text, with an error listing the valid values."""
-    try:
-        return Solver(value)
-    except ValueError:
-        msg = f"`solver` must be one of {', '.join(s.value for s in Solver)}; got {value!r}"
-        raise InvalidValueError(msg, field="solver") from None
+    return parse_choice(Solver, value, field="solver")
 
 
 def _check_level(level: str) -> str:
