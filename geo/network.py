@@ -492,7 +492,7 @@ def attach_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = 300.0
     Attachment
     """
     pts = _as_xy(xy, "xy")
-    max_snap_m = _as_snap(max_snap_m)
+    max_snap_m = _positive_metres(max_snap_m, "max_snap_m")
     k = len(pts)
     edge = np.full(k, -1, dtype=np.int64)
     along = np.full(k, np.nan)
@@ -1001,7 +1001,7 @@ def service_areas(
     """
     s_xy = _as_xy(sources_xy, "sources_xy")
     lims = _as_limit_list(limits_m)
-    _check_buffer(buffer_m)
+    _positive_metres(buffer_m, "buffer_m")
     n_s, n_l = len(s_xy), len(lims)
     src = attach_points(net, s_xy, max_snap_m=max_snap_m)
     s_idx = np.flatnonzero(src.attached)
@@ -1164,7 +1164,7 @@ def group_service_areas(
     """
     s_xy = _as_xy(sources_xy, "sources_xy")
     lims = _as_limit_list(limits_m)
-    _check_buffer(buffer_m)
+    _positive_metres(buffer_m, "buffer_m")
     labels = np.asarray(groups, dtype=object)
     if labels.shape != (len(s_xy),):
         msg = f"`groups` must give one label per source ({len(s_xy)}), got shape {labels.shape}"
@@ -1213,10 +1213,12 @@ def _as_limit_list(limits_m: Any) -> np.ndarray:
     return lims
 
 
-def _check_buffer(buffer_m: float) -> None:
-    if not (math.isfinite(buffer_m) and buffer_m > 0):
-        msg = f"`buffer_m` must be a positive number of metres, got {buffer_m!r}"
-        raise InputError(msg, field="buffer_m")
+def _positive_metres(value: float, field: str) -> float:
+    """``value`` as a float; :class:`InputError` naming ``field`` unless it is a positive, finite length."""
+    if not (math.isfinite(value) and value > 0):
+        msg = f"`{field}` must be a positive number of metres, got {value!r}"
+        raise InputError(msg, field=field)
+    return float(value)
 
 
 def _buffer_network(
@@ -1398,11 +1400,6 @@ def _as_limits(limit_m: Any, n: int) -> np.ndarray:
     return lim
 
 
-def _as_snap(max_snap_m: float) -> float:
-    if not (math.isfinite(max_snap_m) and max_snap_m > 0):
-        msg = f"`max_snap_m` must be a positive number of metres, got {max_snap_m!r}"
-        raise InputError(msg, field="max_snap_m")
-    return float(max_snap_m)
 
 
 def _split_attachment(att: Attachment, k: int) -> tuple[Attachment, Attachment]:
