@@ -95,7 +95,10 @@ async def tile(
     if not state.loaded:  # the first request loads (or builds) the dataset: not on the event loop
         await run_in_threadpool(state.dataset)
     _check_layer(state, layer)
-    variant = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
+    if coverage.scenario:  # looks the scenario up in its store: not on the event loop
+        variant = await run_in_threadpool(state.variant_key, coverage.minutes, coverage.method, coverage.scenario)
+    else:
+        variant = state.variant_key(coverage.minutes, coverage.method) if layer in VARIANT_LAYERS else ""
     kind = state.cell_kind(layer, cells)
     version = state.version
     key = (version, layer, variant, coords.coords, kind, fmt, scale, z, x, y)
