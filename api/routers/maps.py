@@ -13,7 +13,7 @@ import secrets
 from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import access_token, bearer_token
@@ -56,8 +56,17 @@ def _page(request: Request, state: StateDep, settings: Settings, opts: MapOption
     return HTMLResponse(page, headers=headers)
 
 
-def _options(settings: Settings, coverage: CoverageDep, lang: str | None, layers: str | None, community: str | None,
-             subdistrict: str | None, basemap: str | None, cells: str, *, embed: bool) -> MapOptions:
+async def map_options(
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    lang: LangQuery = None,
+    layers: LayersQuery = None,
+    community: CommunityQuery = None,
+    subdistrict: SubdistrictQuery = None,
+    basemap: BasemapQuery = None,
+    cells: CellsQuery = "h3",
+) -> MapOptions:
+    """The query parameters of a map page (both pages share them) as :class:`MapOptions`."""
     return MapOptions(
         lang=lang or settings.lang,
         minutes=coverage.minutes,
@@ -68,45 +77,23 @@ def _options(settings: Settings, coverage: CoverageDep, lang: str | None, layers
         subdistrict=subdistrict or None,
         basemap=basemap or settings.basemap,
         cells=cells,
-        embed=embed,
     )
 
 
+MapOptionsDep = Annotated[MapOptions, Depends(map_options)]
+
+
 @router.get("/maps/coverage", response_class=HTMLResponse, summary="Coverage map page")
-def coverage_map(
-    request: Request,
-    state: StateDep,
-    settings: SettingsDep,
-    coverage: CoverageDep,
-    lang: LangQuery = None,
-    layers: LayersQuery = None,
-    community: CommunityQuery = None,
-    subdistrict: SubdistrictQuery = None,
-    basemap: BasemapQuery = None,
-    cells: CellsQuery = "h3",
-) -> HTMLResponse:
+def coverage_map(request: Request, state: StateDep, settings: SettingsDep, opts: MapOptionsDep) -> HTMLResponse:
     """The full map: compounds by coverage, centres by level and status, service circles, units, grids, cells.
 
     With a title card of the headline figures, legend, scale bar, full screen,
     search by name and a layer switcher.  Chinese unless ``lang=en``.
     """
-    opts = _options(settings, coverage, lang, layers, community, subdistrict, basemap, cells, embed=False)
     return _page(request, state, settings, opts)
 
 
 @router.get("/embed/coverage", response_class=HTMLResponse, summary="Coverage map for iframes")
-def embed_coverage(
-    request: Request,
-    state: StateDep,
-    settings: SettingsDep,
-    coverage: CoverageDep,
-    lang: LangQuery = None,
-    layers: LayersQuery = None,
-    community: CommunityQuery = None,
-    subdistrict: SubdistrictQuery = None,
-    basemap: BasemapQuery = None,
-    cells: CellsQuery = "h3",
-) -> HTMLResponse:
+def embed_coverage(request: Request, state: StateDep, settings: SettingsDep, opts: MapOptionsDep) -> HTMLResponse:
     """The same map without the title card, legend folded, for ``<iframe src=".../embed/coverage">``."""
-    opts = _options(settings, coverage, lang, layers, community, subdistrict, basemap, cells, embed=True)
-    return _page(request, state, settings, opts)
+    return _page(request, state, settings, replace(opts, embed=True))
