@@ -104,10 +104,24 @@ LevelOpt = Annotated[str | None, typer.Option("--level-minutes", help="Per-level
 LangOpt = Annotated[str | None, typer.Option("--lang", help="zh (default) or en")]
 
 
-def _params(settings: Settings, minutes: float | None, speed: float | None, method: str | None, level: str | None) -> BuildParams:
-    return settings.build_params(
-        minutes=minutes, speed_kmh=speed, method=method, level_minutes=parse_level_minutes(level)
-    ).validate()
+def _lang_and_params(
+    lang: str | None, minutes: float | None, speed: float | None, method: str | None, level: str | None
+) -> tuple[str, BuildParams]:
+    """The language and build parameters of a command: options first, then settings."""
+    settings = Settings()
+    params = settings.build_params(minutes=minutes, speed_kmh=speed, method=method, level_minutes=parse_level_minutes(level))
+    return check_lang(lang or settings.lang), params.validate()
+
+
+def _derive_and_write(
+    dataset: Path, output: Path | None, lang: str, total: int, derive: Callable[[Dataset, Callable[[str], None]], Dataset]
+) -> None:
+    """Read ``dataset``, derive layers with a progress bar of ``total`` steps, write atomically, print the summary."""
+    with steps(lang, total) as advance:
+        result = derive(read_dataset(dataset), advance)
+        advance("progress.write")
+        path = write_dataset(result, output or default_output(dataset))
+    _print_summary(result, lang, path)
 
 
 def _print_summary(ds: Dataset, lang: str, path: Path) -> None:
@@ -128,15 +142,8 @@ def build(
     lang: LangOpt = None,
 ) -> None:
     """Derive every layer (units, grids, cells, circles, coverage) into one GeoPackage."""
-    settings = Settings()
-    lang = check_lang(lang or settings.lang)
-    params = _params(settings, minutes, speed_kmh, method, level_minutes)
-    with steps(lang, 8) as advance:
-        ds = read_dataset(dataset)
-        built = build_dataset(ds, params, progress=advance)
-        advance("progress.write")
-        path = write_dataset(built, output or default_output(dataset))
-    _print_summary(built, lang, path)
+    lang, params = _lang_and_params(lang, minutes, speed_kmh, method, level_minutes)
+    _derive_and_write(dataset, output, lang, 8, lambda ds, advance: build_dataset(ds, params, progress=advance))
 
 
 @app.command()
@@ -152,16 +159,14 @@ def coverage(
     areas: Annotated[bool, typer.Option("--areas/--no-areas", help="Also draw walking service areas")] = False,
 ) -> None:
     """Add only the coverage columns (and circles) to a dataset."""
-    settings = Settings()
-    lang = check_lang(lang or settings.lang)
-    params = _params(settings, minutes, speed_kmh, method, level_minutes)
-    with steps(lang, 4) as advance:
-        ds = read_dataset(dataset)
+    lang, params = _lang_and_params(lang, minutes, speed_kmh, method, level_minutes)
+
+    def derive(ds: Dataset, advance: Callable[[str], None]) -> Dataset:
         result = coverage_layers(ds, params, progress=advance, areas=areas)
         result.meta["summary"] = summarize(result)
-        advance("progress.write")
-        path = write_dataset(result, output or default_output(dataset))
-    _print_summary(result, lang, path)
+        return result
+
+    _derive_and_write(dataset, output, lang, 4, derive)
 
 
 def _register_commands() -> None:
