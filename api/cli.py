@@ -52,8 +52,11 @@ def friendly_errors(func: F) -> F:
 
 
 @contextmanager
-def steps(lang: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar advanced by catalogue keys (``progress.units`` ...)."""
+def steps(lang: str, total: int | None) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar advanced by catalogue keys (``progress.units`` ...) or plain step texts.
+
+    ``total=None`` is a bar of unknown length (a spinner with the current step).
+    """
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -10,9 +10,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the ``import`` command to the ``dangjian`` app."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from api.cli import err, friendly_errors, out
+    from api.cli import friendly_errors, out, steps
     from api.settings import Settings
     from layers.i18n import check_lang
     from layers.importer import ImportOptions, import_to_file, parse_bbox, parse_columns, report_lines, report_paths
@@ -52,20 +50,7 @@ def register(app: typer.Typer) -> None:
             skip_bad_rows=skip_bad_rows,
             point_radius_m=point_radius_m,
         )
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
-            task = bar.add_task("import", total=None)
-
-            def advance(step: str) -> None:
-                bar.update(task, description=step)
-
+        with steps(lang, None) as advance:
             _, report = import_to_file(sources, output, options=options, lang=lang, progress=advance)
         for line in report_lines(report, lang):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
