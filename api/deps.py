@@ -43,8 +43,7 @@ from fastapi import Depends, Query, Request
 from api.settings import Settings
 from geo.crs import WGS84
 from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
-from layers.build import BuildParams, build_dataset, coverage_layers, summarize
-from layers.cells import apportion
+from layers.build import BuildParams, build_dataset
 from layers.coverage import parse_method
 from layers.dataset import Dataset, prepare_layer
 from layers.render import TileSource, compound_state
@@ -52,6 +51,7 @@ from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_datase
 from layers.schema import INPUT_LAYERS
 from layers.store import VERSIONED_LAYERS, Store
 from layers.store.scenarios import StoredScenarios
+from layers.update import coverage_variant
 
 log = logging.getLogger("dangjian.api")
 
@@ -138,70 +138,6 @@ def _params_from_meta(meta: dict[str, Any], fallback: BuildParams) -> BuildParam
     known = {f.name for f in fields(BuildParams)}
     values = {k: (tuple(v) if k in _TUPLE_PARAMS and isinstance(v, list) else v) for k, v in stored.items() if k in known}
     return BuildParams(**{**{f.name: getattr(fallback, f.name) for f in fields(BuildParams)}, **values})
-
-
-def _refresh_share(polys: gpd.GeoDataFrame, compounds: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
-    """Covered compounds, households and share per unit/grid from the compounds' ``key`` column."""
-    if not len(polys) or key not in compounds.columns:
-        return polys
-    cov = compounds["covered"].astype(bool).to_numpy()
-    frame = pd.DataFrame(
-        {
-            "key": compounds[key].astype(str).to_numpy(),
-            "covered_compounds": cov.astype(int),
-            "covered_households": compounds["households"].to_numpy(dtype="int64") * cov,
-        }
-    )
-    totals = frame.groupby("key")[["covered_compounds", "covered_households"]].sum()
-    out = polys.copy()
-    joined = totals.reindex(out["id"].astype(str)).fillna(0).astype("int64")
-    out["covered_compounds"] = joined["covered_compounds"].to_numpy()
-    out["covered_households"] = joined["covered_households"].to_numpy()
-    hh = out["households"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"].to_numpy() / hh, 3), np.nan)
-    return out
-
-
-def _refresh_cells(cells: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, metric_crs: Any) -> gpd.GeoDataFrame:
-    """Area-weighted covered households and coverage share of analysis cells."""
-    if not len(cells):
-        return cells
-    cm = compounds.to_crs(metric_crs)
-    cm["covered_households"] = cm["households"].to_numpy(dtype=float) * cm["covered"].astype(bool).to_numpy()
-    sums = apportion(cells.to_crs(metric_crs).geometry.to_numpy(), cm, columns=("covered_households",))
-    out = cells.copy()
-    out["covered_households"] = sums["covered_households"].round(1).to_numpy()
-    hh = out["households"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"].to_numpy() / hh, 3), np.nan)
-    return out
-
-
-def coverage_variant(dataset: Dataset, params: BuildParams) -> Dataset:
-    """The built ``dataset`` with coverage recomputed for other ``params`` (minutes, method).
-
-    Coverage columns, circles and service areas come from
-    :func:`layers.build.coverage_layers`; the coverage shares of units, grids
-    and cells are recounted from the new compound coverage; ``meta`` gets the
-    new parameters and summary.  The input is not changed.
-    """
-    try:
-        out = coverage_layers(dataset, params)
-    except ImportError as exc:  # the walking-network engine is not installed yet
-        msg = f"`method` {params.method!r} is not available in this installation ({exc})"
-        raise InvalidValueError(msg, field="method") from exc
-    compounds = out["compounds"]
-    layers: dict[str, gpd.GeoDataFrame] = {}
-    if "units" in out.layers:
-        layers["units"] = _refresh_share(out["units"], compounds, "unit")
-    if "grids" in out.layers:
-        layers["grids"] = _refresh_share(out["grids"], compounds, "grid")
-    if "cells" in out.layers:
-        layers["cells"] = _refresh_cells(out["cells"], compounds, dataset.metric_crs)
-    out = out.replace(**layers)
-    out.meta["summary"] = summarize(out)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,8 +335,19 @@ def _tile_lonlat(z: int, x: int, y: int, margin: float) -> tuple[float, float, f
     return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
 
 
+def _layer_boxes(boxes: dict[str, np.ndarray] | None, old: Dataset, new: Dataset, layer: str) -> np.ndarray | None:
+    """Boxes of what changed in ``layer``: from ``boxes`` when given (absent: nothing), else by comparing both versions."""
+    if boxes is not None:
+        return boxes.get(layer, np.empty((0, 4)))
+    return changed_boxes(old.layers.get(layer), new.layers.get(layer))
+
+
 def _untouched_tiles(
-    cached: list[tuple[Hashable, Any]], old: Dataset | None, new: Dataset, old_version: str
+    cached: list[tuple[Hashable, Any]],
+    old: Dataset | None,
+    new: Dataset,
+    old_version: str,
+    known: dict[str, np.ndarray] | None = None,
 ) -> list[tuple[tuple[Any, ...], Any]]:
     """Cached base-variant tiles of ``old_version`` whose area no changed feature of their layer touches.
 
@@ -417,7 +364,7 @@ def _untouched_tiles(
             continue
         layer = key[1]
         if layer not in boxes:
-            boxes[layer] = changed_boxes(old.layers.get(layer), new.layers.get(layer))
+            boxes[layer] = _layer_boxes(known, old, new, layer)
         changed = boxes[layer]
         if changed is None:
             continue
@@ -587,13 +534,23 @@ class DatasetState:
         """Check the store's revision on the next request and reload if it moved (after a write through :attr:`store`)."""
         self._stale = True
 
-    def install_edit(self, dataset: Dataset, *, revision: int, versions: dict[str, dict[str, int | None]]) -> bool:
+    def install_edit(
+        self,
+        dataset: Dataset,
+        *,
+        revision: int,
+        versions: dict[str, dict[str, int | None]],
+        boxes: dict[str, np.ndarray] | None = None,
+    ) -> bool:
         """Serve ``dataset``, the result of the write transaction that created ``revision``, without reading it back.
 
         Only when the served dataset is the revision just before (nothing else
         was written in between); ``versions`` gives the new version of each
-        edited feature (``None``: deleted).  Every cache is dropped.  Returns
-        whether it was installed (else the next request reloads from the store).
+        edited feature (``None``: deleted).  ``boxes`` (per layer, WGS84 boxes
+        of the rows that changed; layers absent did not change) saves comparing
+        every layer.  Cached tiles and feature tables the change does not
+        touch are kept.  Returns whether it was installed (else the next
+        request reloads from the store).
         """
         with self._lock:
             if self._dataset is None or self._revision is None or self._revision != revision - 1:
@@ -611,14 +568,14 @@ class DatasetState:
             old_dataset, old_version = self._dataset, self._version
             cached, derived = self.tiles.items(), self._derived.items()
             self._install(dataset, stamp=stamp, path=self._path, revision=revision, versions=table)
-            kept = _untouched_tiles(cached, old_dataset, dataset, old_version)
+            kept = _untouched_tiles(cached, old_dataset, dataset, old_version, boxes)
             for key, body in kept:
                 self.tiles.put((self._version, *key[1:]), body)
             # feature tables and tile sources of layers the edit left as they were (roads, boundaries, ...)
             for dkey, value in derived:
                 if isinstance(dkey, tuple) and len(dkey) == 5 and dkey[0] == old_version and str(dkey[3]).split("|")[0] == "":
                     layer = str(dkey[2])
-                    same = changed_boxes(old_dataset.layers.get(layer), dataset.layers.get(layer))
+                    same = _layer_boxes(boxes, old_dataset, dataset, layer)
                     if same is not None and not len(same):
                         self._derived.put((self._version, *dkey[1:]), value)
             log.debug("edit installed: %d of %d cached tiles kept", len(kept), len(cached))

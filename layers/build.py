@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
@@ -29,6 +28,7 @@ from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
 from layers.schema import LEVELS
+from layers.shares import covered_shares, polygon_counts
 from layers.units import (
     DEFAULT_MIN_UNIT_AREA_M2,
     DEFAULT_UNIT_CLASSES,
@@ -100,7 +100,7 @@ def _nothing(_: str) -> None:
     return None
 
 
-def _fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Fill blank ``community`` of compounds and centres from boundary polygons; add ``subdistrict``."""
     boundary = dataset["boundary"]
     compounds, centers = dataset["compounds"].copy(), dataset["centers"].copy()
@@ -244,7 +244,7 @@ def build_dataset(
         holding the parameters and the summary.
     """
     params = (params or BuildParams()).validate()
-    compounds, centers = _fill_admin(dataset)
+    compounds, centers = fill_admin(dataset)
     ds = dataset.replace(compounds=compounds, centers=centers)
     crs = ds.metric_crs
     progress("progress.units")
@@ -272,44 +272,15 @@ def build_dataset(
     progress("progress.cells")
     area = study_area(ds["boundary"], ds["roads"], metric_crs=crs)
     cells = analysis_cells(area, compounds, metric_crs=crs, size_m=params.cell_size_m, h3_resolution=params.h3_resolution)
-    units = _unit_coverage(units, compounds)
-    grids = _grid_coverage(grids, compounds)
+    # Units count the compounds by the same access point as their coverage (gates where known).
+    units = covered_shares(polygon_counts(units, compounds, "unit"), compounds, "unit")
+    grids = covered_shares(grids, compounds, "grid")
     out = ds.replace(compounds=compounds, units=units, grids=grids, cells=cells)
     out.meta["params"] = asdict(params)
     out.meta["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.meta["load_report"] = {k: v.as_dict() for k, v in dataset.report.items()}
     out.meta["summary"] = summarize(out)
     return out
-
-
-def _covered_totals(compounds: pd.DataFrame, key: str) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "key": compounds[key].astype(str),
-            "covered_compounds": compounds["covered"].astype(int),
-            "covered_households": compounds["households"] * compounds["covered"].astype(int),
-        }
-    )
-    return frame.groupby("key")[["covered_compounds", "covered_households"]].sum()
-
-
-def _with_share(frame: gpd.GeoDataFrame, totals: pd.DataFrame) -> gpd.GeoDataFrame:
-    out = frame.copy()
-    joined = totals.reindex(out["id"].astype(str)).fillna(0).astype("int64")
-    out["covered_compounds"] = joined["covered_compounds"].to_numpy()
-    out["covered_households"] = joined["covered_households"].to_numpy()
-    hh = out["households"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["coverage"] = np.where(hh > 0, np.round(out["covered_households"] / hh, 3), np.nan)
-    return out
-
-
-def _unit_coverage(units: gpd.GeoDataFrame, compounds: pd.DataFrame) -> gpd.GeoDataFrame:
-    return _with_share(units, _covered_totals(compounds, "unit"))
-
-
-def _grid_coverage(grids: gpd.GeoDataFrame, compounds: pd.DataFrame) -> gpd.GeoDataFrame:
-    return _with_share(grids, _covered_totals(compounds, "grid"))
 
 
 def summarize(dataset: Dataset) -> dict[str, Any]:

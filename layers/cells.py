@@ -17,6 +17,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
+from layers.shares import share
 
 DEFAULT_CELL_SIZE_M = 250.0
 DEFAULT_H3_RESOLUTION = 9
@@ -75,12 +76,48 @@ def apportion(
         return out
     geoms = compounds_m.geometry.to_numpy()
     c_idx, k_idx = shapely.STRtree(geoms).query(cells, predicate="intersects")
-    share = shapely.area(shapely.intersection(cells[c_idx], geoms[k_idx])) / shapely.area(geoms[k_idx])
+    part = shapely.area(shapely.intersection(cells[c_idx], geoms[k_idx])) / shapely.area(geoms[k_idx])
     frame = pd.DataFrame({"cell": c_idx})
     for col in cols:
-        frame[col] = compounds_m[col].to_numpy(dtype=float)[k_idx] * share
+        frame[col] = compounds_m[col].to_numpy(dtype=float)[k_idx] * part
     sums = frame.groupby("cell")[cols].sum()
     out.loc[sums.index, cols] = sums.to_numpy()
+    return out
+
+
+def cell_totals(
+    cells: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, *, metric_crs: CRS, households: bool = True
+) -> gpd.GeoDataFrame:
+    """Area-weighted ``households`` (with ``households``), ``covered_households`` and ``coverage`` of cells.
+
+    Parameters
+    ----------
+    cells
+        Analysis cells (any CRS) with ``households`` when ``households`` is false.
+    compounds
+        Compounds (any CRS) with ``households`` and ``covered``; only those
+        overlapping ``cells`` matter, so a caller may pass just those.
+    households
+        Recount the cells' households too (compounds were added, removed or
+        changed); else only the covered households and the share.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``cells``; values rounded to 0.1 household, the share to
+        0.001 (NaN where a cell holds half a household or less).
+    """
+    out = cells.copy()
+    if not len(out):
+        return out
+    cm = compounds.to_crs(metric_crs)[["households", "geometry"]].copy()
+    covered = compounds["covered"].fillna(False).astype(bool).to_numpy() if "covered" in compounds.columns else False
+    cm["covered_households"] = cm["households"].to_numpy(dtype=float) * covered
+    columns = ("households", "covered_households") if households else ("covered_households",)
+    sums = apportion(out.to_crs(metric_crs).geometry.to_numpy(), cm, columns=columns)
+    for col in columns:
+        out[col] = sums[col].round(1).to_numpy()
+    out["coverage"] = share(out["covered_households"].to_numpy(), out["households"].to_numpy(dtype=float), min_total=0.5)
     return out
 
 
@@ -124,8 +161,6 @@ def analysis_cells(
         msg = f"`kinds` must be among {', '.join(CELL_KINDS)}; got {bad}"
         raise InvalidValueError(msg, field="cells")
     parts: list[gpd.GeoDataFrame] = []
-    cm = compounds.to_crs(metric_crs).copy()
-    cm["covered_households"] = cm["households"] * (cm["covered"].astype(bool) if "covered" in cm else False)
     if "square" in kinds:
         sq = square_cells(area, size_m=size_m)
         parts.append(gpd.GeoDataFrame({"id": [f"S{i + 1:05d}" for i in range(len(sq))], "kind": "square"}, geometry=sq, crs=metric_crs))
@@ -135,11 +170,6 @@ def analysis_cells(
         hx = gpd.GeoDataFrame({"id": ids, "kind": "h3"}, geometry=hexes, crs=WGS84).to_crs(metric_crs)
         parts.append(hx)
     cells = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=metric_crs)
-    sums = apportion(cells.geometry.to_numpy(), cm, columns=("households", "covered_households"))
-    cells["households"] = sums["households"].round(1).to_numpy()
-    cells["covered_households"] = sums["covered_households"].round(1).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = sums["covered_households"] / sums["households"]
-    cells["coverage"] = share.where(sums["households"] > 0.5).round(3).to_numpy()
+    cells = cell_totals(cells, compounds, metric_crs=metric_crs)
     cells["area_m2"] = cells.geometry.area.round(1)
     return cells.to_crs(WGS84)

@@ -46,12 +46,13 @@ from pyproj import Transformer
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError, NotFoundError
-from layers.cells import apportion
+from layers.cells import cell_totals
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, service_circles
 from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
 from layers.dataset import Dataset
 from layers.i18n import text
 from layers.schema import LEVELS, CenterStatus
+from layers.shares import covered_shares
 
 #: Farthest an added or moved centre may lie outside the dataset's extent (metres).
 MAX_OUTSIDE_M = 10_000.0
@@ -413,26 +414,11 @@ def _check_inside(ch: CenterChange, where: str, box: shapely.Geometry | None, to
 # recomputing coverage
 # ---------------------------------------------------------------------------
 
-_NETWORKS: dict[int, tuple[gpd.GeoDataFrame, Any]] = {}
-_NET_LOCK = threading.Lock()
-
-
 def _walk_network(dataset: Dataset) -> Any:
     """The walking network of the dataset's roads, built once per roads frame."""
-    roads = dataset["roads"]
-    key = id(roads)
-    with _NET_LOCK:
-        hit = _NETWORKS.get(key)
-        if hit is not None and hit[0] is roads:
-            return hit[1]
-    from layers.service_areas import walking_network
+    from layers.service_areas import cached_walking_network
 
-    net = walking_network(roads, metric_crs=dataset.metric_crs)
-    with _NET_LOCK:
-        if len(_NETWORKS) >= 4:
-            _NETWORKS.pop(next(iter(_NETWORKS)))
-        _NETWORKS[key] = (roads, net)
-    return net
+    return cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
 
 
 def _params(base: Dataset) -> dict[str, Any]:
@@ -473,41 +459,6 @@ def _coverage(base: Dataset, centers: gpd.GeoDataFrame, p: dict[str, Any]) -> gp
     return out.drop(columns=[c for c in ("covered_circle", "walk_m_circle") if c in out.columns])
 
 
-def _refresh_shares(frame: gpd.GeoDataFrame, compounds: pd.DataFrame, key: str) -> gpd.GeoDataFrame:
-    """Recount ``covered_compounds``, ``covered_households`` and ``coverage`` of units or grids."""
-    if key not in compounds.columns or "id" not in frame.columns:
-        return frame
-    cov = compounds["covered"].astype(bool)
-    sums = pd.DataFrame(
-        {"key": compounds[key].astype(str), "cc": cov.astype(int), "ch": compounds["households"] * cov.astype(int)}
-    ).groupby("key")[["cc", "ch"]].sum()
-    out = frame.copy()
-    joined = sums.reindex(out["id"].astype(str)).fillna(0).astype("int64")
-    out["covered_compounds"] = joined["cc"].to_numpy()
-    out["covered_households"] = joined["ch"].to_numpy()
-    if "households" in out.columns:
-        hh = out["households"].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["coverage"] = np.where(hh > 0, np.round(out["covered_households"] / hh, 3), np.nan)
-    return out
-
-
-def _refresh_cells(cells: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame, base: Dataset) -> gpd.GeoDataFrame:
-    if not len(cells) or "covered_households" not in cells.columns:
-        return cells
-    crs = base.metric_crs
-    cm = compounds.to_crs(crs)[["households", "covered", "geometry"]].copy()
-    cm["covered_households"] = cm["households"] * cm["covered"].astype(bool)
-    sums = apportion(cells.to_crs(crs).geometry.to_numpy(), cm, columns=("covered_households",))
-    out = cells.copy()
-    out["covered_households"] = sums["covered_households"].round(1).to_numpy()
-    hh = out["households"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = out["covered_households"].to_numpy(dtype=float) / hh
-    out["coverage"] = np.where(hh > 0.5, np.round(share, 3), np.nan)
-    return out
-
-
 def scenario_dataset(base: Dataset, scenario: Scenario) -> Dataset:
     """The base dataset with the scenario's changes and coverage recomputed.
 
@@ -542,11 +493,11 @@ def scenario_dataset(base: Dataset, scenario: Scenario) -> Dataset:
         level_minutes=p["level_minutes"], bands=p["bands"],
     )
     if base.has("units"):
-        layers["units"] = _refresh_shares(base["units"], compounds, "unit")
+        layers["units"] = covered_shares(base["units"], compounds, "unit")
     if base.has("grids"):
-        layers["grids"] = _refresh_shares(base["grids"], compounds, "grid")
-    if base.has("cells"):
-        layers["cells"] = _refresh_cells(base["cells"], compounds, base)
+        layers["grids"] = covered_shares(base["grids"], compounds, "grid")
+    if base.has("cells") and "covered_households" in base["cells"].columns:
+        layers["cells"] = cell_totals(base["cells"], compounds, metric_crs=base.metric_crs, households=False)
     if parse_method(p["method"]) is Method.network:
         layers["service_areas"] = _service_areas(base, centers, p)
     out = base.replace(**layers)

@@ -8,6 +8,8 @@ nested time bands (5/10/15 minutes), in the same shape as the straight-line
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Mapping
 
 import geopandas as gpd
@@ -33,6 +35,38 @@ def walking_network(roads: gpd.GeoDataFrame, *, metric_crs: CRS, node_crossings:
     if "walkable" in roads.columns:
         walk = roads[roads["walkable"].astype(bool)]
     return build_walk_network(walk.to_crs(metric_crs), node_crossings=node_crossings)
+
+
+_NETWORKS: dict[tuple[int, str], tuple[weakref.ref[gpd.GeoDataFrame], WalkNetwork]] = {}
+_NETWORKS_LOCK = threading.Lock()
+#: Walking networks kept by :func:`cached_walking_network` (a large city's network holds a few hundred MB).
+NETWORK_CACHE_SIZE = 4
+
+
+def cached_walking_network(roads: gpd.GeoDataFrame, *, metric_crs: CRS) -> WalkNetwork:
+    """:func:`walking_network`, built once per roads frame (the same object) and CRS.
+
+    Scenarios, coverage variants and edits of one served dataset share its
+    roads frame, so they share one network.  At most
+    :data:`NETWORK_CACHE_SIZE` networks are kept, and none outlives its roads frame.
+    """
+    key = (id(roads), CRS.from_user_input(metric_crs).to_string())
+    with _NETWORKS_LOCK:
+        hit = _NETWORKS.get(key)
+        if hit is not None and hit[0]() is roads:
+            return hit[1]
+    net = walking_network(roads, metric_crs=metric_crs)
+    with _NETWORKS_LOCK:
+        while len(_NETWORKS) >= NETWORK_CACHE_SIZE:
+            _NETWORKS.pop(next(iter(_NETWORKS)))
+        _NETWORKS[key] = (weakref.ref(roads), net)
+    weakref.finalize(roads, _forget, key)
+    return net
+
+
+def _forget(key: tuple[int, str]) -> None:
+    with _NETWORKS_LOCK:
+        _NETWORKS.pop(key, None)
 
 
 def walking_service_areas(

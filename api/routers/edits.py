@@ -11,11 +11,13 @@ Every edit needs an ``editor`` token.  Input is validated like an import
 (:func:`layers.dataset.prepare_layer` through the store) and also refused
 when a compound is larger than ``max_edit_area_km2`` or a feature lies more
 than ``max_edit_distance_km`` outside the dataset's extent (a swapped
-longitude/latitude or the wrong hemisphere).  The coverage columns, service
-circles, walking service areas, unit/grid/cell shares and the summary are
-recomputed and written in the *same* store transaction as the edit, so a
-failure or a kill leaves the previous state; the served dataset and the tile
-cache follow on the next request.
+longitude/latitude or the wrong hemisphere).  What depends on the edit is
+recomputed incrementally (:func:`layers.update.update_after_edit`: the
+compounds the edited centre can reach, its circles and walking service area,
+the units, grids and cells holding a changed compound, the summary) and only
+the changed rows are written, in the *same* store transaction as the edit, so
+a failure or a kill leaves the previous state.  The served dataset is
+replaced in memory, and only the cached tiles the changed rows touch are dropped.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ from shapely.geometry import shape
 from starlette.exceptions import HTTPException
 
 from api.auth import Caller, require
-from api.deps import DatasetState, SettingsDep, StateDep, coverage_variant, example
+from api.deps import DatasetState, SettingsDep, StateDep, example
 from api.settings import Settings
 from geo.crs import WGS84
 from geo.errors import DangjianError, GeometryError, InvalidValueError
+from layers.coverage import Method, parse_method
 from layers.dataset import Dataset
+from layers.service_areas import cached_walking_network
 from layers.store import Role, StoredFeature, Transaction
+from layers.update import EditUpdate, coverage_variant, splice, update_after_edit
 
 log = logging.getLogger("dangjian.api")
 
@@ -183,13 +188,14 @@ def _extent(dataset: Dataset) -> shapely.Geometry | None:
 
 
 def recompute_coverage(tx: Transaction, dataset: Dataset, state: DatasetState, *, served_is_current: bool = False) -> Dataset:
-    """Recompute coverage from the centres and compounds inside ``tx`` and write what depends on them.
+    """Recompute coverage of the whole dataset from the centres and compounds inside ``tx`` and write what changed.
 
+    The fallback of :func:`update_in_store` when the served dataset is not
+    the state the edit started from (another process wrote in between).
     ``dataset`` gives everything an edit cannot change (roads, rivers,
-    boundaries, units, grids, cells); the parameters are those the dataset
-    was built with.  With ``served_is_current`` (``dataset`` is exactly the
-    stored state before ``tx``), derived layers that came out unchanged are
-    not rewritten.  Returns the dataset as it is after the edit.
+    boundaries, unit and grid shapes); the parameters are those the dataset
+    was built with.  With ``served_is_current``, derived layers that came out
+    unchanged are not rewritten.  Returns the dataset as it is after the edit.
     """
     t0 = time.perf_counter()
     current = dataset.replace(centers=tx.read_layer("centers"), compounds=tx.read_layer("compounds"))
@@ -202,10 +208,41 @@ def recompute_coverage(tx: Transaction, dataset: Dataset, state: DatasetState, *
             continue
         tx.write_layer(name, out.layers[name])
         written.append(name)
+    _stamp(tx, out)
+    log.info("coverage recomputed after an edit in %.2f s (whole dataset; rewrote %s)", time.perf_counter() - t0, ", ".join(written))
+    return out
+
+
+def update_in_store(tx: Transaction, dataset: Dataset, state: DatasetState, layer: str, feature_id: str) -> EditUpdate:
+    """Bring the derived layers up to date after an edit of one feature, writing only the rows that changed.
+
+    ``dataset`` must be the stored state just before ``tx`` (the served
+    dataset); see :func:`layers.update.update_after_edit` for what is
+    recomputed.
+    """
+    frames = {"centers": dataset["centers"], "compounds": dataset["compounds"]}
+    frames[layer] = splice(frames[layer], "id", [feature_id], tx.read_layer(layer, ids=[feature_id]))
+    params = state.base_params()
+    network = None
+    if parse_method(params.method) is Method.network:
+        network = cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+    update = update_after_edit(
+        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited={layer: [feature_id]}, network=network
+    )
+    for name, change in update.changes.items():
+        tx.replace_rows(name, change.rows, key=change.key, keys=change.keys)
+    _stamp(tx, update.dataset)
+    log.info(
+        "coverage updated after an edit of %s %s in %.2f s (%d compounds recomputed; rows rewritten: %s)",
+        layer, feature_id, update.seconds, update.recomputed,
+        ", ".join(f"{n} {len(c.keys)}" for n, c in update.changes.items()) or "none",
+    )
+    return update
+
+
+def _stamp(tx: Transaction, out: Dataset) -> None:
     out.meta["edited_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     tx.set_meta({"summary": out.meta.get("summary", {}), "edited_at": out.meta["edited_at"]})
-    log.info("coverage recomputed after an edit in %.2f s (rewrote %s)", time.perf_counter() - t0, ", ".join(written))
-    return out
 
 
 def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> bool:
@@ -239,11 +276,15 @@ def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeatur
         dataset = state.dataset()
         served_revision = state.revision
         store = state.store
+        boxes = None
         try:
             with store.transaction(actor=caller.actor) as tx:
                 feature, deleted = write(tx)
-                current = served_revision is not None and served_revision == tx.revision - 1
-                out = recompute_coverage(tx, dataset, state, served_is_current=current)
+                if served_revision is not None and served_revision == tx.revision - 1:
+                    update = update_in_store(tx, dataset, state, *feature)
+                    out, boxes = update.dataset, update.boxes
+                else:
+                    out = recompute_coverage(tx, dataset, state)
                 stored = tx.get_feature(feature[0], feature[1]) if not deleted else None
                 revision = tx.revision
         except DangjianError as exc:
@@ -251,7 +292,7 @@ def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeatur
                 exc.field = exc.field.split(".", 1)[1] if exc.field.split(".", 1)[0] in EDITABLE else exc.field
             raise
         versions = {feature[0]: {feature[1]: None if stored is None else stored.version}}
-        if not state.install_edit(out, revision=revision, versions=versions):
+        if not state.install_edit(out, revision=revision, versions=versions, boxes=boxes):
             state.invalidate()
     return stored, out.meta.get("summary", {})
 

@@ -59,6 +59,7 @@ from layers.store.frames import (
     VERSIONED_LAYERS,
     check_layer_name,
     check_versioned,
+    coerce_series,
     column_kind,
     feature_json,
     jsonable,
@@ -85,6 +86,7 @@ class AuditAction(StrEnum):
     replace_layer = "replace_layer"
     delete_layer = "delete_layer"
     import_dataset = "import_dataset"
+    replace_rows = "replace_rows"
     meta = "meta"
     scenario_put = "scenario_put"
     scenario_delete = "scenario_delete"
@@ -305,6 +307,10 @@ class Session(ABC):
     def delete_row(self, name: str, feature_id: str) -> None:
         """Delete the row with this ``id``."""
 
+    @abstractmethod
+    def delete_rows(self, name: str, column: str, values: Sequence[str]) -> int:
+        """Delete the rows whose ``column`` (as text) is one of ``values``; how many went."""
+
     def load_json(self, value: Any) -> Any:
         """A JSON column's value as Python data (JSON text here; backends with a JSON type override)."""
         return None if value is None else json.loads(value)
@@ -387,7 +393,12 @@ class Snapshot:
             raise NotFoundError(msg, field="layer")
 
     def read_layer(
-        self, name: str, *, bbox: tuple[float, float, float, float] | None = None, versions: bool = False
+        self,
+        name: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        versions: bool = False,
+        ids: Sequence[str] | None = None,
     ) -> gpd.GeoDataFrame:
         """A whole layer in EPSG:4326, in stored order.
 
@@ -398,6 +409,8 @@ class Snapshot:
         bbox
             ``(minlon, minlat, maxlon, maxlat)``: only features whose bounding
             box meets it (through the spatial index).
+        ids
+            Only the features with these ``id`` values.
         versions
             Add an integer ``version`` column (``centers`` and ``compounds``).
 
@@ -412,7 +425,7 @@ class Snapshot:
             if len(bbox) != 4 or not np.isfinite(bbox).all() or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
                 msg = f"`bbox` must be minlon,minlat,maxlon,maxlat; got {bbox!r}"
                 raise InvalidValueError(msg, field="bbox")
-        frame = self._s.read_layer(name, bbox=bbox)
+        frame = self._s.read_layer(name, bbox=bbox, ids=None if ids is None else [str(i) for i in ids])
         if versions and name in VERSIONED_LAYERS:
             table = self._versions(name)
             live = table[~table["deleted"]].set_index("feature_id")["version"]
@@ -736,6 +749,86 @@ class Transaction(Snapshot):
             "changed_ids": [str(i) for i in modified[:AUDIT_ID_LIMIT]],
             "removed_ids": [str(i) for i in gone["feature_id"].to_numpy()[:AUDIT_ID_LIMIT]],
         }
+
+    def replace_rows(self, name: str, frame: pd.DataFrame, *, key: str = "id", keys: Sequence[str] | None = None) -> None:
+        """Replace the rows of some keys of a layer: what an incremental recomputation writes.
+
+        Parameters
+        ----------
+        name
+            An existing layer.
+        frame
+            The new rows (EPSG:4326), each with a ``key`` among ``keys``.
+        key
+            The column naming rows.  ``id``: each row is updated in place
+            (inserted when new), and rows of ``keys`` missing from ``frame``
+            are deleted; another column (``center_id`` of circles): all rows
+            of ``keys`` are deleted, then ``frame`` is inserted.
+        keys
+            The keys replaced (default: those of ``frame``).
+
+        In ``centers`` and ``compounds`` only derived values may change this
+        way (coverage, community, unit, grid ...): versions stay as they are,
+        so an ``If-Match`` a planner holds stays valid; their digests follow.
+
+        Raises
+        ------
+        NotFoundError
+            No such layer.
+        InvalidValueError
+            A row's ``key`` is not among ``keys``; bad column names.
+        """
+        check_layer_name(name)
+        self._require_layer(name)
+        wanted = [str(k) for k in (keys if keys is not None else frame[key].astype(str).unique())]
+        table, given = storage_frame(name, frame) if len(frame) else (frame, {})
+        if len(table) and key not in table.columns:
+            msg = f"layer `{name}`: the rows need a `{key}` column"
+            raise InvalidValueError(msg, field=f"{name}.{key}")
+        row_keys = table[key].astype(str).to_numpy() if len(table) else np.array([], dtype=object)
+        stray = sorted(set(row_keys) - set(wanted))
+        if stray:
+            msg = f"layer `{name}`: rows of `{key}` {', '.join(stray[:5])} are not among the keys replaced"
+            raise InvalidValueError(msg, field=f"{name}.{key}")
+        kinds = dict(self._s.layer_kinds(name) or {})
+        added = [col for col in given if col not in kinds]
+        for col in added:
+            self._s.add_column(name, col, given[col])
+            kinds[col] = given[col]
+        values = {c: python_values(coerce_series(table[c], k), k) if c in table.columns else [None] * len(table) for c, k in kinds.items()}
+        geoms = table.geometry.to_numpy() if isinstance(table, gpd.GeoDataFrame) and len(table) else [None] * len(table)
+        rows = [({c: values[c][i] for c in kinds}, geoms[i]) for i in range(len(table))]
+        before = self._s.count_rows(name)
+        if key == "id":
+            present = {str(r[0]) for r in self._s.query(f'SELECT "id" FROM "{name}" WHERE "id" IN ({", ".join("?" * len(wanted))})', wanted)} if wanted else set()
+            for (vals, geom), fid in zip(rows, row_keys, strict=True):
+                if fid in present:
+                    self._s.update_row(name, fid, vals, geom)
+                else:
+                    self._s.insert_row(name, vals, geom)
+            gone = sorted(present - set(row_keys))
+            if gone:
+                self._s.delete_rows(name, key, gone)
+        else:
+            self._s.delete_rows(name, key, wanted)
+            for vals, geom in rows:
+                self._s.insert_row(name, vals, geom)
+        if added:
+            self._touch_layer(name, kinds, self._s.geometry_type(name))
+        else:
+            self._touch_layer(name)
+        if name in VERSIONED_LAYERS and len(table):
+            digests = row_digests(table, name)
+            self._s.executemany(
+                "UPDATE dj_versions SET digest = ? WHERE layer = ? AND feature_id = ? AND deleted = ?",
+                [(d, name, fid, False) for d, fid in zip(digests, row_keys, strict=True)],
+            )
+        self.record(
+            AuditAction.replace_rows,
+            layer=name,
+            before={"rows": before},
+            after={"rows": self._s.count_rows(name), "key": key, "keys": wanted[:AUDIT_ID_LIMIT], "replaced": len(wanted)},
+        )
 
     def delete_layer(self, name: str) -> None:
         """Remove a whole layer (its features' versions become deleted)."""

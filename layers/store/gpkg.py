@@ -435,6 +435,18 @@ class GpkgSession(Session):
         self.conn.execute(f'DELETE FROM {_q(name)} WHERE "id" = ?', (feature_id,))
         self._touch_contents(name, None)
 
+    def delete_rows(self, name: str, column: str, values: Sequence[str]) -> int:
+        """See :meth:`Session.delete_rows` (in chunks below SQLite's parameter limit)."""
+        gone = 0
+        values = [str(v) for v in values]
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            gone += self.conn.execute(
+                f"DELETE FROM {_q(name)} WHERE CAST({_q(column)} AS TEXT) IN ({', '.join('?' * len(chunk))})", chunk
+            ).rowcount
+        self._touch_contents(name, None)
+        return gone
+
     def meta_written(self, meta: Mapping[str, Any]) -> None:
         """Mirror the meta values into the ``meta`` table :func:`layers.dataset.read_meta` reads."""
         table = pd.DataFrame(

@@ -340,6 +340,14 @@ class PgSession(Session):
         """See :meth:`Session.delete_row`."""
         self.conn.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(self._table(name)), (feature_id,))
 
+    def delete_rows(self, name: str, column: str, values: Sequence[str]) -> int:
+        """See :meth:`Session.delete_rows`."""
+        cur = self.conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {}::text = ANY(%s)").format(self._table(name), sql.Identifier(column)),
+            ([str(v) for v in values],),
+        )
+        return int(cur.rowcount)
+
 
 # ---------------------------------------------------------------------------
 # migrations

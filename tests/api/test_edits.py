@@ -295,7 +295,7 @@ def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(edits, "coverage_variant", broken)
+    monkeypatch.setattr(edits, "update_after_edit", broken)
     revision = store.revision()
     with TestClient(client.app, raise_server_exceptions=False) as own:
         res = own.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))

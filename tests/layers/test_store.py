@@ -200,6 +200,44 @@ def test_versions_count_edits_not_recomputed_columns(loaded: Store) -> None:
     assert versions.to_dict() == {"A": 2, "B": 2, "C": 1, "D": 1}
 
 
+def test_replace_rows_updates_in_place_or_regroups_without_touching_versions(loaded: Store) -> None:
+    compounds = loaded.read_layer("compounds", versions=True)
+    circles = loaded.read_layer("circles")
+    rev = loaded.revision()
+    # compounds by id: A and C updated in place (a new derived column added), order and versions kept
+    rows = compounds[compounds["id"].isin(["A", "C"])].drop(columns="version").copy()
+    rows["covered"] = [False, False]
+    rows["note_derived"] = ["x", "y"]
+    circle_keys = sorted(circles["center_id"].astype(str).unique())[:1]
+    new_circles = circles[circles["center_id"].astype(str).isin(circle_keys)].iloc[:1].copy()
+    new_circles["radius_m"] = 123.0
+    with loaded.transaction(actor="system:recompute") as tx:
+        tx.replace_rows("compounds", rows)
+        tx.replace_rows("circles", new_circles, key="center_id", keys=circle_keys)
+        with pytest.raises(InvalidValueError, match="not among the keys"):
+            tx.replace_rows("circles", new_circles, key="center_id", keys=["nobody"])
+    after = loaded.read_layer("compounds", versions=True)
+    assert after["id"].tolist() == compounds["id"].tolist()
+    assert after.set_index("id")["covered"].to_dict() == {**compounds.set_index("id")["covered"].to_dict(), "A": False, "C": False}
+    assert after.set_index("id")["note_derived"].to_dict()["C"] == "y"
+    assert after["version"].tolist() == compounds["version"].tolist()
+    assert loaded.revision() == rev + 1
+    got = loaded.read_layer("circles")
+    assert len(got) == len(circles) - int(circles["center_id"].astype(str).isin(circle_keys).sum()) + 1
+    assert got.loc[got["center_id"].astype(str) == circle_keys[0], "radius_m"].tolist() == [123.0]
+    entries = [e for e in loaded.audit(limit=10) if e.action == "replace_rows"]
+    assert {e.layer for e in entries} == {"compounds", "circles"} and all(e.actor == "system:recompute" for e in entries)
+    # an id missing from the rows is deleted; the spatial index follows the moved row
+    moved = after[after["id"] == "B"].drop(columns="version").copy()
+    moved["geometry"] = moved.geometry.translate(0.05, 0.0)
+    with loaded.transaction(actor="system:recompute") as tx:
+        tx.replace_rows("compounds", moved, keys=["B", "D"])
+    ids = loaded.read_layer("compounds")["id"].tolist()
+    assert "D" not in ids and "B" in ids
+    minx, miny, maxx, maxy = moved.total_bounds
+    assert loaded.read_layer("compounds", bbox=(minx, miny, maxx, maxy))["id"].tolist() == ["B"]
+
+
 def test_bad_edits_are_refused_and_store_nothing(loaded: Store) -> None:
     before = _state(loaded)
     point = {"type": "Point", "coordinates": [109.78, 39.6]}
