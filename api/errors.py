@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo.errors import (
     CRSError,
     DangjianError,
+    DatasetExistsError,
     DatasetNotFoundError,
     FeatureExistsError,
     GeometryError,
@@ -38,6 +39,7 @@ log = logging.getLogger("dangjian.api")
 ERROR_STATUS: dict[type[DangjianError], int] = {
     NotFoundError: 404,
     DatasetNotFoundError: 404,
+    DatasetExistsError: 409,
     NotBuiltError: 409,
     VersionConflictError: 412,
     FeatureExistsError: 409,

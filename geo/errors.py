@@ -60,6 +60,10 @@ class NotFoundError(DangjianError, LookupError):
     """A layer, feature or scenario that was asked for does not exist."""
 
 
+class DatasetExistsError(DangjianError, FileExistsError):
+    """A dataset of that name exists and the import was not asked to replace it (HTTP 409)."""
+
+
 class NotBuiltError(DangjianError, RuntimeError):
     """A derived layer was asked for before the dataset was built."""
 

@@ -7,8 +7,16 @@ columns), maps Chinese or English headers onto the design's columns, brings
 coordinates to WGS84 (any EPSG code, CGCS2000, or GCJ-02/BD-09 web-map
 coordinates), validates and repairs rows with
 :func:`layers.dataset.prepare_layer`, and returns a :class:`~layers.dataset.Dataset`
-plus an :class:`ImportReport`.  ``import_to_file`` also writes the dataset
-(atomically, so an old one survives any failure) and the report beside it.
+plus an :class:`ImportReport`; nothing is written.
+
+``write_import`` then writes the layers, the meta values and the report into
+the dataset's store (:mod:`layers.store`: its GeoPackage, or its PostGIS
+schema) in one transaction, with the importer as the audit log's actor, so a
+failed or killed import leaves the previous state.  ``import_to_gpkg`` does
+both for a GeoPackage store (a new file gets its name only once complete);
+``import_to_file`` (``dangjian import``) also writes the report beside it as
+``X.import.txt`` and ``X.import.json`` for people.  The service reads
+reports from the store (``Snapshot.list_import_reports``).
 
 Heuristics warn, they never silently change data: longitude and latitude
 swapped, survey X/Y swapped, metres declared as degrees (an error with a hint),
@@ -21,7 +29,9 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +44,8 @@ from pyproj import CRS
 
 from geo.chinacoords import ChinaCRS, out_of_china, transform_geometries
 from geo.crs import CGCS2000, WGS84, metric_crs
-from geo.errors import CRSError, DangjianError, InputError, InvalidValueError, MissingColumnError
-from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer, write_dataset
+from geo.errors import CRSError, DangjianError, DatasetExistsError, InputError, InvalidValueError, MissingColumnError
+from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer
 from layers.i18n import text
 from layers.osm import OSMOptions, read_osm
 from layers.readers import (
@@ -53,8 +63,12 @@ from layers.readers import (
     zip_members,
 )
 from layers.schema import INPUT_LAYERS, LAYER_SPECS
+from layers.store import Store, open_store
 
 Progress = Callable[[str], None]
+
+#: Scratch files of a new dataset older than this (s) are left-overs of a killed import and removed.
+_STALE_SCRATCH_S = 3600.0
 
 #: Layers a source can be imported as.
 TARGETS: tuple[str, ...] = INPUT_LAYERS
@@ -1099,30 +1113,203 @@ def report_paths(output: str | os.PathLike[str]) -> tuple[Path, Path]:
     return base.parent / f"{base.name}.import.json", base.parent / f"{base.name}.import.txt"
 
 
+@dataclass(frozen=True)
+class StoredImport:
+    """An import written to a dataset's store.
+
+    Attributes
+    ----------
+    dataset, report
+        What :func:`import_sources` answered (``dataset.path`` is the GeoPackage, if any).
+    report_id
+        The report's id in the store (:meth:`layers.store.Snapshot.get_import_report`).
+    revision
+        The store revision the import created.
+    """
+
+    dataset: Dataset
+    report: ImportReport
+    report_id: int
+    revision: int
+
+
+def write_import(
+    store: Store,
+    dataset: Dataset,
+    report: ImportReport,
+    *,
+    actor: str,
+    replace: bool = True,
+    label: str | None = None,
+    progress: Progress = _nothing,
+) -> StoredImport:
+    """Write an imported dataset and its report into a store, in one transaction.
+
+    Every layer, the meta values and the report commit together or not at
+    all: a failed or killed write leaves the store as it was.  Afterwards the
+    store holds exactly the imported layers and meta values; its audit log,
+    scenarios, tokens and earlier import reports stay.
+
+    Parameters
+    ----------
+    store
+        The dataset's store (:func:`layers.store.open_store`).
+    dataset, report
+        From :func:`import_sources`.
+    actor
+        Who imports, for the audit log (``token:<id>``, ``cli:<user>``).
+    replace
+        Whether a store that already holds layers may be overwritten; checked
+        inside the transaction, so two imports of one name cannot both win.
+    label
+        What the report names as the import's output (default: the store's location).
+
+    Raises
+    ------
+    DatasetExistsError
+        The store holds layers and ``replace`` is false.
+    """
+    report.output = label if label is not None else store.location
+    dataset.meta["import_report"] = report.as_dict()
+    progress("writing")
+    with store.transaction(actor=actor) as tx:
+        if not replace and tx.list_layers():
+            msg = f"the dataset `{report.output}` exists; choose another name or replace it"
+            raise DatasetExistsError(msg, field="name")
+        tx.import_dataset(dataset, replace=True)
+        report_id = tx.add_import_report(report.as_dict())
+        revision = tx.revision
+    dataset.path = store.path
+    return StoredImport(dataset=dataset, report=report, report_id=report_id, revision=revision)
+
+
+def _gpkg_output(output: str | os.PathLike[str]) -> Path:
+    out = Path(output)
+    if out.suffix.lower() != ".gpkg":
+        msg = f"the output must be a GeoPackage (.gpkg); got `{out.name}`"
+        raise InputError(msg, field="output")
+    return out
+
+
+def _remove_stale_imports(out: Path) -> None:
+    """Scratch files of imports into ``out`` killed more than an hour ago."""
+    cutoff = time.time() - _STALE_SCRATCH_S
+    for f in out.parent.glob(f".{out.stem}.import-*.gpkg*"):
+        with suppress(OSError):
+            if f.stat().st_mtime < cutoff:
+                f.unlink()
+
+
+def _publish(scratch: Path, out: Path) -> bool:
+    """Give a finished GeoPackage its name unless a file took that name meanwhile (then ``False``).
+
+    A hard link is created only when the name is free, in one step; where the
+    file system has no hard links the file is renamed after a check.
+    """
+    try:
+        os.link(scratch, out)
+    except FileExistsError:
+        return False
+    except OSError:
+        if out.exists():
+            return False
+        os.replace(scratch, out)
+    return True
+
+
+def import_to_gpkg(
+    sources: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    actor: str,
+    options: ImportOptions | None = None,
+    replace: bool = True,
+    label: str | None = None,
+    progress: Progress = _nothing,
+) -> StoredImport:
+    """Import sources into the GeoPackage store ``output``: layers, meta and the report in one transaction.
+
+    Nothing is written until every source was read and checked.  An existing
+    ``output`` is updated in one store transaction, so a failed or killed
+    import leaves it as it was and keeps its audit log, scenarios and tokens.
+    A new ``output`` is written as a hidden scratch file beside it and gets its
+    name only once complete, so no half-written dataset is ever visible
+    under that name.
+
+    Parameters
+    ----------
+    sources
+        See :func:`import_sources`.
+    output
+        The dataset's ``.gpkg``.
+    actor
+        Who imports, for the audit log.
+    options
+        See :class:`ImportOptions`.
+    replace
+        Whether an existing ``output`` may be replaced.
+    label
+        What the report names as the output (default: ``output``).
+    progress
+        Called as each step starts.
+
+    Raises
+    ------
+    DatasetExistsError
+        ``output`` exists (or appeared meanwhile) and ``replace`` is false.
+    """
+    out = _gpkg_output(output)
+    label = str(out) if label is None else label
+    if out.exists() and not replace:
+        msg = f"the dataset `{label}` exists; choose another name or replace it"
+        raise DatasetExistsError(msg, field="name")
+    dataset, report = import_sources(sources, options=options, progress=progress)
+    if out.exists():
+        with open_store(out) as store:
+            return write_import(store, dataset, report, actor=actor, replace=replace, label=label, progress=progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_imports(out)
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.import-", suffix=".gpkg", dir=out.parent)
+    os.close(fd)
+    scratch = Path(name)
+    scratch.unlink()
+    try:
+        with open_store(scratch) as store:
+            done = write_import(store, dataset, report, actor=actor, label=label, progress=progress)
+        wal = Path(f"{scratch}-wal")
+        if wal.exists() and wal.stat().st_size:
+            msg = f"the new dataset {out} could not be completed: its write-ahead log was not folded in"
+            raise RuntimeError(msg)
+        if not _publish(scratch, out):  # another import created it meanwhile
+            if not replace:
+                msg = f"the dataset `{label}` exists; choose another name or replace it"
+                raise DatasetExistsError(msg, field="name")
+            with open_store(out) as store:
+                return write_import(store, dataset, report, actor=actor, label=label, progress=progress)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    dataset.path = out
+    return done
+
+
 def import_to_file(
     sources: Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
     options: ImportOptions | None = None,
+    actor: str = "system:import",
     lang: str = "zh",
     progress: Progress = _nothing,
 ) -> tuple[Dataset, ImportReport]:
-    """Import sources and write the dataset GeoPackage plus its report (JSON and text) beside it.
+    """Import sources into the GeoPackage store ``output`` (:func:`import_to_gpkg`), the report also beside it.
 
-    The GeoPackage is replaced atomically, only after every source was read
-    and checked: a failed import leaves an existing dataset as it was.
+    The store keeps the report (the copy the service reads); ``X.import.txt``
+    (for people) and ``X.import.json`` are written beside the file after the
+    import committed.  A failed import leaves an existing dataset as it was.
     """
-    out = Path(output)
-    if out.suffix.lower() != ".gpkg":
-        msg = f"the output must be a GeoPackage (.gpkg); got `{out.name}`"
-        raise InputError(msg, field="output")
-    dataset, report = import_sources(sources, options=options, progress=progress)
-    report.output = str(out)
-    dataset.meta["import_report"] = report.as_dict()
-    progress("writing")
-    write_dataset(dataset, out)
-    dataset.path = out
-    json_path, txt_path = report_paths(out)
-    _write_text_atomic(json_path, json.dumps(report.as_dict(), ensure_ascii=False, indent=2, default=str))
-    _write_text_atomic(txt_path, "\n".join(report_lines(report, lang)) + "\n")
-    return dataset, report
+    done = import_to_gpkg(sources, output, actor=actor, options=options, progress=progress)
+    json_path, txt_path = report_paths(output)
+    _write_text_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=str))
+    _write_text_atomic(txt_path, "\n".join(report_lines(done.report, lang)) + "\n")
+    return done.dataset, done.report

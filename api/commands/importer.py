@@ -1,4 +1,11 @@
-"""``dangjian import``: assemble a dataset from the files planners hold."""
+"""``dangjian import``: assemble a dataset from the files planners hold.
+
+The output GeoPackage is the dataset's store: layers, meta values and the
+import report are written in one store transaction (audit actor
+``cli:<user>``), so a failed import leaves an existing output as it was, with
+its audit log, scenarios and tokens.  The report is also written beside the
+file (``X.import.txt`` and ``X.import.json``) for people.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the ``import`` command to the ``dangjian`` app."""
     from api.cli import friendly_errors, out, steps
+    from api.commands.token import cli_actor
     from api.settings import Settings
     from layers.i18n import check_lang
     from layers.importer import ImportOptions, import_to_file, parse_bbox, parse_columns, report_lines, report_paths
@@ -19,7 +27,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def import_(
         sources: Annotated[list[Path], typer.Argument(help="Files: .gpkg .geojson .shp .zip .kml .csv .xlsx .osm.pbf .osm")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Dataset GeoPackage to write (replaced atomically)")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Dataset GeoPackage (its store) to import into; an existing one is replaced in one transaction")],
         crs: Annotated[
             str | None,
             typer.Option("--crs", help="Coordinates of the sources: wgs84, cgcs2000, gcj02 (AMap), bd09 (Baidu) or EPSG:NNNN"),
@@ -51,7 +59,7 @@ def register(app: typer.Typer) -> None:
             point_radius_m=point_radius_m,
         )
         with steps(lang, None) as advance:
-            _, report = import_to_file(sources, output, options=options, lang=lang, progress=advance)
+            _, report = import_to_file(sources, output, options=options, actor=cli_actor(), lang=lang, progress=advance)
         for line in report_lines(report, lang):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         json_path, txt_path = report_paths(output)

@@ -1,9 +1,10 @@
-"""``POST /datasets``: uploads imported into new datasets; bad uploads get a 4xx naming the field."""
+"""``POST /datasets``: uploads imported through the dataset's store; bad uploads get a 4xx naming the field."""
 
 from __future__ import annotations
 
 import io
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from api.errors import install_error_handlers
 from api.routers.datasets import get_settings, router
 from api.settings import Settings
 from layers.dataset import read_dataset
-from layers.store import Store
+from layers.store import Store, open_store
+from layers.store import base as store_base
+from layers.store.catalog import postgis_datasets
 from tests.api.conftest import bearer
 
 
@@ -185,3 +188,151 @@ def test_imports_need_an_admin_token(tmp_path: Path, token_store: tuple[Store, d
     res = editor.post("/datasets", files=upload)
     assert res.status_code == 403 and "admin" in res.json()["detail"]
     assert not (tmp_path / "datasets").exists() or not list((tmp_path / "datasets").glob("*.gpkg"))
+
+
+# ---------------------------------------------------------------------------
+# through the store
+
+
+def admin_actor(tokens: tuple[Store, dict[str, str]]) -> str:
+    """The audit-log actor of the admin token: ``token:<id>``."""
+    info = tokens[0].verify_token(tokens[1]["admin"])
+    assert info is not None
+    return f"token:{info.id}"
+
+
+def one_compound_csv(name: str = "甲", households: int | str = 120) -> bytes:
+    return f"名称,户数,lon,lat\n{name},{households},109.78,39.6\n".encode()
+
+
+def test_the_import_and_its_report_are_in_the_dataset_store(
+    client: TestClient, tmp_path: Path, token_store: tuple[Store, dict[str, str]]
+):
+    actor = admin_actor(token_store)
+    res = client.post("/datasets", files={"files": ("survey.zip", shapefile_zip(tmp_path))}, data={"name": "康巴什"})
+    assert res.status_code == 201, res.text
+    first = res.json()["report_id"]
+    path = tmp_path / "datasets" / "康巴什.gpkg"
+    with open_store(path) as store:
+        reports = store.list_import_reports()
+        assert [(r["id"], r["actor"]) for r in reports] == [(first, actor)]
+        assert reports[0]["report"]["layers"] == {"compounds": 2, "roads": 1, "centers": 0, "boundary": 0, "rivers": 0}
+        assert reports[0]["report"]["output"] == "康巴什"
+        assert sorted(store.read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
+        audit = store.audit()
+        assert {(e.action, e.actor) for e in audit} >= {("import_dataset", actor), ("import_report", actor)}
+        assert {e.actor for e in audit} == {actor}
+        assert next(e for e in audit if e.action == "import_dataset").after["layers"]["compounds"] == 2
+    # The store's copy is the only one: no report files beside the dataset, no scratch files.
+    assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == ["康巴什.gpkg"]
+
+    got = client.get("/datasets/康巴什").json()
+    assert got["report_id"] == first and got["imported_by"] == actor
+    assert got["report"]["rows"]["kept"] == 3
+    assert got["layers"]["compounds"] == 2 and got["backend"] == "gpkg"
+
+    # replace=true imports into the same store: the history stays and grows.
+    csv = one_compound_csv("新小区", 80)
+    res = client.post("/datasets", files={"files": ("compounds.csv", csv)}, data={"name": "康巴什", "replace": "true"})
+    assert res.status_code == 201, res.text
+    second = res.json()["report_id"]
+    assert second > first
+    listed = client.get("/datasets/康巴什/reports").json()["reports"]
+    assert [r["id"] for r in listed] == [second, first]
+    assert {r["actor"] for r in listed} == {actor}
+    one = client.get(f"/datasets/康巴什/reports/{first}").json()
+    assert one["report"]["layers"]["compounds"] == 2
+    assert client.get("/datasets/康巴什/reports/999").status_code == 404
+    assert client.get("/datasets/康巴什").json()["report"]["layers"]["compounds"] == 1
+    with open_store(path) as store:
+        assert store.read_layer("compounds")["name"].tolist() == ["新小区"]
+        assert len(store.read_layer("roads")) == 0  # a replaced dataset holds exactly the new import
+
+
+def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    data_dir = tmp_path / "datasets"
+    bad = one_compound_csv(households="很多")
+    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "fresh"})
+    assert res.status_code == 422
+    assert client.get("/datasets").json()["datasets"] == []
+    assert client.get("/datasets/fresh").status_code == 404
+
+    res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("旧小区"))}, data={"name": "kept"})
+    assert res.status_code == 201
+    path = data_dir / "kept.gpkg"
+    with open_store(path) as store:
+        revision, reports = store.revision(), store.list_import_reports()
+    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "kept", "replace": "true"})
+    assert res.status_code == 422 and res.json()["field"] == "compounds.households"
+
+    # A failure in the middle of writing (after the upload was read) rolls the whole import back.
+    def fail(tx: store_base.Transaction) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store_base, "_before_commit", fail)
+    good = one_compound_csv("新小区")
+    with pytest.raises(RuntimeError, match="disk full"):
+        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "kept", "replace": "true"})
+    with pytest.raises(RuntimeError, match="disk full"):
+        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "fresh"})
+    monkeypatch.setattr(store_base, "_before_commit", None)
+
+    with open_store(path) as store:
+        assert store.revision() == revision
+        assert store.list_import_reports() == reports
+        assert store.read_layer("compounds")["name"].tolist() == ["旧小区"]
+    # Nothing half-written under the new name, no scratch files left.
+    assert sorted(p.name for p in data_dir.iterdir()) == ["kept.gpkg"]
+    assert [d["id"] for d in client.get("/datasets").json()["datasets"]] == ["kept"]
+
+
+def test_postgis_import_goes_into_the_datasets_schema(
+    postgis_url: str, tmp_path: Path, token_store: tuple[Store, dict[str, str]]
+):
+    actor = admin_actor(token_store)
+    client = make_client(tmp_path / "datasets", token_store, database_url=postgis_url)
+    name = f"survey_{uuid.uuid4().hex[:8]}"
+    upload = {"files": ("survey.zip", shapefile_zip(tmp_path))}
+    res = client.post("/datasets", files=upload, data={"name": "康巴什"})
+    assert res.status_code == 422 and res.json()["field"] == "name"  # not a schema name
+    bad = {"files": ("compounds.csv", one_compound_csv(households="很多"))}
+    assert client.post("/datasets", files=bad, data={"name": name}).status_code == 422
+    assert name not in postgis_datasets(postgis_url)  # a bad upload creates no schema
+    res = client.post("/datasets", files=upload, data={"name": name})
+    assert res.status_code == 201, res.text
+    store = open_store(postgis_url, name=name)
+    try:
+        assert store.backend == "postgis"
+        assert sorted(store.read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
+        assert len(store.read_layer("roads")) == 1
+        reports = store.list_import_reports()
+        assert [(r["id"], r["actor"]) for r in reports] == [(res.json()["report_id"], actor)]
+        assert reports[0]["report"]["layers"]["compounds"] == 2
+        assert ("import_dataset", actor) in {(e.action, e.actor) for e in store.audit()}
+        revision = store.revision()
+        # Nothing was written to the data directory but the upload scratch (removed).
+        assert not (tmp_path / "datasets" / f"{name}.gpkg").exists()
+
+        assert name in [d["id"] for d in client.get("/datasets").json()["datasets"]]
+        got = client.get(f"/datasets/{name}").json()
+        assert got["backend"] == "postgis" and got["imported_by"] == actor
+        assert got["layers"]["compounds"] == 2 and got["report"]["layers"]["roads"] == 1
+        again = client.post("/datasets", files=upload, data={"name": name})
+        assert again.status_code == 409 and again.json()["field"] == "name"
+        res = client.post("/datasets", files=bad, data={"name": name, "replace": "true"})
+        assert res.status_code == 422
+        assert store.revision() == revision and len(store.list_import_reports()) == 1
+        res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("新小区"))}, data={"name": name, "replace": "true"})
+        assert res.status_code == 201, res.text
+        assert store.read_layer("compounds")["name"].tolist() == ["新小区"]
+        assert [r["id"] for r in client.get(f"/datasets/{name}/reports").json()["reports"]] == [
+            res.json()["report_id"],
+            reports[0]["id"],
+        ]
+        # Asking about a dataset that does not exist creates no schema.
+        assert client.get("/datasets/nope_missing").status_code == 404
+        assert "nope_missing" not in postgis_datasets(postgis_url)
+    finally:
+        store.drop()  # type: ignore[attr-defined]

@@ -28,10 +28,11 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from geo.chinacoords import transform_geometries, wgs84_to_bd09, wgs84_to_gcj02
-from geo.errors import CRSError, InputError, InvalidValueError, MissingColumnError
+from geo.errors import CRSError, DatasetExistsError, InputError, InvalidValueError, MissingColumnError
 from layers.build import BuildParams, build_dataset, summary_lines
 from layers.dataset import read_dataset
-from layers.importer import ImportOptions, import_sources, import_to_file, parse_crs, report_lines
+from layers.importer import ImportOptions, import_sources, import_to_file, import_to_gpkg, parse_crs, report_lines
+from layers.store import open_store
 
 GK = CRS.from_epsg(4546)
 ORIGIN = np.array(Transformer.from_crs(4326, GK, always_xy=True).transform(109.78, 39.60))
@@ -585,3 +586,32 @@ def test_cli_import_prints_the_report_and_keeps_old_output_on_failure(tmp_path: 
     assert res.exit_code == 2 and "EPSG" in res.output
     res = runner.invoke(app, ["import", str(comp), "-o", str(out), "--bbox", "1,2,3"])
     assert res.exit_code == 2 and "bbox" in res.output
+
+
+def test_cli_import_keeps_its_reports_in_the_output_store(tmp_path: Path):
+    from api.commands.token import cli_actor
+
+    runner = CliRunner()
+    comp = write_shapefile(tmp_path / "compounds.shp", compounds_frame(), cpg=True)
+    out = tmp_path / "d.gpkg"
+    args = ["import", str(comp), "-o", str(out), "--columns", "小区名称=name"]
+    assert runner.invoke(app, args).exit_code == 0
+    with open_store(out) as store:
+        token = store.create_token("viewer", actor="test").info.id
+    assert runner.invoke(app, args).exit_code == 0
+    with open_store(out) as store:
+        reports = store.list_import_reports()
+        assert [r["actor"] for r in reports] == [cli_actor(), cli_actor()]
+        assert [r["report"]["layers"]["compounds"] for r in reports] == [4, 4]
+        assert reports[0]["report"]["output"] == str(out)
+        assert [t.id for t in store.list_tokens()] == [token]  # the second import kept the store's tokens
+        assert [e.action for e in store.audit() if e.actor == cli_actor()].count("import_dataset") == 2
+    assert sorted(p.name for p in tmp_path.glob("d*")) == ["d.gpkg", "d.import.json", "d.import.txt"]
+
+
+def test_import_to_gpkg_refuses_an_existing_output_before_reading(tmp_path: Path):
+    out = tmp_path / "d.gpkg"
+    out.write_bytes(b"someone else's file")
+    with pytest.raises(DatasetExistsError, match="exists"):
+        import_to_gpkg([tmp_path / "missing.csv"], out, actor="test", replace=False)
+    assert out.read_bytes() == b"someone else's file"
