@@ -655,6 +655,12 @@ class DatasetState:
             self._base_params = cached
         return cached[1]
 
+    def params_for(self, dataset: Dataset) -> BuildParams:
+        """The parameters ``dataset`` was built with (its ``meta``), the deployment's settings for what it does not say."""
+        if dataset is self._dataset:
+            return self.base_params()
+        return _params_from_meta(dataset.meta, self.settings.build_params())
+
     def variant_key(self, minutes: float | None, method: str | None, scenario: str | None = None) -> str:
         """``""`` when ``minutes``/``method`` match the build and no scenario is asked for, else a short key.
 

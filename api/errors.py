@@ -61,8 +61,19 @@ def status_for(exc: DangjianError) -> int:
 
 
 def error_body(detail: str, field: str | None, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error."""
-    return {"detail": detail, "field": field, **extra}
+    """The JSON body of every error (text that is not valid Unicode, such as a lone ``\\ud800`` sent in JSON, escaped)."""
+    return _encodable({"detail": detail, "field": field, **extra})
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string UTF-8 can encode: lone surrogates become ``\\udXXX`` escapes."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encodable(v) for v in value]
+    return value
 
 
 _LOCATIONS = {"query", "path", "header", "body", "cookie"}

@@ -23,7 +23,6 @@ replaced in memory, and only the cached tiles the changed rows touch are dropped
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -43,8 +42,8 @@ from geo.errors import DangjianError, GeometryError, InvalidValueError
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset
 from layers.service_areas import cached_walking_network
-from layers.store import Role, StoredFeature, Transaction
-from layers.update import EditUpdate, coverage_variant, splice, update_after_edit
+from layers.store import DERIVED_REVISION, Role, StoredFeature, Transaction
+from layers.update import EditUpdate, splice, update_after_edit
 
 log = logging.getLogger("dangjian.api")
 
@@ -55,8 +54,6 @@ EDITABLE: dict[str, tuple[str, ...]] = {
     "centers": ("Point",),
     "compounds": ("Polygon", "MultiPolygon"),
 }
-#: Layers rewritten after an edit (what depends on centres and compounds).
-DERIVED_LAYERS: tuple[str, ...] = ("compounds", "circles", "service_areas", "units", "grids", "cells")
 GEOJSON = "application/geo+json"
 
 EditorDep = Annotated[Caller, Depends(require(Role.editor))]
@@ -187,47 +184,30 @@ def _extent(dataset: Dataset) -> shapely.Geometry | None:
 # the edit transaction
 
 
-def recompute_coverage(tx: Transaction, dataset: Dataset, state: DatasetState, *, served_is_current: bool = False) -> Dataset:
-    """Recompute coverage of the whole dataset from the centres and compounds inside ``tx`` and write what changed.
-
-    The fallback of :func:`update_in_store` when the served dataset is not
-    the state the edit started from (another process wrote in between).
-    ``dataset`` gives everything an edit cannot change (roads, rivers,
-    boundaries, unit and grid shapes); the parameters are those the dataset
-    was built with.  With ``served_is_current``, derived layers that came out
-    unchanged are not rewritten.  Returns the dataset as it is after the edit.
-    """
-    t0 = time.perf_counter()
-    current = dataset.replace(centers=tx.read_layer("centers"), compounds=tx.read_layer("compounds"))
-    out = coverage_variant(current, state.base_params())
-    written = []
-    for name in DERIVED_LAYERS:
-        if name not in out.layers or (name not in dataset.layers and not len(out.layers[name])):
-            continue
-        if served_is_current and name != "compounds" and name in dataset.layers and _same(out.layers[name], dataset.layers[name]):
-            continue
-        tx.write_layer(name, out.layers[name])
-        written.append(name)
-    _stamp(tx, out)
-    log.info("coverage recomputed after an edit in %.2f s (whole dataset; rewrote %s)", time.perf_counter() - t0, ", ".join(written))
-    return out
-
-
-def update_in_store(tx: Transaction, dataset: Dataset, state: DatasetState, layer: str, feature_id: str) -> EditUpdate:
+def update_in_store(
+    tx: Transaction, dataset: Dataset, state: DatasetState, layer: str, feature_id: str, *, everything: bool = False
+) -> EditUpdate:
     """Bring the derived layers up to date after an edit of one feature, writing only the rows that changed.
 
-    ``dataset`` must be the stored state just before ``tx`` (the served
-    dataset); see :func:`layers.update.update_after_edit` for what is
-    recomputed.
+    ``dataset`` must be the stored state just before ``tx``; see
+    :func:`layers.update.update_after_edit` for what is recomputed.  With
+    ``everything``, every centre and compound counts as edited: the whole
+    coverage is recomputed (still writing only rows that changed), for a
+    stored state whose derived layers no edit of this service vouches for.
     """
     frames = {"centers": dataset["centers"], "compounds": dataset["compounds"]}
     frames[layer] = splice(frames[layer], "id", [feature_id], tx.read_layer(layer, ids=[feature_id]))
-    params = state.base_params()
+    params = state.params_for(dataset)
     network = None
     if parse_method(params.method) is Method.network:
         network = cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+    edited: dict[str, set[str]] = {layer: {feature_id}}
+    if everything:
+        for name, frame in frames.items():
+            edited.setdefault(name, set()).update(frame["id"].astype(str))
+            edited[name].update(dataset[name]["id"].astype(str))
     update = update_after_edit(
-        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited={layer: [feature_id]}, network=network
+        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited=edited, network=network
     )
     for name, change in update.changes.items():
         tx.replace_rows(name, change.rows, key=change.key, keys=change.keys)
@@ -242,17 +222,8 @@ def update_in_store(tx: Transaction, dataset: Dataset, state: DatasetState, laye
 
 def _stamp(tx: Transaction, out: Dataset) -> None:
     out.meta["edited_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    tx.set_meta({"summary": out.meta.get("summary", {}), "edited_at": out.meta["edited_at"]})
-
-
-def _same(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> bool:
-    """Whether two versions of a layer hold the same rows (values and geometry)."""
-    if len(a) != len(b) or list(a.columns) != list(b.columns):
-        return False
-    try:
-        return bool(a.reset_index(drop=True).equals(b.reset_index(drop=True)))
-    except Exception:  # mixed dtypes that cannot compare: write it
-        return False
+    out.meta[DERIVED_REVISION] = tx.revision
+    tx.set_meta({"summary": out.meta.get("summary", {}), "edited_at": out.meta["edited_at"], DERIVED_REVISION: tx.revision})
 
 
 def _feature_response(feature: StoredFeature, *, status: int, request: Request, extra: dict[str, Any] | None = None) -> JSONResponse:
@@ -276,15 +247,19 @@ def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeatur
         dataset = state.dataset()
         served_revision = state.revision
         store = state.store
-        boxes = None
         try:
             with store.transaction(actor=caller.actor) as tx:
+                if served_revision is None or served_revision != tx.revision - 1:
+                    # Someone else wrote since this process loaded: start from what is stored.
+                    log.info("the served dataset is behind the store (revision %s < %s); reading it", served_revision, tx.revision - 1)
+                    dataset = tx.export_dataset()
+                # Incremental only from a state whose derived layers agree with its centres and compounds
+                # (not after a feature written through the store alone, without recomputing).
+                vouched = tx.derived_current()
+                if not vouched:
+                    log.info("derived layers behind the centres and compounds at revision %s: recomputing all", tx.revision - 1)
                 feature, deleted = write(tx)
-                if served_revision is not None and served_revision == tx.revision - 1:
-                    update = update_in_store(tx, dataset, state, *feature)
-                    out, boxes = update.dataset, update.boxes
-                else:
-                    out = recompute_coverage(tx, dataset, state)
+                update = update_in_store(tx, dataset, state, *feature, everything=not vouched)
                 stored = tx.get_feature(feature[0], feature[1]) if not deleted else None
                 revision = tx.revision
         except DangjianError as exc:
@@ -292,9 +267,9 @@ def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeatur
                 exc.field = exc.field.split(".", 1)[1] if exc.field.split(".", 1)[0] in EDITABLE else exc.field
             raise
         versions = {feature[0]: {feature[1]: None if stored is None else stored.version}}
-        if not state.install_edit(out, revision=revision, versions=versions, boxes=boxes):
+        if not state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes):
             state.invalidate()
-    return stored, out.meta.get("summary", {})
+    return stored, update.dataset.meta.get("summary", {})
 
 
 @router.post(

@@ -20,6 +20,8 @@ import json
 from typing import Annotated, Any, Literal
 
 import geopandas as gpd
+import numpy as np
+import shapely
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
@@ -78,6 +80,9 @@ def _candidates(fc: dict[str, Any] | None) -> gpd.GeoDataFrame | None:
         raise InvalidValueError(msg, field="candidates") from exc
     if not len(frame):
         msg = "`candidates` holds no features"
+        raise InvalidValueError(msg, field="candidates")
+    if not np.isfinite(shapely.get_coordinates(frame.geometry.to_numpy())).all():
+        msg = "`candidates` holds coordinates that are not finite numbers (NaN or Infinity)"
         raise InvalidValueError(msg, field="candidates")
     return frame
 

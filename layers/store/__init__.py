@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from geo.errors import InvalidValueError
 from layers.store.base import (
+    DERIVED_REVISION,
     AuditAction,
     AuditEntry,
     FeatureRef,
@@ -38,6 +39,7 @@ from layers.store.frames import VERSIONED_LAYERS
 from layers.store.tokens import Role, parse_role
 
 __all__ = [
+    "DERIVED_REVISION",
     "VERSIONED_LAYERS",
     "AuditAction",
     "AuditEntry",

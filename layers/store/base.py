@@ -77,6 +77,12 @@ _SCENARIO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _before_commit: Callable[[Transaction], None] | None = None
 
 
+#: Meta key: the revision at which the derived layers (coverage, circles, units ...) were last made to
+#: agree with the centres and compounds: by importing a built dataset, or by an edit that recomputed them.
+#: A feature written through the store alone moves the revision past it.
+DERIVED_REVISION = "derived_revision"
+
+
 class AuditAction(StrEnum):
     """What an audit entry records."""
 
@@ -381,6 +387,20 @@ class Snapshot:
                 )
             )
         return out
+
+    def derived_current(self) -> bool:
+        """Whether the derived layers agree with the centres and compounds as stored.
+
+        True when :data:`DERIVED_REVISION` in the meta values is not older than
+        the last change of ``centers`` or ``compounds`` (a feature written
+        through the store alone, without recomputing, makes it false).
+        """
+        stamp = self.get_meta().get(DERIVED_REVISION)
+        if not isinstance(stamp, int):
+            return False
+        rows = self._s.query("SELECT max(revision) FROM dj_layers WHERE name IN ('centers', 'compounds')")
+        last = rows[0][0] if rows and rows[0][0] is not None else 0
+        return stamp >= int(last)
 
     def has_layer(self, name: str) -> bool:
         """Whether the layer is stored (it may be empty)."""
@@ -1138,7 +1158,10 @@ class Transaction(Snapshot):
             for name in self._s.layer_names():
                 if name not in names:
                     self.delete_layer(name)
-        self.set_meta(dataset.meta, replace=replace)
+        meta = {k: v for k, v in dataset.meta.items() if k != DERIVED_REVISION}
+        if dataset.built:
+            meta[DERIVED_REVISION] = self.revision
+        self.set_meta(meta, replace=replace)
         self.record(
             AuditAction.import_dataset,
             after={"layers": {n: len(dataset.layers[n]) for n in names}, "source": str(dataset.path or "")},

@@ -346,3 +346,48 @@ def test_scenarios_live_in_the_store_with_audit_and_show_on_the_map(served):
     page = client.get("/maps/coverage", params={"scenario": sid}).text
     assert f"scenario={sid}" in page
     assert "规划方案: 丁旁新建" in page  # the title card names the scenario shown
+
+
+def _coverage_table(frame: gpd.GeoDataFrame) -> list[tuple[str, bool, str, float]]:
+    rows = frame.sort_values("id")
+    return [(str(r.id), bool(r.covered), str(r.nearest_center), round(float(r.walk_m), 1)) for r in rows.itertuples()]
+
+
+def test_an_edit_after_another_process_wrote_starts_from_the_store(served):
+    """The served dataset is behind (another process added a centre): the edit reads the store and loses nothing."""
+    client, store, tokens = served
+    editor = bearer(tokens["editor"])
+    assert covered(client) == (1400, 2)
+    # another process adds the centre next to D straight into the store (coverage not recomputed there)
+    store.create_feature("centers", {"id": "OTHER", "name": "别处新增", "level": "community", "status": "existing"},
+                         {"type": "Point", "coordinates": lonlat(150, 700)}, actor="other-process")
+    made = client.post("/collections/compounds/items", headers=editor, json={
+        "type": "Feature", "geometry": polygon(square(750, 150, 40)), "properties": {"name": "新小区", "households": 120},
+    })
+    assert made.status_code == 201, made.text
+    # the edit's recomputation reached D through the other process's centre, and the service reloaded
+    d = client.get("/collections/compounds/items/D").json()["properties"]
+    assert d["covered"] is True and d["nearest_center"] == "OTHER"
+    assert covered(client)[0] == 1700 + (120 if made.json()["properties"]["covered"] else 0)
+
+
+def test_stored_and_served_state_agree_after_edits(served):
+    client, store, tokens = served
+    editor = bearer(tokens["editor"])
+    made = client.post("/collections/centers/items", json=new_center(), headers=editor).json()
+    client.patch(f"/collections/centers/items/{made['id']}", headers={**editor, "If-Match": '"1"'},
+                 json={"geometry": {"type": "Point", "coordinates": lonlat(450, 150)}})
+    client.post("/collections/compounds/items", headers=editor, json={
+        "type": "Feature", "geometry": polygon(square(750, 450, 40)), "properties": {"name": "新小区", "households": 250},
+    })
+    served_compounds = gpd.GeoDataFrame.from_features(client.get("/collections/compounds/items?limit=1000").json()["features"])
+    served_compounds["id"] = [f["id"] for f in client.get("/collections/compounds/items?limit=1000").json()["features"]]
+    stored = store.read_layer("compounds")
+    assert _coverage_table(stored) == _coverage_table(served_compounds)
+    summary = client.get("/coverage/summary").json()
+    assert store.get_meta()["summary"]["households"] == summary["households"]
+    assert summary["households"]["total"] == 1900 + 250
+    stored_units = store.read_layer("units")
+    assert int(stored_units["households"].sum()) == 1900 + 250
+    circles = store.read_layer("circles")
+    assert (circles["center_id"] == made["id"]).sum() >= 1

@@ -35,7 +35,7 @@ from geo.errors import (
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset, write_dataset
 from layers.scenarios import ScenarioStore, parse_scenario
-from layers.store import Role, Store, open_store, schema_name_for
+from layers.store import DERIVED_REVISION, Role, Store, open_store, schema_name_for
 from layers.store.scenarios import StoredScenarios
 from layers.store.tokens import split_token
 
@@ -127,8 +127,15 @@ def test_dataset_round_trips_through_the_store(loaded: Store, built: Dataset) ->
         assert shapely.equals_exact(got.geometry.to_numpy(), frame.geometry.to_numpy(), 0).all(), name
     assert out["compounds"]["households"].dtype == np.int64
     assert out["compounds"]["covered"].dtype == bool
+    # a built dataset's derived layers agree with its centres and compounds as of the import
+    assert out.meta.pop(DERIVED_REVISION) == loaded.revision()
     assert out.meta == json.loads(json.dumps(built.meta))
     assert out.metric_crs == built.metric_crs
+    with loaded.snapshot() as snap:
+        assert snap.derived_current()
+    loaded.update_feature("centers", str(built["centers"]["id"].iloc[0]), expected_version=None, properties={"name": "改"}, actor="t")
+    with loaded.snapshot() as snap:
+        assert not snap.derived_current()  # a feature written without recomputing
 
 
 def test_bbox_reads_use_the_spatial_index(loaded: Store, built: Dataset) -> None:
