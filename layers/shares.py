@@ -126,6 +126,9 @@ def grid_attributes(
     out["flags"] = np.where(n == 0, "empty", np.where(hh > max_households, "oversize", np.where(hh < min_households, "undersize", "")))
     out["staffing"] = staffing(hh)
     if "grid" in compounds.columns:
-        members = compounds.groupby(compounds["grid"].astype(str))["id"].agg(lambda s: ",".join(s.astype(str)))
+        grid = compounds["grid"].astype(str)
+        mine = grid.isin(out["id"].astype(str)).to_numpy()
+        ids = pd.Series(compounds["id"].astype(str).to_numpy()[mine], dtype=object)
+        members = ids.groupby(grid.to_numpy()[mine]).agg(",".join)
         out["compound_ids"] = members.reindex(out["id"].astype(str).to_numpy()).fillna("").to_numpy()
     return out

@@ -316,7 +316,9 @@ def update_after_edit(
         )
         compounds = splice(compounds, "id", recomputed["id"].astype(str), recomputed)
     watched = [*COVERAGE_COLUMNS, *CIRCLE_COMPARISON_COLUMNS, "community", "subdistrict", "unit", "grid"]
-    changed_pos = _changed_rows(old_compounds, compounds, watched)
+    candidates = set(compounds["id"].astype(str).to_numpy()[pos]) | edited_compounds
+    maybe = np.flatnonzero(compounds["id"].astype(str).isin(candidates).to_numpy())
+    changed_pos = maybe[_changed_rows(old_compounds[old_compounds["id"].astype(str).isin(candidates)], compounds.iloc[maybe], watched)]
     changed_ids = set(compounds["id"].astype(str).to_numpy()[changed_pos]) | edited_compounds
     changes: dict[str, LayerRows] = {}
     boxes: dict[str, np.ndarray] = {}
@@ -396,7 +398,8 @@ def _replace(
     if old is None:
         old = rows.iloc[0:0]
     if only_changed and len(rows):
-        rows = rows.iloc[_changed_rows(old, rows, [c for c in rows.columns if c != rows.geometry.name])]
+        mine = old[old[key].astype(str).isin(keys)] if len(old) else old
+        rows = rows.iloc[_changed_rows(mine, rows, [c for c in rows.columns if c != rows.geometry.name])]
         keys = sorted(rows[key].astype(str))
         if not keys:
             return
