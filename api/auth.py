@@ -1,4 +1,4 @@
-"""Who calls: bearer tokens, roles, and the per-caller rate limits of expensive endpoints.
+"""Who calls: bearer tokens and roles.
 
 Tokens travel as ``Authorization: Bearer dj_<id>_<secret>`` and are checked
 against the hashed tokens of the served dataset's store
@@ -10,9 +10,7 @@ against the hashed tokens of the served dataset's store
   403 when its role is too low, else gives the :class:`Caller`;
 - ``Depends(read_access)`` lets everyone read unless the deployment sets
   ``read_requires_token`` (then a ``viewer`` token is needed);
-- ``Depends(rate_limited("reports"))`` answers 429 with ``Retry-After`` when
-  the caller (token and client address, counted separately) has used up its
-  bucket of that endpoint.
+- rate limits of expensive endpoints are in :mod:`api.ratelimit`.
 
 The store of tokens is ``app.state.token_store`` when set (tests, an app
 serving an in-memory dataset), else the served dataset's store.
@@ -21,7 +19,6 @@ serving an in-memory dataset), else the served dataset's store.
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -107,7 +104,8 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-def _client_address(request: Request) -> str:
+def client_address(request: Request) -> str:
+    """The calling client's address (``unknown`` when the server does not know it)."""
     return request.client.host if request.client is not None else "unknown"
 
 
@@ -124,7 +122,8 @@ def _token_store(request: Request) -> Store | None:
         return None
 
 
-def _settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The app's settings (``app.state.settings``), else the environment's."""
     settings = getattr(request.app.state, "settings", None)
     return settings if isinstance(settings, Settings) else Settings()
 
@@ -161,7 +160,7 @@ async def authenticate(request: Request, needed: Role, *, token: str | None = No
     if not info.role.allows(needed):
         msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"
         raise AuthError(403, msg)
-    return Caller(token=info, address=_client_address(request))
+    return Caller(token=info, address=client_address(request))
 
 
 #: Declares the bearer token in the OpenAPI schema (``/docs`` then offers "Authorize"); checking is ours.
@@ -196,82 +195,9 @@ async def read_access(request: Request) -> Caller:
 
     The token comes as ``Authorization: Bearer`` or, for map pages and their tiles, ``?access_token=``.
     """
-    if _settings(request).read_requires_token:
+    if app_settings(request).read_requires_token:
         return await authenticate(request, Role.viewer, token=bearer_token(request) or access_token(request))
-    return Caller(token=None, address=_client_address(request))
-
-
-# --------------------------------------------------------------------------------------------
-# rate limits
-
-
-class TokenBucket:
-    """Per-key token buckets: ``burst`` requests at once, refilled at ``per_minute`` a minute.
-
-    Thread-safe; buckets full again are forgotten so the table stays small.
-    """
-
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(max(1, burst))
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """Take one request for ``key``: 0 when allowed, else the seconds until one is available."""
-        now = time.monotonic()
-        with self._lock:
-            level, at = self._buckets.get(key, (self.burst, now))
-            level = min(self.burst, level + (now - at) * self.rate)
-            if level >= 1.0:
-                self._buckets[key] = (level - 1.0, now)
-                if len(self._buckets) > 50_000:
-                    self._prune(now)
-                return 0.0
-            self._buckets[key] = (level, now)
-            return (1.0 - level) / self.rate if self.rate > 0 else 3600.0
-
-    def _prune(self, now: float) -> None:
-        full = [k for k, (level, at) in self._buckets.items() if level + (now - at) * self.rate >= self.burst]
-        for k in full:
-            del self._buckets[k]
-
-
-def _buckets(request: Request, name: str, settings: Settings) -> TokenBucket:
-    table: dict[str, TokenBucket] | None = getattr(request.app.state, "rate_buckets", None)
-    if table is None:
-        table = {}
-        request.app.state.rate_buckets = table
-    bucket = table.get(name)
-    if bucket is None:
-        bucket = table.setdefault(name, TokenBucket(settings.rate_limit_per_minute, settings.rate_limit_burst))
-    return bucket
-
-
-def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:
-    """A dependency charging one request of endpoint group ``name`` to the caller's token and address.
-
-    Answers 429 with ``Retry-After`` (whole seconds) and a JSON body when
-    either is used up.  ``rate_limit_per_minute = 0`` turns the limits off.
-    """
-
-    async def dependency(request: Request) -> None:
-        settings = _settings(request)
-        if settings.rate_limit_per_minute <= 0:
-            return
-        bucket = _buckets(request, name, settings)
-        keys = [f"addr:{_client_address(request)}"]
-        token = bearer_token(request)
-        if token is not None:
-            keys.append("token:" + hashlib.sha256(token.encode()).hexdigest()[:16])
-        wait = max(bucket.take(k) for k in keys)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            msg = f"too many requests to {name}; try again in {seconds} s"
-            raise AuthError(429, msg, field=None, headers={"Retry-After": str(seconds)})
-
-    dependency.__name__ = f"rate_limited_{name}"
-    return dependency
+    return Caller(token=None, address=client_address(request))
 
 
 def caller_dict(caller: Caller) -> dict[str, Any]:

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Requests a minute per token and per client address to expensive endpoints (0: no limit)"
     )
     rate_limit_burst: int = Field(10, ge=1, description="Requests to an expensive endpoint allowed at once before the rate applies")
+    rate_limit_file: Path | None = Field(
+        None,
+        description="SQLite file holding the rate-limit buckets, shared by worker processes "
+        "(`serve --workers N` sets one; empty: each process counts alone)",
+    )
     max_edit_area_km2: float = Field(50.0, gt=0, description="Largest compound polygon an edit may store (km²)")
     max_edit_distance_km: float = Field(
         20.0, ge=0, description="How far outside the dataset's extent an edited feature may lie (km)"

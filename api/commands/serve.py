@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -152,6 +153,9 @@ def register(app: typer.Typer) -> None:
             from uvicorn.supervisors import Multiprocess
 
             os.environ["DANGJIAN_DATASET"] = str(built)
+            if not settings.rate_limit_file:
+                # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
+                os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
             config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
             Multiprocess(config, sockets=[tcp_socket(host, port)]).run()
             return

@@ -33,8 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.auth import Caller, rate_limited, require
+from api.auth import Caller, require
 from api.errors import error_body, status_for
+from api.ratelimit import rate_limited
 from api.settings import Settings
 from geo.errors import DangjianError, NotFoundError
 from layers.importer import (

@@ -11,20 +11,19 @@ Every edit needs an ``editor`` token.  Input is validated like an import
 (:func:`layers.dataset.prepare_layer` through the store) and also refused
 when a compound is larger than ``max_edit_area_km2`` or a feature lies more
 than ``max_edit_distance_km`` outside the dataset's extent (a swapped
-longitude/latitude or the wrong hemisphere).  What depends on the edit is
-recomputed incrementally (:func:`layers.update.update_after_edit`: the
-compounds the edited centre can reach, its circles and walking service area,
-the units, grids and cells holding a changed compound, the summary) and only
-the changed rows are written, in the *same* store transaction as the edit, so
-a failure or a kill leaves the previous state.  The served dataset is
-replaced in memory, and only the cached tiles the changed rows touch are dropped.
+longitude/latitude or the wrong hemisphere).  The edit itself runs through
+:mod:`api.editing`: batched with edits of other planners arriving at the same
+time, each in its own savepoint, with what depends on them recomputed
+incrementally in the *same* store transaction (so a failure or a kill leaves
+the previous state), and served from memory at once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import unicodedata
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import geopandas as gpd
 import shapely
@@ -35,15 +34,13 @@ from shapely.geometry import shape
 from starlette.exceptions import HTTPException
 
 from api.auth import Caller, require
-from api.deps import DatasetState, SettingsDep, StateDep, example
+from api.deps import SettingsDep, StateDep, example
+from api.editing import submit_edit
 from api.settings import Settings
 from geo.crs import WGS84
-from geo.errors import DangjianError, GeometryError, InvalidValueError
-from layers.coverage import Method, parse_method
+from geo.errors import GeometryError, InvalidValueError
 from layers.dataset import Dataset
-from layers.service_areas import cached_walking_network
-from layers.store import DERIVED_REVISION, Role, StoredFeature, Transaction
-from layers.update import EditUpdate, splice, update_after_edit
+from layers.store import Role, StoredFeature, Transaction
 
 log = logging.getLogger("dangjian.api")
 
@@ -112,16 +109,43 @@ def expected_version(if_match: str | None) -> int:
         raise exc from None
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (valid JSON, not valid text)
+        return False
+    return True
+
+
 def check_properties(properties: dict[str, Any]) -> dict[str, Any]:
     """The properties of an edit: plain values only (text, numbers, booleans, null), else an error naming the key."""
     for key, value in properties.items():
+        if not _encodable(str(key)):
+            raise InvalidValueError("a property name is not valid text (a lone UTF-16 surrogate)", field="properties")
         if not (value is None or isinstance(value, (str, int, float, bool))):
             msg = f"property `{key}` must be text, a number, true/false or null; got {type(value).__name__}"
             raise InvalidValueError(msg, field=str(key))
         if isinstance(value, str) and len(value) > 1000:
             msg = f"property `{key}` is {len(value)} characters long; at most 1000 are accepted"
             raise InvalidValueError(msg, field=str(key))
+        if isinstance(value, str) and not _encodable(value):
+            msg = f"property `{key}` is not valid text (it holds a lone UTF-16 surrogate)"
+            raise InvalidValueError(msg, field=str(key))
     return dict(properties)
+
+
+def check_feature_id(value: str | int) -> str:
+    """A new feature's ``id``: 1-64 characters of text, none a control character or ``/``, not ``.`` or ``..``.
+
+    Ids name features in URLs (``/collections/centers/items/{id}``), so they
+    must survive a path segment; Chinese ids are fine.
+    """
+    fid = str(value).strip()
+    if not fid or len(fid) > 64:
+        raise InvalidValueError(f"`id` must be 1 to 64 characters; got {len(fid)}", field="id")
+    if fid in (".", "..") or any(ch in "/\\" or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in fid):
+        raise InvalidValueError(f"`id` {fid!r} may not hold `/`, `\\` or control characters, nor be `.` or `..`", field="id")
+    return fid
 
 
 def _geometry(layer: str, geometry: dict[str, Any]) -> shapely.Geometry:
@@ -181,95 +205,21 @@ def _extent(dataset: Dataset) -> shapely.Geometry | None:
 
 
 # --------------------------------------------------------------------------------------------
-# the edit transaction
-
-
-def update_in_store(
-    tx: Transaction, dataset: Dataset, state: DatasetState, layer: str, feature_id: str, *, everything: bool = False
-) -> EditUpdate:
-    """Bring the derived layers up to date after an edit of one feature, writing only the rows that changed.
-
-    ``dataset`` must be the stored state just before ``tx``; see
-    :func:`layers.update.update_after_edit` for what is recomputed.  With
-    ``everything``, every centre and compound counts as edited: the whole
-    coverage is recomputed (still writing only rows that changed), for a
-    stored state whose derived layers no edit of this service vouches for.
-    """
-    frames = {"centers": dataset["centers"], "compounds": dataset["compounds"]}
-    frames[layer] = splice(frames[layer], "id", [feature_id], tx.read_layer(layer, ids=[feature_id]))
-    params = state.params_for(dataset)
-    network = None
-    if parse_method(params.method) is Method.network:
-        network = cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
-    edited: dict[str, set[str]] = {layer: {feature_id}}
-    if everything:
-        for name, frame in frames.items():
-            edited.setdefault(name, set()).update(frame["id"].astype(str))
-            edited[name].update(dataset[name]["id"].astype(str))
-    update = update_after_edit(
-        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited=edited, network=network
-    )
-    for name, change in update.changes.items():
-        tx.replace_rows(name, change.rows, key=change.key, keys=change.keys)
-    _stamp(tx, update.dataset)
-    log.info(
-        "coverage updated after an edit of %s %s in %.2f s (%d compounds recomputed; rows rewritten: %s)",
-        layer, feature_id, update.seconds, update.recomputed,
-        ", ".join(f"{n} {len(c.keys)}" for n, c in update.changes.items()) or "none",
-    )
-    return update
-
-
-def _stamp(tx: Transaction, out: Dataset) -> None:
-    out.meta["edited_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out.meta[DERIVED_REVISION] = tx.revision
-    tx.set_meta({"summary": out.meta.get("summary", {}), "edited_at": out.meta["edited_at"], DERIVED_REVISION: tx.revision})
+# answers
 
 
 def _feature_response(feature: StoredFeature, *, status: int, request: Request, extra: dict[str, Any] | None = None) -> JSONResponse:
     body = feature.to_geojson()
     body.update(extra or {})
-    href = str(request.url_for("item", layer=feature.layer, feature_id=feature.id))
+    # the id as one percent-encoded path segment (Chinese ids, `%`, `?` and `#` included)
+    collection = str(request.url_for("item", layer=feature.layer, feature_id="-")).rsplit("/", 1)[0]
+    href = f"{collection}/{quote(feature.id, safe='')}"
     return JSONResponse(
         body,
         status_code=status,
         media_type=GEOJSON,
         headers={"ETag": f'"{feature.version}"', "Location": href, "Cache-Control": "no-store"},
     )
-
-
-def _edit(state: DatasetState, caller: Caller, write: Any) -> tuple[StoredFeature | None, dict[str, Any]]:
-    """Run ``write(tx)`` and the recomputation in one transaction, then serve the result.
-
-    Errors name the property (``level``, not ``centers.level``).
-    """
-    with state.edit_lock:
-        dataset = state.dataset()
-        served_revision = state.revision
-        store = state.store
-        try:
-            with store.transaction(actor=caller.actor) as tx:
-                if served_revision is None or served_revision != tx.revision - 1:
-                    # Someone else wrote since this process loaded: start from what is stored.
-                    log.info("the served dataset is behind the store (revision %s < %s); reading it", served_revision, tx.revision - 1)
-                    dataset = tx.export_dataset()
-                # Incremental only from a state whose derived layers agree with its centres and compounds
-                # (not after a feature written through the store alone, without recomputing).
-                vouched = tx.derived_current()
-                if not vouched:
-                    log.info("derived layers behind the centres and compounds at revision %s: recomputing all", tx.revision - 1)
-                feature, deleted = write(tx)
-                update = update_in_store(tx, dataset, state, *feature, everything=not vouched)
-                stored = tx.get_feature(feature[0], feature[1]) if not deleted else None
-                revision = tx.revision
-        except DangjianError as exc:
-            if exc.field:
-                exc.field = exc.field.split(".", 1)[1] if exc.field.split(".", 1)[0] in EDITABLE else exc.field
-            raise
-        versions = {feature[0]: {feature[1]: None if stored is None else stored.version}}
-        if not state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes):
-            state.invalidate()
-    return stored, update.dataset.meta.get("summary", {})
 
 
 @router.post(
@@ -290,12 +240,14 @@ def create_item(
     geom = check_geometry(layer, feature.geometry, state.dataset(), settings)
     props = check_properties(feature.properties)
     if feature.id is not None:
-        props["id"] = str(feature.id)
+        props["id"] = check_feature_id(feature.id)
+    elif "id" in props and props["id"] is not None:
+        props["id"] = check_feature_id(props["id"])
 
     def write(tx: Transaction) -> tuple[tuple[str, str], bool]:
         return (layer, tx.create_feature(layer, props, geom).id), False
 
-    stored, summary = _edit(state, caller, write)
+    stored, summary = submit_edit(state, caller, write)
     assert stored is not None
     return _feature_response(stored, status=201, request=request, extra={"coverage": _brief(summary)})
 
@@ -326,7 +278,7 @@ def patch_item(
         ref = tx.update_feature(layer, feature_id, expected_version=expected, properties=patch.properties, geometry=geom)
         return (layer, ref.id), False
 
-    stored, summary = _edit(state, caller, write)
+    stored, summary = submit_edit(state, caller, write)
     assert stored is not None
     return _feature_response(stored, status=200, request=request, extra={"coverage": _brief(summary)})
 
@@ -347,7 +299,7 @@ def delete_item(layer: EditLayer, feature_id: FeatureId, state: StateDep, caller
         versions.append(ref.version)
         return (layer, ref.id), True
 
-    _edit(state, caller, write)
+    submit_edit(state, caller, write)
     return Response(status_code=204, headers={"ETag": f'"{versions[0]}"'})
 
 

@@ -25,8 +25,9 @@ import shapely
 from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
-from api.auth import Caller, rate_limited, require
+from api.auth import Caller, require
 from api.deps import LRU, SettingsDep, StateDep
+from api.ratelimit import rate_limited
 from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset
 from layers.scenarios import (

@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.auth import rate_limited
 from api.deps import CoverageDep, SettingsDep, StateDep
 from api.http import body_response, etag_for, etag_matches, not_modified
+from api.ratelimit import rate_limited
 from layers.report_formats import ReportFormat, render_gap_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])

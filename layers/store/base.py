@@ -649,9 +649,31 @@ class Transaction(Snapshot):
             msg = "a write needs an `actor` (who writes), for the audit log"
             raise InvalidValueError(msg, field="actor")
         self.actor = actor.strip()
+        self._savepoints = 0
         self._at = now_utc()
         session.exec("UPDATE dj_revision SET revision = revision + 1, changed_at = ? WHERE id = 1", (self._at,))
         self._revision = int(session.query("SELECT revision FROM dj_revision WHERE id = 1")[0][0])
+
+    def set_actor(self, actor: str) -> None:
+        """Who the following writes of this transaction are by (one transaction may carry several callers' edits)."""
+        if not isinstance(actor, str) or not actor.strip():
+            msg = "a write needs an `actor` (who writes), for the audit log"
+            raise InvalidValueError(msg, field="actor")
+        self.actor = actor.strip()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that an exception undoes alone (SQL ``SAVEPOINT``), leaving the rest to commit."""
+        self._savepoints += 1
+        name = f"dj_sp_{self._savepoints}"
+        self._s.exec(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._s.exec(f"ROLLBACK TO SAVEPOINT {name}")
+            self._s.exec(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._s.exec(f"RELEASE SAVEPOINT {name}")
 
     # -- audit ---------------------------------------------------------------------------------
 

@@ -245,6 +245,21 @@ def test_expensive_endpoints_answer_429_with_retry_after(tmp_path: Path, _blocks
         assert client.get("/collections").status_code == 200  # cheap reads are not limited
 
 
+def test_worker_processes_share_one_rate_limit_file(tmp_path: Path, _blocks5: Dataset):
+    """Two apps (as two worker processes of ``serve --workers 2``) with one ``rate_limit_file`` share the buckets."""
+    path = tmp_path / "blocks.gpkg"
+    with open_store(path) as store:
+        store.import_dataset(_blocks5, actor="test")
+    settings = Settings(dataset=path, rate_limit_per_minute=6, rate_limit_burst=3, rate_limit_file=tmp_path / "limits.sqlite")
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        codes = [c.get("/reports/gaps").status_code for c in (one, two, one, two)]
+        assert codes == [200, 200, 200, 429]
+        assert int(two.get("/reports/gaps").headers["retry-after"]) >= 1
+    alone = Settings(dataset=path, rate_limit_per_minute=6, rate_limit_burst=3)
+    with TestClient(create_app(alone)) as one, TestClient(create_app(alone)) as two:  # without the file each counts alone
+        assert [c.get("/reports/gaps").status_code for c in (one, two, one, two)] == [200, 200, 200, 200]
+
+
 def test_edit_round_trip_on_postgis(postgis_url: str, tmp_path: Path, _blocks5: Dataset):
     schema = f"edits_{uuid.uuid4().hex[:10]}"
     with open_store(f"{postgis_url}?schema={schema}") as store:
@@ -289,13 +304,14 @@ def test_two_planners_patching_the_same_version_one_wins_one_gets_412(served):
 
 
 def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: pytest.MonkeyPatch):
+    import api.editing as editing
+
     client, store, tokens = served
-    import api.routers.edits as edits
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(edits, "update_after_edit", broken)
+    monkeypatch.setattr(editing, "update_after_edit", broken)
     revision = store.revision()
     with TestClient(client.app, raise_server_exceptions=False) as own:
         res = own.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))
@@ -391,3 +407,75 @@ def test_stored_and_served_state_agree_after_edits(served):
     assert int(stored_units["households"].sum()) == 1900 + 250
     circles = store.read_layer("circles")
     assert (circles["center_id"] == made["id"]).sum() >= 1
+
+
+def test_edits_arriving_together_commit_as_one_batch_each_with_its_own_answer(served):
+    """Six edits queue while the edit lock is held; one transaction then takes them all.
+
+    Each is undone alone when refused (a stale If-Match, an id taken), keeps
+    its own caller in the audit log and gets its own version; coverage is
+    recomputed once and agrees with recomputing everything.
+    """
+    from layers.build import coverage_layers
+    from layers.dataset import Dataset as DS
+
+    client, store, tokens = served
+    state = client.app.state.dangjian
+    editor = bearer(tokens["editor"])
+    admin = bearer(tokens["admin"])  # a second caller (admins may edit too)
+    client.get("/coverage/summary")
+    revision = store.revision()
+
+    def at(x: float, y: float, fid: str) -> dict[str, Any]:
+        return {**new_center(name=f"中心{fid}"), "id": fid, "geometry": {"type": "Point", "coordinates": lonlat(x, y)}}
+
+    requests = [
+        ("POST", "/collections/centers/items", at(150, 700, "N1"), editor),
+        ("POST", "/collections/centers/items", at(450, 150, "N2"), admin),
+        ("POST", "/collections/centers/items", at(750, 450, "N1"), editor),  # the id N1 is taken by then: 409
+        ("PATCH", "/collections/compounds/items/B", {"properties": {"households": 260}}, {**editor, "If-Match": '"1"'}),
+        ("PATCH", "/collections/compounds/items/C", {"properties": {"households": 10}}, {**editor, "If-Match": '"7"'}),  # stale: 412
+        ("DELETE", "/collections/centers/items/N2", None, {**admin, "If-Match": '"1"'}),  # N2 created earlier in the batch
+    ]
+    answers: dict[int, Any] = {}
+
+    def send(i: int) -> None:
+        method, url, body, headers = requests[i]
+        answers[i] = client.request(method, url, json=body, headers=headers)
+
+    state.edit_lock.acquire()
+    try:
+        threads = []
+        for i in range(len(requests)):  # one after another, so the queue keeps their order
+            threads.append(threading.Thread(target=send, args=(i,)))
+            threads[-1].start()
+            for _ in range(500):
+                if getattr(state, "edit_queue", None) is not None and len(state.edit_queue) == i + 1:
+                    break
+                threading.Event().wait(0.01)
+        assert len(state.edit_queue) == len(requests)
+    finally:
+        state.edit_lock.release()
+    for t in threads:
+        t.join()
+    codes = [answers[i].status_code for i in range(len(requests))]
+    assert codes == [201, 201, 409, 200, 412, 204], [a.text[:200] for a in answers.values()]
+    assert answers[2].json()["field"] == "id" and answers[4].json()["field"] == "version"
+    assert store.revision() == revision + 1  # one transaction for the whole batch
+    assert answers[0].json()["version"] == 1 and answers[3].json()["version"] == 2
+    assert store.get_feature("compounds", "B").properties["households"] == 260
+    assert store.get_feature("compounds", "C").properties["households"] == 1000  # the refused edit left no trace
+    with pytest.raises(Exception, match="N2"):
+        store.get_feature("centers", "N2")
+    actors = {(e.action, e.feature_id): e.actor for e in store.audit(limit=1000) if e.revision == revision + 1 and e.feature_id}
+    ids = {role: tok.split("_")[1] for role, tok in tokens.items()}
+    assert actors[("create", "N1")].endswith(ids["editor"]) and actors[("create", "N2")].endswith(ids["admin"])
+    assert actors[("delete", "N2")].endswith(ids["admin"]) and actors[("update", "B")].endswith(ids["editor"])
+    # one recomputation for all: the same answer as recomputing everything from what is stored
+    stored = store.export_dataset()
+    fresh = coverage_layers(DS(layers=dict(stored.layers), metric_crs=stored.metric_crs, meta=stored.meta), BUILD)
+    assert _coverage_table(stored["compounds"]) == _coverage_table(fresh["compounds"])
+    d = client.get("/collections/compounds/items/D").json()["properties"]
+    assert d["covered"] is True and d["nearest_center"] == "N1"
+    assert covered(client) == (400 + 1000 + 300, 1)  # B (now 260 households) is still out of reach
+    assert client.get("/coverage/summary").json()["households"]["total"] == 400 + 260 + 1000 + 300
