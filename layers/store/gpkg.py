@@ -53,7 +53,7 @@ import pyogrio
 import shapely
 
 from geo.errors import InputError, InvalidValueError
-from layers.store.base import Json, Session, Store, adopt_layers, now_utc
+from layers.store.base import DERIVED_REVISION, Json, Session, Store, adopt_layers, now_utc
 from layers.store.frames import check_layer_name, frame_from_columns
 
 #: Bytes of the envelope after the 8-byte header, by envelope code (GeoPackage 1.2, 2.1.3).
@@ -509,6 +509,11 @@ def _adopt_legacy(session: GpkgSession, path: Path) -> None:
             except ValueError:
                 parsed = value
             session.exec("INSERT OR REPLACE INTO dj_meta (key, value) VALUES (?, ?)", (str(key), Json(parsed)))
+        kinds = session.layer_kinds("compounds") or {}
+        built = session.query("SELECT 1 FROM dj_meta WHERE key = 'built_at'") and "covered" in kinds and "units" in session._tables()
+        if built:
+            # written whole by `dangjian build`: its derived layers agree with its centres and compounds as they are
+            session.exec("INSERT OR REPLACE INTO dj_meta (key, value) VALUES (?, ?)", (DERIVED_REVISION, Json(0)))
     from layers.scenarios import scenario_dir_for
 
     folder = scenario_dir_for(path)

@@ -532,7 +532,11 @@ def test_gpkg_store_adopts_an_existing_dataset_file(built: Dataset, tmp_path: Pa
         assert store.get_scenario("old1")["name"] == "旧方案"
         assert store.read_layer("compounds", versions=True)["version"].tolist() == [1, 1, 1, 1]
         assert store.audit() == []  # adopting is no edit
+        with store.snapshot() as snap:
+            assert snap.derived_current()  # a file `dangjian build` wrote: its coverage agrees with its centres
         store.update_feature("centers", "S1", expected_version=1, properties={"name": "新名"}, actor="a")
+        with store.snapshot() as snap:
+            assert not snap.derived_current()
         store.set_meta({"params": {"method": "network"}}, actor="a")
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
