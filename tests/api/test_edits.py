@@ -479,3 +479,30 @@ def test_edits_arriving_together_commit_as_one_batch_each_with_its_own_answer(se
     assert d["covered"] is True and d["nearest_center"] == "N1"
     assert covered(client) == (400 + 1000 + 300, 1)  # B (now 260 households) is still out of reach
     assert client.get("/coverage/summary").json()["households"]["total"] == 400 + 260 + 1000 + 300
+
+
+def test_the_audit_log_and_a_features_history_over_http(served):
+    client, _, tokens = served
+    editor = bearer(tokens["editor"])
+    made = client.post("/collections/centers/items", json=new_center(), headers=editor).json()
+    sid = made["id"]
+    client.patch(f"/collections/centers/items/{sid}", json={"properties": {"name": "改名"}}, headers={**editor, "If-Match": '"1"'})
+    client.delete(f"/collections/centers/items/{sid}", headers={**editor, "If-Match": '"2"'})
+    history = client.get(f"/collections/centers/items/{sid}/history", headers=editor)
+    assert history.status_code == 200
+    entries = history.json()["entries"]
+    assert [(e["action"], e["version"]) for e in entries] == [("create", 1), ("update", 2), ("delete", 3)]
+    token_id = tokens["editor"].split("_")[1]
+    assert all(e["actor"] == f"token:{token_id}" for e in entries)
+    assert entries[1]["before"]["properties"]["name"] == "新中心" and entries[1]["after"]["properties"]["name"] == "改名"
+    assert tokens["editor"] not in history.text  # ids only, never a secret
+    # the whole log, paged forward two at a time
+    first = client.get("/audit?after=0&limit=2", headers=editor).json()
+    assert [e["seq"] for e in first["entries"]] == sorted(e["seq"] for e in first["entries"]) and len(first["entries"]) == 2
+    second = client.get(first["next"], headers=editor).json()
+    assert second["entries"][0]["seq"] > first["entries"][-1]["seq"]
+    latest = client.get("/audit?layer=centers&limit=5", headers=editor).json()["entries"]
+    assert latest[-1]["action"] == "delete" and latest[-1]["feature_id"] == sid  # the latest five, in the order written
+    assert [e["seq"] for e in latest] == sorted(e["seq"] for e in latest)
+    assert client.get("/audit", headers=bearer(tokens["viewer"])).status_code == 403
+    assert client.get("/audit").status_code == 401
