@@ -229,6 +229,23 @@ def _changed_rows(old: pd.DataFrame, new: pd.DataFrame, columns: Iterable[str]) 
     return np.flatnonzero(~(was.to_numpy() == after.to_numpy()) | was.isna().to_numpy())
 
 
+def _changed_keys(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, key: str, keys: Iterable[str]) -> list[str]:
+    """Those of ``keys`` whose rows (values and geometry, in any order) differ between ``old`` and ``new``."""
+
+    def groups(frame: gpd.GeoDataFrame) -> dict[str, tuple[int, ...]]:
+        if not len(frame):
+            return {}
+        attrs = frame.drop(columns=frame.geometry.name)
+        text = attrs.astype(object).where(attrs.notna(), None).astype(str)
+        h = pd.util.hash_pandas_object(text, index=False).to_numpy()
+        g = pd.util.hash_array(shapely.to_wkb(frame.geometry.to_numpy()).astype(object))
+        digests = pd.Series(h ^ g, index=frame[key].astype(str).to_numpy())
+        return {k: tuple(sorted(v.tolist())) for k, v in digests.groupby(level=0)}
+
+    before, after = groups(old), groups(new)
+    return sorted(k for k in {str(k) for k in keys} if before.get(k) != after.get(k))
+
+
 def _boxes(*frames: gpd.GeoDataFrame | None) -> np.ndarray:
     geoms = [f.geometry.to_numpy() for f in frames if f is not None and len(f)]
     if not geoms:
@@ -338,7 +355,7 @@ def update_after_edit(
             drawn, metric_crs=crs, minutes=params.minutes, speed_kmh=params.speed_kmh,
             level_minutes=params.level_minutes, bands=params.bands,
         )
-        _replace(layers, changes, boxes, before, "circles", "center_id", edited_centres, circles)
+        _replace(layers, changes, boxes, before, "circles", "center_id", edited_centres, circles, only_changed=True)
         areas_drawn = method is Method.network and "service_areas" in before.layers and not before.meta.get("service_areas")
         if areas_drawn:
             from layers.service_areas import walking_service_areas
@@ -349,7 +366,7 @@ def update_after_edit(
                 level_minutes=params.level_minutes, bands=params.bands, buffer_m=params.area_buffer_m,
                 max_snap_m=params.max_snap_m,
             )
-            _replace(layers, changes, boxes, before, "service_areas", "center_id", edited_centres, areas)
+            _replace(layers, changes, boxes, before, "service_areas", "center_id", edited_centres, areas, only_changed=True)
 
     # 4. units, grids and cells holding a changed compound
     recount = bool(edited_compounds)
@@ -397,10 +414,10 @@ def _replace(
     old = before.layers.get(name)
     if old is None:
         old = rows.iloc[0:0]
-    if only_changed and len(rows):
+    if only_changed:
         mine = old[old[key].astype(str).isin(keys)] if len(old) else old
-        rows = rows.iloc[_changed_rows(mine, rows, [c for c in rows.columns if c != rows.geometry.name])]
-        keys = sorted(rows[key].astype(str))
+        keys = _changed_keys(mine, rows, key, keys)
+        rows = rows[rows[key].astype(str).isin(keys)] if len(rows) else rows
         if not keys:
             return
     layers[name] = splice(old, key, keys, rows)
