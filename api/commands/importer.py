@@ -1,10 +1,12 @@
 """``dangjian import``: assemble a dataset from the files planners hold.
 
-The output GeoPackage is the dataset's store: layers, meta values and the
-import report are written in one store transaction (audit actor
-``cli:<user>``), so a failed import leaves an existing output as it was, with
-its audit log, scenarios and tokens.  The report is also written beside the
-file (``X.import.txt`` and ``X.import.json``) for people.
+The output is the dataset's store: a GeoPackage, or a PostGIS schema
+(``--output postgresql://user@host/db?schema=NAME``, or a ``.gpkg`` name while
+``DANGJIAN_DATABASE_URL`` is set: the schema named after the file).  Layers,
+meta values and the import report are written in one store transaction (audit
+actor ``cli:<user>``), so a failed import leaves an existing dataset as it
+was, with its audit log, scenarios and tokens.  A GeoPackage's report is also
+written beside the file (``X.import.txt`` and ``X.import.json``) for people.
 """
 
 from __future__ import annotations
@@ -21,13 +23,29 @@ def register(app: typer.Typer) -> None:
     from api.commands.token import cli_actor
     from api.settings import Settings
     from layers.i18n import check_lang
-    from layers.importer import ImportOptions, import_to_file, parse_bbox, parse_columns, report_lines, report_paths
+    from layers.importer import (
+        ImportOptions,
+        import_sources,
+        import_to_file,
+        parse_bbox,
+        parse_columns,
+        report_lines,
+        report_paths,
+        write_import,
+    )
+    from layers.store import is_database_url, open_store
 
     @app.command("import")
     @friendly_errors
     def import_(
         sources: Annotated[list[Path], typer.Argument(help="Files: .gpkg .geojson .shp .zip .kml .csv .xlsx .osm.pbf .osm")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Dataset GeoPackage (its store) to import into; an existing one is replaced in one transaction")],
+        output: Annotated[
+            str,
+            typer.Option(
+                "--output", "-o",
+                help="Dataset to import into: a GeoPackage, or postgresql://...?schema=NAME; an existing one is replaced in one transaction",
+            ),
+        ],
         crs: Annotated[
             str | None,
             typer.Option("--crs", help="Coordinates of the sources: wgs84, cgcs2000, gcj02 (AMap), bd09 (Baidu) or EPSG:NNNN"),
@@ -58,9 +76,20 @@ def register(app: typer.Typer) -> None:
             skip_bad_rows=skip_bad_rows,
             point_radius_m=point_radius_m,
         )
+        database_url = output if is_database_url(output) else settings.database_url
+        if database_url:
+            # a PostGIS deployment: the dataset is a schema of the city's database
+            with steps(lang, None) as advance:
+                dataset, report = import_sources(sources, options=options, progress=advance)
+                with open_store(output, database_url=settings.database_url or None, seed=False) as store:
+                    done = write_import(store, dataset, report, actor=cli_actor(), label=store.location, progress=advance)
+            for line in report_lines(report, lang):
+                out.print(line, highlight=False, markup=False, soft_wrap=True)
+            out.print(f"{store.location}  (import report {done.report_id}, revision {done.revision})", highlight=False, markup=False)
+            return
         with steps(lang, None) as advance:
-            _, report = import_to_file(sources, output, options=options, actor=cli_actor(), lang=lang, progress=advance)
+            _, report = import_to_file(sources, Path(output), options=options, actor=cli_actor(), lang=lang, progress=advance)
         for line in report_lines(report, lang):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
-        json_path, txt_path = report_paths(output)
+        json_path, txt_path = report_paths(Path(output))
         out.print(f"{output}  ({json_path.name}, {txt_path.name})", highlight=False, markup=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -607,6 +608,28 @@ def test_cli_import_keeps_its_reports_in_the_output_store(tmp_path: Path):
         assert [t.id for t in store.list_tokens()] == [token]  # the second import kept the store's tokens
         assert [e.action for e in store.audit() if e.actor == cli_actor()].count("import_dataset") == 2
     assert sorted(p.name for p in tmp_path.glob("d*")) == ["d.gpkg", "d.import.json", "d.import.txt"]
+
+
+def test_cli_import_into_a_postgis_schema(tmp_path: Path, postgis_url: str, monkeypatch: pytest.MonkeyPatch):
+    """``-o postgresql://...?schema=`` and a ``.gpkg`` name under ``DANGJIAN_DATABASE_URL`` both land in PostGIS."""
+    from api.commands.token import cli_actor
+
+    runner = CliRunner()
+    comp = write_shapefile(tmp_path / "compounds.shp", compounds_frame(), cpg=True)
+    schema = f"cli_{uuid.uuid4().hex[:8]}"
+    sep = "&" if "?" in postgis_url else "?"
+    result = runner.invoke(app, ["import", str(comp), "-o", f"{postgis_url}{sep}schema={schema}", "--columns", "小区名称=name"])
+    assert result.exit_code == 0, result.output
+    with open_store(f"{postgis_url}{sep}schema={schema}") as store:
+        assert len(store.read_layer("compounds")) == 4
+        assert [r["actor"] for r in store.list_import_reports()] == [cli_actor()]
+    monkeypatch.setenv("DANGJIAN_DATABASE_URL", postgis_url)
+    named = f"city_{uuid.uuid4().hex[:8]}"
+    result = runner.invoke(app, ["import", str(comp), "-o", f"{named}.gpkg", "--columns", "小区名称=name"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / f"{named}.gpkg").exists() and not Path(f"{named}.gpkg").exists()  # no file: the schema is the store
+    with open_store(f"{named}.gpkg", database_url=postgis_url, seed=False) as store:
+        assert len(store.read_layer("compounds")) == 4
 
 
 def test_import_to_gpkg_refuses_an_existing_output_before_reading(tmp_path: Path):
