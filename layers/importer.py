@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -1191,13 +1192,23 @@ def _gpkg_output(output: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _remove_stale_imports(out: Path) -> None:
-    """Scratch files of imports into ``out`` killed more than an hour ago."""
+def remove_stale_scratch(folder: Path) -> None:
+    """Left-overs of imports and uploads killed more than an hour ago in a datasets folder.
+
+    Scratch datasets (``.<name>.import-*.gpkg`` and the store's own layer
+    scratch files beside them, ``..<name>.import-*.dj-*.gpkg``, with their
+    ``-wal``/``-shm``) and upload folders (``.upload-*``) of any name: a
+    killed import never reaches its own clean-up, and the name may never be
+    imported again.
+    """
     cutoff = time.time() - _STALE_SCRATCH_S
-    for f in out.parent.glob(f".{out.stem}.import-*.gpkg*"):
+    for f in [*folder.glob(".*.import-*.gpkg*"), *folder.glob(".upload-*")]:
         with suppress(OSError):
             if f.stat().st_mtime < cutoff:
-                f.unlink()
+                if f.is_dir() and not f.is_symlink():
+                    shutil.rmtree(f, ignore_errors=True)
+                else:
+                    f.unlink()
 
 
 def _publish(scratch: Path, out: Path) -> bool:
@@ -1268,7 +1279,7 @@ def import_to_gpkg(
         with open_store(out) as store:
             return write_import(store, dataset, report, actor=actor, replace=replace, label=label, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_imports(out)
+    remove_stale_scratch(out.parent)
     fd, name = tempfile.mkstemp(prefix=f".{out.stem}.import-", suffix=".gpkg", dir=out.parent)
     os.close(fd)
     scratch = Path(name)

@@ -45,6 +45,7 @@ from layers.importer import (
     import_to_gpkg,
     parse_bbox,
     parse_columns,
+    remove_stale_scratch,
     write_import,
 )
 from layers.store import Role, Store, open_store, schema_name_for
@@ -183,6 +184,7 @@ async def create_dataset(
         return _error(413, f"the upload passed {settings.upload_max_mb:g} MB, the most accepted", "files")
     except MultiPartException as exc:
         return _error(400, f"the multipart body cannot be read: {exc.message}", "files")
+    remove_stale_scratch(data_dir)
     work = Path(tempfile.mkdtemp(prefix=".upload-", dir=data_dir))
     try:
         uploads = [f for key in ("files", "file") for f in form.getlist(key) if isinstance(f, UploadFile)]

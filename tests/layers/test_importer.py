@@ -12,6 +12,7 @@ Roads: a 3 x 3 grid of 300 m blocks (x, y = 0, 300, 600, 900).  Compounds:
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 import zipfile
@@ -638,3 +639,25 @@ def test_import_to_gpkg_refuses_an_existing_output_before_reading(tmp_path: Path
     with pytest.raises(DatasetExistsError, match="exists"):
         import_to_gpkg([tmp_path / "missing.csv"], out, actor="test", replace=False)
     assert out.read_bytes() == b"someone else's file"
+
+
+def test_left_overs_of_killed_imports_and_uploads_are_removed_after_an_hour(tmp_path: Path):
+    from layers.importer import remove_stale_scratch
+
+    old = time.time() - 2 * 3600
+    names = [".town.import-ab12.gpkg", ".town.import-ab12.gpkg-wal", "..fresh0.import-cd34.dj-ef56.gpkg", ".upload-x1y2"]
+    for name in names:
+        p = tmp_path / name
+        if name.startswith(".upload-"):
+            p.mkdir()
+            (p / "city.gpkg").write_bytes(b"x" * 10)
+        else:
+            p.write_bytes(b"x")
+        os.utime(p, (old, old))
+    (tmp_path / ".town.import-new1.gpkg").write_bytes(b"still being written")
+    kept = ["town.gpkg", "town.import.json", "town.gpkg-wal"]
+    for name in kept:
+        (tmp_path / name).write_bytes(b"keep")
+        os.utime(tmp_path / name, (old, old))
+    remove_stale_scratch(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".town.import-new1.gpkg", *kept])
