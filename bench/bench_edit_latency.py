@@ -41,7 +41,7 @@ def _lonlat_offset(lon: float, lat: float, dx_m: float, dy_m: float) -> list[flo
 def run(path: Path, *, rounds: int, full: bool) -> dict[str, list[float]]:
     from fastapi.testclient import TestClient
 
-    import api.routers.edits as edits
+    import api.editing as editing
     from api.app import create_app
     from api.settings import Settings
     from layers.store import Role, open_store
@@ -52,12 +52,12 @@ def run(path: Path, *, rounds: int, full: bool) -> dict[str, list[float]]:
     compounds = store.read_layer("compounds")
     store.close()
     head = {"Authorization": f"Bearer {token}"}
-    saved = edits.update_in_store
+    saved = editing.update_in_store
     if full:
-        def whole(tx: Any, dataset: Any, state: Any, layer: str, feature_id: str, *, everything: bool = False) -> Any:
-            return saved(tx, dataset, state, layer, feature_id, everything=True)
+        def whole(tx: Any, dataset: Any, state: Any, features: Any, *, everything: bool = False) -> Any:
+            return saved(tx, dataset, state, features, everything=True)
 
-        edits.update_in_store = whole  # type: ignore[assignment]
+        editing.update_in_store = whole  # type: ignore[assignment]
     times: dict[str, list[float]] = {}
 
     def timed(kind: str, call: Any) -> Any:
@@ -94,7 +94,7 @@ def run(path: Path, *, rounds: int, full: bool) -> dict[str, list[float]]:
                 timed("households of compound", lambda e=cur.headers["etag"], i=h["id"], n=int(h["households"]) + 50: client.patch(
                     f"/collections/compounds/items/{i}", json={"properties": {"households": n}}, headers={**head, "If-Match": e}))
     finally:
-        edits.update_in_store = saved  # type: ignore[assignment]
+        editing.update_in_store = saved  # type: ignore[assignment]
     return times
 
 
