@@ -114,7 +114,12 @@ def submit_edit(state: DatasetState, caller: Caller, write: Write) -> tuple[Stor
                     batch = queue.take()
                     if not batch:
                         break
-                    run_batch(state, batch)
+                    try:
+                        run_batch(state, batch)
+                    finally:  # whatever happened, nobody may wait for an answer that never comes
+                        for other in batch:
+                            if not other.future.done():
+                                other.future.set_exception(RuntimeError("the edit batch stopped without an answer"))
             finally:
                 state.edit_lock.release()
     return item.future.result()
@@ -175,7 +180,12 @@ def run_batch(state: DatasetState, batch: list[PendingEdit]) -> None:
     versions: dict[str, dict[str, int | None]] = {}
     for (_, (layer, fid), _), feature in zip(accepted, stored, strict=True):
         versions.setdefault(layer, {})[fid] = None if feature is None else feature.version
-    if not state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes):
+    try:
+        installed = state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes)
+    except Exception:  # committed: serve it by reading it back instead
+        log.exception("could not serve the edited dataset from memory; reloading it from the store")
+        installed = False
+    if not installed:
         state.invalidate()
     summary = update.dataset.meta.get("summary", {})
     for (item, _, _), feature in zip(accepted, stored, strict=True):

@@ -506,3 +506,18 @@ def test_the_audit_log_and_a_features_history_over_http(served):
     assert [e["seq"] for e in latest] == sorted(e["seq"] for e in latest)
     assert client.get("/audit", headers=bearer(tokens["viewer"])).status_code == 403
     assert client.get("/audit").status_code == 401
+
+
+def test_a_failure_after_the_commit_still_answers_and_serves_the_edit(served, monkeypatch: pytest.MonkeyPatch):
+    """Serving the edited dataset from memory fails after the commit: the edit is answered and the service reloads it."""
+    client, store, tokens = served
+    state = client.app.state.dangjian
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(state, "install_edit", broken)
+    made = client.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))
+    assert made.status_code == 201 and made.json()["version"] == 1
+    assert store.get_feature("centers", made.json()["id"]).version == 1
+    assert covered(client) == (1700, 1)  # read back from the store
