@@ -581,6 +581,12 @@ class DatasetState:
             log.debug("edit installed: %d of %d cached tiles kept", len(kept), len(cached))
             return True
 
+    def install_stored(self, dataset: Dataset, *, revision: int, versions: dict[str, dict[str, int]]) -> None:
+        """Serve ``dataset``, exactly what the store holds at ``revision``, as a reload would (every cache dropped)."""
+        path = Path(self.settings.dataset)
+        stamp = None if self.settings.database_url else _file_stamp(path)
+        self._install(dataset, stamp=stamp, path=path, revision=revision, versions=versions)
+
     def feature_version(self, layer: str, feature_id: str) -> int | None:
         """The stored version of a feature of ``centers``/``compounds`` as served (``None`` without a store)."""
         self.dataset()

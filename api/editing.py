@@ -138,10 +138,19 @@ def run_batch(state: DatasetState, batch: list[PendingEdit]) -> None:
     errors: dict[int, BaseException] = {}
     try:
         with state.store.transaction(actor=batch[0].caller.actor) as tx:
-            if served_revision is None or served_revision != tx.revision - 1:
-                # Someone else wrote since this process loaded: start from what is stored.
+            stale = served_revision is None or served_revision != tx.revision - 1
+            if stale:
+                # Someone else (another worker) wrote since this process loaded: start from what is stored,
+                # keeping the served frames of layers nobody changed since (the roads' walking network stays cached).
                 log.info("the served dataset is behind the store (revision %s < %s); reading it", served_revision, tx.revision - 1)
-                dataset = tx.export_dataset()
+                served, dataset = dataset, tx.export_dataset()
+                if served_revision is not None:
+                    unchanged = {
+                        n: served.layers[n]
+                        for n, rev in tx.layer_revisions().items()
+                        if rev <= served_revision and n in served.layers and n in dataset.layers
+                    }
+                    dataset = dataset.replace(**unchanged)
             # Incremental only from a state whose derived layers agree with its centres and compounds
             # (not after a feature written through the store alone, without recomputing).
             vouched = tx.derived_current()
@@ -163,6 +172,7 @@ def run_batch(state: DatasetState, batch: list[PendingEdit]) -> None:
             update = update_in_store(tx, dataset, state, [f for _, f, _ in accepted], everything=not vouched)
             stored = [_as_answered(tx, feature) for feature in written]
             revision = tx.revision
+            every_version = {n: tx.feature_versions(n) for n in EDITABLE if tx.has_layer(n)} if stale else None
     except _NothingAccepted:
         pass
     except BaseException as exc:  # the recomputation or the commit failed: nothing of the batch is stored
@@ -181,7 +191,11 @@ def run_batch(state: DatasetState, batch: list[PendingEdit]) -> None:
     for (_, (layer, fid), _), feature in zip(accepted, stored, strict=True):
         versions.setdefault(layer, {})[fid] = None if feature is None else feature.version
     try:
-        installed = state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes)
+        if every_version is not None:  # what this batch started from was read from the store: serve it whole
+            state.install_stored(update.dataset, revision=revision, versions=every_version)
+            installed = True
+        else:
+            installed = state.install_edit(update.dataset, revision=revision, versions=versions, boxes=update.boxes)
     except Exception:  # committed: serve it by reading it back instead
         log.exception("could not serve the edited dataset from memory; reloading it from the store")
         installed = False

@@ -388,6 +388,16 @@ class Snapshot:
             )
         return out
 
+    def layer_revisions(self) -> dict[str, int]:
+        """The revision of each layer's last change."""
+        return {str(n): int(r) for n, r in self._s.query("SELECT name, revision FROM dj_layers")}
+
+    def feature_versions(self, layer: str) -> dict[str, int]:
+        """The version of every live feature of ``centers`` or ``compounds``."""
+        table = self._versions(check_versioned(layer))
+        live = table[~table["deleted"]]
+        return dict(zip(live["feature_id"].astype(str), live["version"].astype(int), strict=True))
+
     def derived_current(self) -> bool:
         """Whether the derived layers agree with the centres and compounds as stored.
 

@@ -374,6 +374,8 @@ def test_an_edit_after_another_process_wrote_starts_from_the_store(served):
     client, store, tokens = served
     editor = bearer(tokens["editor"])
     assert covered(client) == (1400, 2)
+    state = client.app.state.dangjian
+    roads = state.dataset()["roads"]
     # another process adds the centre next to D straight into the store (coverage not recomputed there)
     store.create_feature("centers", {"id": "OTHER", "name": "别处新增", "level": "community", "status": "existing"},
                          {"type": "Point", "coordinates": lonlat(150, 700)}, actor="other-process")
@@ -381,7 +383,10 @@ def test_an_edit_after_another_process_wrote_starts_from_the_store(served):
         "type": "Feature", "geometry": polygon(square(750, 150, 40)), "properties": {"name": "新小区", "households": 120},
     })
     assert made.status_code == 201, made.text
-    # the edit's recomputation reached D through the other process's centre, and the service reloaded
+    # the edit started from what was stored and serves the result at once, keeping the unchanged roads (and their network)
+    assert state.revision == store.revision()
+    assert state.dataset()["roads"] is roads
+    # its recomputation reached D through the other process's centre
     d = client.get("/collections/compounds/items/D").json()["properties"]
     assert d["covered"] is True and d["nearest_center"] == "OTHER"
     assert covered(client)[0] == 1700 + (120 if made.json()["properties"]["covered"] else 0)
