@@ -51,7 +51,7 @@ from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_datase
 from layers.schema import INPUT_LAYERS
 from layers.store import VERSIONED_LAYERS, Store
 from layers.store.scenarios import StoredScenarios
-from layers.update import coverage_variant
+from layers.update import coverage_variant, row_hashes
 
 log = logging.getLogger("dangjian.api")
 
@@ -64,7 +64,6 @@ VARIANT_LAYERS: frozenset[str] = frozenset({"compounds", "circles", "service_are
 #: Coordinate systems features and tiles can be shifted into (``gcj02`` for AMap basemaps).
 COORDS: tuple[str, ...] = ("wgs84", "gcj02")
 
-_TUPLE_PARAMS = {f.name for f in fields(BuildParams) if f.type in ("tuple[float, ...]", "tuple[str, ...]")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,13 +130,6 @@ class LRU:
 
 # --------------------------------------------------------------------------------------------
 # coverage variants
-
-
-def _params_from_meta(meta: dict[str, Any], fallback: BuildParams) -> BuildParams:
-    stored = meta.get("params") or {}
-    known = {f.name for f in fields(BuildParams)}
-    values = {k: (tuple(v) if k in _TUPLE_PARAMS and isinstance(v, list) else v) for k, v in stored.items() if k in known}
-    return BuildParams(**{**{f.name: getattr(fallback, f.name) for f in fields(BuildParams)}, **values})
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,15 +296,8 @@ def changed_boxes(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) ->
         return np.empty((0, 4))
     if old is None or new is None or set(old.columns) != set(new.columns) or old.geometry.name != new.geometry.name:
         return None
-    new = new[list(old.columns)]
-
-    def digests(frame: gpd.GeoDataFrame) -> pd.Series:
-        attrs = frame.drop(columns=frame.geometry.name).astype(str)
-        h = pd.util.hash_pandas_object(attrs, index=False).to_numpy()
-        g = pd.util.hash_array(shapely.to_wkb(frame.geometry.to_numpy()).astype(object))
-        return pd.Series(h ^ g, index=feature_ids(frame))
-
-    a, b = digests(old), digests(new)
+    a = pd.Series(row_hashes(old), index=feature_ids(old))
+    b = pd.Series(row_hashes(new), index=feature_ids(new))
     if a.index.has_duplicates or b.index.has_duplicates:
         return None
     joined = pd.concat([a.rename("a"), b.rename("b")], axis=1)
@@ -657,7 +642,7 @@ class DatasetState:
         ds = self.dataset()
         cached = self._base_params
         if cached is None or cached[0] is not ds:
-            cached = (ds, _params_from_meta(ds.meta, self.settings.build_params()))
+            cached = (ds, BuildParams.from_meta(ds.meta, self.settings.build_params()))
             self._base_params = cached
         return cached[1]
 
@@ -665,7 +650,7 @@ class DatasetState:
         """The parameters ``dataset`` was built with (its ``meta``), the deployment's settings for what it does not say."""
         if dataset is self._dataset:
             return self.base_params()
-        return _params_from_meta(dataset.meta, self.settings.build_params())
+        return BuildParams.from_meta(dataset.meta, self.settings.build_params())
 
     def variant_key(self, minutes: float | None, method: str | None, scenario: str | None = None) -> str:
         """``""`` when ``minutes``/``method`` match the build and no scenario is asked for, else a short key.

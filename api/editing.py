@@ -36,7 +36,7 @@ from geo.errors import DangjianError, NotFoundError
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset
 from layers.service_areas import cached_walking_network
-from layers.store import DERIVED_REVISION, StoredFeature, Transaction
+from layers.store import DERIVED_REVISION, VERSIONED_LAYERS, StoredFeature, Transaction
 from layers.update import EditUpdate, splice, update_after_edit
 
 log = logging.getLogger("dangjian.api")
@@ -45,8 +45,6 @@ log = logging.getLogger("dangjian.api")
 MAX_BATCH = 64
 #: How often a waiting request looks whether another thread answered its edit (s).
 _POLL_S = 0.01
-#: Layers a feature edit may touch.
-EDITABLE: tuple[str, ...] = ("centers", "compounds")
 
 Write = Callable[[Transaction], tuple[tuple[str, str], bool]]
 
@@ -172,7 +170,7 @@ def run_batch(state: DatasetState, batch: list[PendingEdit]) -> None:
             update = update_in_store(tx, dataset, state, [f for _, f, _ in accepted], everything=not vouched)
             stored = [_as_answered(tx, feature) for feature in written]
             revision = tx.revision
-            every_version = {n: tx.feature_versions(n) for n in EDITABLE if tx.has_layer(n)} if stale else None
+            every_version = {n: tx.feature_versions(n) for n in VERSIONED_LAYERS if tx.has_layer(n)} if stale else None
     except _NothingAccepted:
         pass
     except BaseException as exc:  # the recomputation or the commit failed: nothing of the batch is stored
@@ -221,7 +219,7 @@ def _named(exc: Exception) -> Exception:
     """The error naming the property as the request did: ``level``, not ``centers.level``."""
     if isinstance(exc, DangjianError) and exc.field:
         head, _, rest = exc.field.partition(".")
-        if head in EDITABLE and rest:
+        if head in VERSIONED_LAYERS and rest:
             exc.field = rest
     return exc
 

@@ -8,7 +8,7 @@ the dataset's ``meta`` so the map and reports can say how it was computed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +86,18 @@ class BuildParams:
     max_snap_m: float = 300.0
     area_buffer_m: float = 50.0
 
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], fallback: BuildParams | None = None) -> BuildParams:
+        """The parameters a dataset was built with (its ``meta["params"]``), ``fallback``'s (or the defaults) for the rest."""
+        base = fallback or cls()
+        stored = meta.get("params") or {}
+        values = {f.name: getattr(base, f.name) for f in fields(cls)}
+        for f in fields(cls):
+            if f.name in stored:
+                v = stored[f.name]
+                values[f.name] = tuple(v) if f.type.startswith("tuple") and isinstance(v, list) else v
+        return cls(**values)
+
     def validate(self) -> BuildParams:
         """Check the values, raising a named :class:`~geo.errors.InvalidValueError`."""
         check_walk_params(self.minutes, self.speed_kmh)
@@ -130,6 +142,46 @@ def fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return compounds, centers
 
 
+def coverage_kwargs(dataset: Dataset, params: BuildParams) -> dict[str, Any]:
+    """The arguments of :func:`layers.coverage.compound_coverage` a build uses, but the compounds, centres and network."""
+    return {
+        "metric_crs": dataset.metric_crs,
+        "method": parse_method(params.method),
+        "minutes": params.minutes,
+        "speed_kmh": params.speed_kmh,
+        "level_minutes": params.level_minutes,
+        "statuses": params.statuses,
+        "gates": dataset.layers.get("gates"),
+        "roads": dataset["roads"],
+        "max_snap_m": params.max_snap_m,
+    }
+
+
+def centre_circles(centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildParams) -> gpd.GeoDataFrame:
+    """Straight-line service circles (with the time bands) of ``centers``, as a build draws them."""
+    return service_circles(
+        centers, metric_crs=dataset.metric_crs, minutes=params.minutes, speed_kmh=params.speed_kmh,
+        level_minutes=params.level_minutes, bands=params.bands,
+    )
+
+
+def centre_service_areas(network: Any, centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildParams) -> gpd.GeoDataFrame:
+    """Walking service areas of the counted ones of ``centers`` on ``network``, as a build draws them."""
+    from layers.service_areas import walking_service_areas
+
+    return walking_service_areas(
+        network,
+        centers[centers["status"].isin(list(params.statuses))],
+        metric_crs=dataset.metric_crs,
+        minutes=params.minutes,
+        speed_kmh=params.speed_kmh,
+        level_minutes=params.level_minutes,
+        bands=params.bands,
+        buffer_m=params.area_buffer_m,
+        max_snap_m=params.max_snap_m,
+    )
+
+
 def coverage_layers(
     dataset: Dataset,
     params: BuildParams,
@@ -155,14 +207,7 @@ def coverage_layers(
     """
     params.validate()
     method = parse_method(params.method)
-    kwargs: dict[str, Any] = {
-        "metric_crs": dataset.metric_crs,
-        "minutes": params.minutes,
-        "speed_kmh": params.speed_kmh,
-        "level_minutes": params.level_minutes,
-        "statuses": params.statuses,
-        "gates": dataset.layers.get("gates"),
-    }
+    kwargs = coverage_kwargs(dataset, params)
     progress("progress.coverage")
     compounds = dataset["compounds"]
     centers = dataset["centers"]
@@ -171,41 +216,21 @@ def coverage_layers(
     }
     notes: dict[str, Any] = {}
     if method is Method.network:
-        from layers.service_areas import walking_network, walking_service_areas
+        from layers.service_areas import walking_network
 
         net = None if network_pass is not None else walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
-        covered = compound_coverage(
-            compounds, centers, method=method, roads=dataset["roads"], network=net, network_pass=network_pass,
-            max_snap_m=params.max_snap_m, **kwargs,
-        )
+        covered = compound_coverage(compounds, centers, network=net, network_pass=network_pass, **kwargs)
         if net is None:
             notes["service_areas"] = "not drawn: the walking pass was split into tiles"
         elif not areas:
             notes["service_areas"] = "not drawn: coverage only"
         else:
             progress("progress.service_areas")
-            layers["service_areas"] = walking_service_areas(
-                net,
-                centers[centers["status"].isin(list(params.statuses))],
-                metric_crs=dataset.metric_crs,
-                minutes=params.minutes,
-                speed_kmh=params.speed_kmh,
-                level_minutes=params.level_minutes,
-                bands=params.bands,
-                buffer_m=params.area_buffer_m,
-                max_snap_m=params.max_snap_m,
-            )
+            layers["service_areas"] = centre_service_areas(net, centers, dataset, params)
     else:
-        covered = compound_coverage(compounds, centers, method=method, **kwargs)
+        covered = compound_coverage(compounds, centers, **kwargs)
     progress("progress.circles")
-    layers["circles"] = service_circles(
-        centers,
-        metric_crs=dataset.metric_crs,
-        minutes=params.minutes,
-        speed_kmh=params.speed_kmh,
-        level_minutes=params.level_minutes,
-        bands=params.bands,
-    )
+    layers["circles"] = centre_circles(centers, dataset, params)
     out = dataset.replace(compounds=covered, **layers)
     out.meta["params"] = asdict(params)
     for key in ("service_areas",):

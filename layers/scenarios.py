@@ -46,9 +46,9 @@ from pyproj import Transformer
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError, NotFoundError
+from layers.build import BuildParams, centre_circles, centre_service_areas, coverage_kwargs, summarize
 from layers.cells import cell_totals
-from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, service_circles
-from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
+from layers.coverage import Method, compound_coverage, parse_method
 from layers.dataset import Dataset
 from layers.i18n import text
 from layers.schema import LEVELS, CenterStatus
@@ -421,42 +421,10 @@ def _walk_network(dataset: Dataset) -> Any:
     return cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
 
 
-def _params(base: Dataset) -> dict[str, Any]:
-    p = dict(base.meta.get("params") or {})
-    return {
-        "method": p.get("method") or Method.circle.value,
-        "minutes": float(p.get("minutes") or DEFAULT_MINUTES),
-        "speed_kmh": float(p.get("speed_kmh") or DEFAULT_SPEED_KMH),
-        "level_minutes": dict(p.get("level_minutes") or {}),
-        "statuses": list(p.get("statuses") or DEFAULT_STATUSES),
-        "bands": tuple(p.get("bands") or (5.0, 10.0)),
-        "max_snap_m": float(p.get("max_snap_m") or 300.0),
-        "area_buffer_m": float(p.get("area_buffer_m") or 50.0),
-    }
-
-
-def _coverage(base: Dataset, centers: gpd.GeoDataFrame, p: dict[str, Any]) -> gpd.GeoDataFrame:
-    """Compounds with coverage columns from ``centers`` (and the straight-line ones for network builds)."""
-    how = parse_method(p["method"])
-    kwargs: dict[str, Any] = {
-        "metric_crs": base.metric_crs,
-        "minutes": p["minutes"],
-        "speed_kmh": p["speed_kmh"],
-        "level_minutes": p["level_minutes"],
-        "statuses": p["statuses"],
-        "gates": base.layers.get("gates"),
-    }
-    compounds = base["compounds"]
-    if how is Method.network:
-        net = _walk_network(base)
-        out = compound_coverage(compounds, centers, method=how, roads=base["roads"], network=net,
-                                max_snap_m=p["max_snap_m"], **kwargs)
-        circle = compound_coverage(compounds, centers, method=Method.circle, **kwargs)
-        out["covered_circle"] = circle["covered"].to_numpy()
-        out["walk_m_circle"] = circle["walk_m"].to_numpy()
-        return out
-    out = compound_coverage(compounds, centers, method=how, **kwargs)
-    return out.drop(columns=[c for c in ("covered_circle", "walk_m_circle") if c in out.columns])
+def _coverage(base: Dataset, centers: gpd.GeoDataFrame, params: BuildParams) -> gpd.GeoDataFrame:
+    """Compounds with coverage columns from ``centers`` (network builds: the straight-line ones beside them)."""
+    network = _walk_network(base) if parse_method(params.method) is Method.network else None
+    return compound_coverage(base["compounds"], centers, network=network, **coverage_kwargs(base, params))
 
 
 def scenario_dataset(base: Dataset, scenario: Scenario) -> Dataset:
@@ -478,57 +446,33 @@ def scenario_dataset(base: Dataset, scenario: Scenario) -> Dataset:
         coverage columns recomputed, ``circles`` for the new centres and,
         when the base has them, ``units``, ``grids`` and ``cells`` with
         their covered counts refreshed; network builds also get
-        ``service_areas`` (when :mod:`layers.service_areas` is available,
-        else an empty layer).  ``meta["scenario"]`` names the scenario and
+        ``service_areas``.  ``meta["scenario"]`` names the scenario and
         ``meta["summary"]`` holds the new headline figures.
     """
-    from layers.build import summarize
-
-    p = _params(base)
+    params = BuildParams.from_meta(base.meta)
     centers = apply_changes(base["centers"], scenario.changes, dataset=base)
-    compounds = _coverage(base, centers, p)
+    compounds = _coverage(base, centers, params)
     layers: dict[str, gpd.GeoDataFrame] = {"centers": centers, "compounds": compounds}
-    layers["circles"] = service_circles(
-        centers, metric_crs=base.metric_crs, minutes=p["minutes"], speed_kmh=p["speed_kmh"],
-        level_minutes=p["level_minutes"], bands=p["bands"],
-    )
+    layers["circles"] = centre_circles(centers, base, params)
     if base.has("units"):
         layers["units"] = covered_shares(base["units"], compounds, "unit")
     if base.has("grids"):
         layers["grids"] = covered_shares(base["grids"], compounds, "grid")
     if base.has("cells") and "covered_households" in base["cells"].columns:
         layers["cells"] = cell_totals(base["cells"], compounds, metric_crs=base.metric_crs, households=False)
-    if parse_method(p["method"]) is Method.network:
-        layers["service_areas"] = _service_areas(base, centers, p)
+    if parse_method(params.method) is Method.network:
+        layers["service_areas"] = centre_service_areas(_walk_network(base), centers, base, params)
     out = base.replace(**layers)
     out.meta["scenario"] = {"id": scenario.id, "name": scenario.name}
     out.meta["summary"] = summarize(out)
     return out
 
 
-def _service_areas(base: Dataset, centers: gpd.GeoDataFrame, p: dict[str, Any]) -> gpd.GeoDataFrame:
-    try:
-        from layers.service_areas import walking_service_areas
-    except ImportError:
-        return gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=WGS84)
-    return walking_service_areas(
-        _walk_network(base),
-        centers[centers["status"].isin(p["statuses"])],
-        metric_crs=base.metric_crs,
-        minutes=p["minutes"],
-        speed_kmh=p["speed_kmh"],
-        level_minutes=p["level_minutes"],
-        bands=p["bands"],
-        buffer_m=p["area_buffer_m"],
-        max_snap_m=p["max_snap_m"],
-    )
-
-
 def _base_coverage(base: Dataset) -> gpd.GeoDataFrame:
     c = base["compounds"]
     if "covered" in c.columns:
         return c
-    return _coverage(base, base["centers"], _params(base))
+    return _coverage(base, base["centers"], BuildParams.from_meta(base.meta))
 
 
 @dataclass

@@ -40,9 +40,17 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidValueError
-from layers.build import BuildParams, coverage_layers, fill_admin, summarize
+from layers.build import (
+    BuildParams,
+    centre_circles,
+    centre_service_areas,
+    coverage_kwargs,
+    coverage_layers,
+    fill_admin,
+    summarize,
+)
 from layers.cells import cell_totals
-from layers.circles import center_minutes, service_circles, walk_metres
+from layers.circles import center_minutes, walk_metres
 from layers.coverage import (
     CIRCLE_COMPARISON_COLUMNS,
     COVERAGE_COLUMNS,
@@ -171,15 +179,6 @@ def splice(frame: gpd.GeoDataFrame, key: str, keys: Iterable[str], rows: gpd.Geo
     return gpd.GeoDataFrame(out.iloc[order].reset_index(drop=True), geometry=frame.geometry.name, crs=frame.crs)
 
 
-def _params(p: BuildParams) -> dict[str, object]:
-    return {
-        "minutes": p.minutes,
-        "speed_kmh": p.speed_kmh,
-        "level_minutes": p.level_minutes,
-        "statuses": p.statuses,
-    }
-
-
 def _longest_radius_m(params: BuildParams, levels: Iterable[str]) -> float:
     """The longest service radius (metres) of any of these centre levels, or of any level named in the params."""
     names = [*levels, *params.level_minutes]
@@ -211,20 +210,30 @@ def _reached_by_centres(
     return nearest <= current + _SLACK_M
 
 
+def row_hashes(frame: pd.DataFrame, columns: Iterable[str] | None = None, *, geometry: bool = True) -> np.ndarray:
+    """One 64-bit hash per row over ``columns`` (default: every attribute; in name order) and, with ``geometry``, its WKB.
+
+    Missing values hash alike whatever their dtype (NaN, None), so a layer
+    read back from a store hashes as it was written.
+    """
+    geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    cols = sorted(c for c in (frame.columns if columns is None else columns) if c in frame.columns and c != geom)
+    attrs = frame[cols]
+    text = attrs.astype(object).where(attrs.notna(), None).astype(str)
+    hashes = pd.util.hash_pandas_object(text, index=False).to_numpy()
+    if geometry and geom is not None:
+        hashes = hashes ^ pd.util.hash_array(shapely.to_wkb(frame.geometry.to_numpy()).astype(object))
+    return hashes
+
+
 def _changed_rows(old: pd.DataFrame, new: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
     """Positions in ``new`` of rows whose ``columns`` differ from the row of the same ``id`` in ``old`` (or that are new)."""
     cols = [c for c in columns if c in new.columns]
     if not len(new):
         return np.array([], dtype=int)
-
-    def digest(frame: pd.DataFrame) -> pd.Series:
-        present = [c for c in cols if c in frame.columns]
-        text = frame[present].astype(object).where(frame[present].notna(), None).astype(str)
-        return pd.Series(pd.util.hash_pandas_object(text, index=False).to_numpy(), index=frame["id"].astype(str).to_numpy())
-
-    before = digest(old)
+    before = pd.Series(row_hashes(old, cols, geometry=False), index=old["id"].astype(str).to_numpy())
     before = before[~before.index.duplicated()]
-    after = digest(new)
+    after = pd.Series(row_hashes(new, cols, geometry=False), index=new["id"].astype(str).to_numpy())
     was = before.reindex(after.index)
     return np.flatnonzero(~(was.to_numpy() == after.to_numpy()) | was.isna().to_numpy())
 
@@ -235,11 +244,7 @@ def _changed_keys(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, key: str, keys: 
     def groups(frame: gpd.GeoDataFrame) -> dict[str, tuple[int, ...]]:
         if not len(frame):
             return {}
-        attrs = frame.drop(columns=frame.geometry.name)
-        text = attrs.astype(object).where(attrs.notna(), None).astype(str)
-        h = pd.util.hash_pandas_object(text, index=False).to_numpy()
-        g = pd.util.hash_array(shapely.to_wkb(frame.geometry.to_numpy()).astype(object))
-        digests = pd.Series(h ^ g, index=frame[key].astype(str).to_numpy())
+        digests = pd.Series(row_hashes(frame), index=frame[key].astype(str).to_numpy())
         return {k: tuple(sorted(v.tolist())) for k, v in digests.groupby(level=0)}
 
     before, after = groups(old), groups(new)
@@ -327,10 +332,7 @@ def update_after_edit(
         affected |= _reached_by_centres(compounds, gates, points, radius, crs)
     pos = np.flatnonzero(affected)
     if len(pos):
-        recomputed = compound_coverage(
-            compounds.iloc[pos], centers, metric_crs=crs, method=method, gates=gates, roads=before["roads"],
-            network=network, max_snap_m=params.max_snap_m, **_params(params),  # type: ignore[arg-type]
-        )
+        recomputed = compound_coverage(compounds.iloc[pos], centers, network=network, **coverage_kwargs(before, params))
         compounds = splice(compounds, "id", recomputed["id"].astype(str), recomputed)
     watched = [*COVERAGE_COLUMNS, *CIRCLE_COMPARISON_COLUMNS, "community", "subdistrict", "unit", "grid"]
     candidates = set(compounds["id"].astype(str).to_numpy()[pos]) | edited_compounds
@@ -351,21 +353,11 @@ def update_after_edit(
     # 3. circles and walking service areas of the edited centres
     if edited_centres:
         drawn = centers[centers["id"].astype(str).isin(edited_centres)]
-        circles = service_circles(
-            drawn, metric_crs=crs, minutes=params.minutes, speed_kmh=params.speed_kmh,
-            level_minutes=params.level_minutes, bands=params.bands,
-        )
+        circles = centre_circles(drawn, before, params)
         _replace(layers, changes, boxes, before, "circles", "center_id", edited_centres, circles, only_changed=True)
         areas_drawn = method is Method.network and "service_areas" in before.layers and not before.meta.get("service_areas")
         if areas_drawn:
-            from layers.service_areas import walking_service_areas
-
-            counted = drawn[drawn["status"].isin(list(params.statuses))]
-            areas = walking_service_areas(
-                network, counted, metric_crs=crs, minutes=params.minutes, speed_kmh=params.speed_kmh,  # type: ignore[arg-type]
-                level_minutes=params.level_minutes, bands=params.bands, buffer_m=params.area_buffer_m,
-                max_snap_m=params.max_snap_m,
-            )
+            areas = centre_service_areas(network, drawn, before, params)
             _replace(layers, changes, boxes, before, "service_areas", "center_id", edited_centres, areas, only_changed=True)
 
     # 4. units, grids and cells holding a changed compound
