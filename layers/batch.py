@@ -70,7 +70,7 @@ from layers.build import BuildParams, build_dataset
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset, read_dataset, write_bytes_atomic
 from layers.i18n import check_lang, text
-from layers.report_formats import REPORT_CSS
+from layers.report_formats import REPORT_CSS, format_value
 
 __all__ = [
     "BatchEntry",
@@ -805,7 +805,7 @@ _SUMS = (
 )
 _KIND = {
     "city": "text", "name": "text", "district": "text", "status": "text", "reason": "text", "path": "text",
-    "compound_share": "share", "household_share": "share", "seconds": "float1",
+    "compound_share": "share", "household_share": "share", "seconds": "float2",
 }
 
 
@@ -885,7 +885,7 @@ def _rollup_tables(results: Sequence[DatasetResult], lang: str) -> dict[str, tup
             return None
         if kind == "text":
             return str(v)
-        if kind in ("share", "float1"):
+        if kind in ("share", "float2"):
             return float(v)
         return int(v)
 
@@ -933,7 +933,7 @@ def rollup_xlsx(results: Sequence[DatasetResult], *, lang: str = "zh", title: st
     from openpyxl.utils import get_column_letter
 
     lang = check_lang(lang)
-    formats = {"int": "#,##0", "share": "0.0%", "float1": "#,##0.0"}
+    formats = {"int": "#,##0", "share": "0.0%", "float2": "#,##0.0"}
     head_font, head_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="B22222")
     total_font, total_fill = Font(bold=True), PatternFill("solid", fgColor="FCE4D6")
     wb = Workbook()
@@ -971,18 +971,6 @@ def rollup_xlsx(results: Sequence[DatasetResult], *, lang: str = "zh", title: st
 _CSS = REPORT_CSS + "tr.failed td{color:#999}\n"
 
 
-def _fmt(value: Any, kind: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if kind == "share":
-        return f"{float(value):.1%}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "float1":
-        return f"{float(value):,.1f}"
-    return str(value)
-
-
 def _html_table(kinds: list[str], headings: list[str], rows: list[list[Any]], *, total_last: bool = False, failed: Sequence[bool] = ()) -> str:
     e = html.escape
     head = "".join(f"<th>{e(h)}</th>" for h in headings)
@@ -990,7 +978,7 @@ def _html_table(kinds: list[str], headings: list[str], rows: list[list[Any]], *,
     for i, row in enumerate(rows):
         cls = ' class="total"' if total_last and i == len(rows) - 1 else (' class="failed"' if i < len(failed) and failed[i] else "")
         cells = "".join(
-            f'<td{" class=" + chr(34) + "n" + chr(34) if k != "text" else ""}>{e(_fmt(v, k))}</td>'
+            f'<td{" class=" + chr(34) + "n" + chr(34) if k != "text" else ""}>{e(format_value(v, k))}</td>'
             for v, k in zip(row, kinds, strict=True)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -1015,11 +1003,11 @@ def rollup_html(results: Sequence[DatasetResult], *, lang: str = "zh", title: st
         method="/".join(text(f"method.{m}", lang) for m in methods) or "-",
     )
     cards = [
-        (text("col.household_share", lang), _fmt(total["household_share"], "share")),
-        (text("col.compound_share", lang), _fmt(total["compound_share"], "share")),
-        (text("col.uncovered_households", lang), _fmt(total["uncovered_households"], "int")),
-        (text("batch.col.districts", lang), _fmt(total["districts"], "int")),
-        (text("batch.col.failed", lang), _fmt(total["failed"], "int")),
+        (text("col.household_share", lang), format_value(total["household_share"], "share")),
+        (text("col.compound_share", lang), format_value(total["compound_share"], "share")),
+        (text("col.uncovered_households", lang), format_value(total["uncovered_households"], "int")),
+        (text("batch.col.districts", lang), format_value(total["districts"], "int")),
+        (text("batch.col.failed", lang), format_value(total["failed"], "int")),
     ]
     failed_rows = (districts["status"] == "failed").tolist()
     parts = [

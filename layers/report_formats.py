@@ -371,7 +371,8 @@ td:first-child{white-space:nowrap}
 """
 
 
-def _fmt(value: Any, kind: str) -> str:
+def format_value(value: Any, kind: str) -> str:
+    """A table cell as HTML reports show it: ``-`` when missing, shares in %, thousands separated."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if kind == "share":
@@ -399,7 +400,7 @@ def _html_table(tab: Table, *, total_last: bool = False, data_attrs: bool = Fals
             if data_attrs and num and value is not None:
                 key = tab.row_keys[i] if tab.row_keys is not None else col
                 attrs += f' data-key="{e(key)}" data-value="{e(str(value))}"'
-            cells.append(f"<td{attrs}>{e(_fmt(value, kind))}</td>")
+            cells.append(f"<td{attrs}>{e(format_value(value, kind))}</td>")
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -424,10 +425,10 @@ def report_html(report: GapReport, lang: str = "zh", *, map_png: bytes | None = 
                 method=text(f"method.{p['method']}", lang), statuses=statuses)
     generated = text("report.generated", lang, built_at=report.built_at or "-", generated_at=report.generated_at)
     cards = [
-        (text("col.household_share", lang), _fmt(t["household_share"], "share")),
-        (text("col.compound_share", lang), _fmt(t["compound_share"], "share")),
-        (text("col.uncovered_households", lang), _fmt(t["uncovered_households"], "int")),
-        (text("col.uncovered_compounds", lang), _fmt(t["uncovered_compounds"], "int")),
+        (text("col.household_share", lang), format_value(t["household_share"], "share")),
+        (text("col.compound_share", lang), format_value(t["compound_share"], "share")),
+        (text("col.uncovered_households", lang), format_value(t["uncovered_households"], "int")),
+        (text("col.uncovered_compounds", lang), format_value(t["uncovered_compounds"], "int")),
     ]
     parts = [
         "<!DOCTYPE html>",
