@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,21 +44,10 @@ import morecantile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import free_port, pct, stop, wait_ready  # noqa: E402
+
 DEMO = ROOT / "data" / "boundaries" / "kangbashi_demo.gpkg"
 ZOOMS = (14, 15, 16)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -80,36 +68,21 @@ class Stats:
         ms = [v * 1000 for v in self.latencies]
         fives = sum(c for k, c in self.codes.items() if k >= 500)
         return (
-            f"{name:<10} {n:>7} req {n / seconds:>8.1f}/s  p50 {_pct(ms, 0.5):>8.1f} ms  p95 {_pct(ms, 0.95):>8.1f} ms  "
-            f"p99 {_pct(ms, 0.99):>8.1f} ms  5xx {fives}  codes {dict(sorted(self.codes.items()))}"
+            f"{name:<10} {n:>7} req {n / seconds:>8.1f}/s  p50 {pct(ms, 0.5):>8.1f} ms  p95 {pct(ms, 0.95):>8.1f} ms  "
+            f"p99 {pct(ms, 0.99):>8.1f} ms  5xx {fives}  codes {dict(sorted(self.codes.items()))}"
         )
 
 
 def start_server(env_extra: dict[str, str], log_path: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     """One uvicorn worker on a free loopback port serving the store named by ``env_extra`` (its log to ``log_path``)."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DANGJIAN_RELOAD_CHECK_S": "0.5", **env_extra}
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_from_env", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
     sink = open(log_path, "wb") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115 - the server's lifetime
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=sink, stderr=sink)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc, port
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    wait_ready(proc, port, timeout_s=120)
+    return proc, port
 
 
 def tile_urls(bounds: tuple[float, float, float, float]) -> list[str]:
@@ -277,8 +250,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         print(baseline.line("tiles/base", args.baseline_seconds))
         print(tiles.line("tiles", elapsed))
         print(edits.line("edits", elapsed))
-        p50_ratio = _pct(tiles.latencies, 0.5) / _pct(baseline.latencies, 0.5)
-        p95_ratio = _pct(tiles.latencies, 0.95) / _pct(baseline.latencies, 0.95)
+        p50_ratio = pct(tiles.latencies, 0.5) / pct(baseline.latencies, 0.5)
+        p95_ratio = pct(tiles.latencies, 0.95) / pct(baseline.latencies, 0.95)
         print(f"tile latency under edits / alone: p50 x{p50_ratio:.1f}, p95 x{p95_ratio:.1f}")
         print(f"acknowledged centres {acked}: missing {missing}, wrong version {wrong}, not served {served_missing}, "
               f"versions backwards {result['versions_backwards']}, 412 {result['conflicts_412']}")
@@ -296,8 +269,8 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     for k, v in result.items():
         if isinstance(v, Stats):
             ms = [x * 1000 for x in v.latencies]
-            out[k] = {"requests": len(ms), "p50_ms": round(_pct(ms, 0.5), 1), "p95_ms": round(_pct(ms, 0.95), 1),
-                      "p99_ms": round(_pct(ms, 0.99), 1), "codes": {str(c): n for c, n in sorted(v.codes.items())}}
+            out[k] = {"requests": len(ms), "p50_ms": round(pct(ms, 0.5), 1), "p95_ms": round(pct(ms, 0.95), 1),
+                      "p99_ms": round(pct(ms, 0.99), 1), "codes": {str(c): n for c, n in sorted(v.codes.items())}}
         else:
             out[k] = v
     return out

@@ -31,7 +31,6 @@ import http.client
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,48 +41,23 @@ from pathlib import Path
 import morecantile
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving import free_port, pct, stop, wait_ready  # noqa: E402
+
 DEMO = ROOT / "data" / "boundaries" / "kangbashi_demo.gpkg"
 ZOOMS = (14, 15, 16, 17)
 CASES = (("compounds", "png"), ("compounds", "mvt"), ("cells", "png"), ("circles", "png"), ("centers", "mvt"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def start_server(dataset: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     """A uvicorn server on a free loopback port, ready to answer."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DANGJIAN_DATASET": str(dataset), "DANGJIAN_TILE_CACHE_SIZE": "100000", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "api.cli", "serve", str(dataset), "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    wait_ready(proc, port, timeout_s=60)
+    return proc, port
 
 
 def tile_urls(bounds: tuple[float, float, float, float], layer: str, fmt: str) -> list[str]:
@@ -201,9 +175,9 @@ def main() -> None:
                 cached = timed_gets(port, urls)
                 naive = naive_cold_ms(built, layer, fmt, urls)
                 print(
-                    f"{layer:10} {fmt:4} {len(urls):5d} {statistics.median(cold) * 1e3:8.2f}ms {_pct(cold, 0.95) * 1e3:8.2f}ms "
+                    f"{layer:10} {fmt:4} {len(urls):5d} {statistics.median(cold) * 1e3:8.2f}ms {pct(cold, 0.95) * 1e3:8.2f}ms "
                     f"{statistics.median(naive) * 1e3:9.2f}ms {statistics.median(naive) / statistics.median(cold):7.1f}x "
-                    f"{statistics.median(cached) * 1e3:10.2f}ms {_pct(cached, 0.95) * 1e3:10.2f}ms "
+                    f"{statistics.median(cached) * 1e3:10.2f}ms {pct(cached, 0.95) * 1e3:10.2f}ms "
                     f"{statistics.median(cached) / statistics.median(health):7.2f}x"
                 )
         finally:

@@ -62,7 +62,8 @@ def _check_postgis(bindir: Path) -> None:
         raise ClusterUnavailable(msg)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for throwaway servers of the tests)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -127,7 +128,7 @@ def start_cluster() -> Cluster:
         )
         last_error = ""
         for _ in range(3):
-            port = _free_port()
+            port = free_port()
             options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
             started = subprocess.run(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "-t", "30", "start"],

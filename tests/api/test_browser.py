@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from api.settings import Settings
 from layers.dataset import Dataset
 from tests.api.conftest import EVIL, _copy
 from tests.conftest import DEMO
+from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -38,12 +38,6 @@ uvicorn = pytest.importorskip("uvicorn")
 BOLD = "<b>中心</b>&amp;"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(_demo_built: Dataset) -> Iterator[str]:
     ds = _copy(_demo_built)
@@ -51,7 +45,7 @@ def base_url(_demo_built: Dataset) -> Iterator[str]:
     compounds.loc[compounds["id"] == "XQ001", "name"] = EVIL
     centers.loc[centers["id"] == "DQ05", "name"] = BOLD
     app = create_app(Settings(dataset=DEMO), dataset=ds)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from layers.dataset import Dataset
 from layers.importer import import_sources
 from layers.store import Role, Store, open_store
 from tests.conftest import LOCAL, ORIGIN, block_layers, make_dataset
+from tests.pgcluster import free_port
 
 #: Kill rounds per store; each restarts the server (about 2 s: mostly imports) and sends 2 to 6 edits.
 ROUNDS = {"gpkg": 4, "postgis": 3}
@@ -75,12 +75,6 @@ def lonlat(x: float, y: float) -> list[float]:
     """Local metres of the block fixture -> ``[lon, lat]``."""
     lon, lat = _TO_WGS84.transform(x + ORIGIN[0], y + ORIGIN[1])
     return [lon, lat]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Servers:
@@ -99,7 +93,7 @@ class Servers:
 
     def start(self) -> str:
         """Start a server and wait until ``/health`` answers; its base URL."""
-        port = _free_port()
+        port = free_port()
         with open(self.log, "ab") as out:
             proc = subprocess.Popen(
                 [str(DANGJIAN), "serve", str(self.path), "--host", "127.0.0.1", "--port", str(port)],
