@@ -31,7 +31,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -1205,6 +1205,10 @@ class Transaction(Snapshot):
 # ---------------------------------------------------------------------------
 
 
+#: Idle connections a store keeps for the next session.
+POOL_SIZE = 8
+
+
 class Store(ABC):
     """One dataset's storage: layers, feature versions, meta, scenarios, import reports, audit log, tokens.
 
@@ -1219,6 +1223,9 @@ class Store(ABC):
         self._local = threading.local()
         self._token_cache: dict[str, str] = {}
         self._token_lock = threading.Lock()
+        self._pool: list[Any] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
     # -- what backends provide -----------------------------------------------------------------
 
@@ -1233,15 +1240,79 @@ class Store(ABC):
         return None
 
     @abstractmethod
-    def _session(self, *, write: bool) -> AbstractContextManager[Session]:
+    def _connect(self) -> Any:
+        """A new database connection (autocommit: sessions issue ``BEGIN`` and ``COMMIT`` themselves)."""
+
+    @abstractmethod
+    def _begin_sql(self, write: bool) -> str:
+        """The statement opening a read or write transaction (a write one takes the dataset's write lock)."""
+
+    @abstractmethod
+    def _in_transaction(self, conn: Any) -> bool:
+        """Whether ``conn`` is inside a transaction (``False`` also when it is closed)."""
+
+    @abstractmethod
+    def _new_session(self, conn: Any, write: bool) -> Session:
+        """The backend's :class:`Session` on ``conn``."""
+
+    def _after_commit(self, conn: Any, write: bool) -> None:  # noqa: B027 - optional hook
+        """Called after a transaction committed (the GeoPackage folds its write-ahead log in)."""
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = f"the store {self.location} is closed"
+            raise RuntimeError(msg)
+
+    def _pooled(self) -> Any | None:
+        """A connection from the pool, if one is there."""
+        with self._pool_lock:
+            return self._pool.pop() if self._pool else None
+
+    def _acquire(self) -> Any:
+        """A connection: from the pool, else a new one."""
+        self._check_open()
+        return self._pooled() or self._connect()
+
+    def _release(self, conn: Any, *, ok: bool) -> None:
+        """Back into the pool when the session ended well and the connection is idle; else closed."""
+        idle = not self._in_transaction(conn)
+        with self._pool_lock:
+            if ok and idle and not self._closed and len(self._pool) < POOL_SIZE:
+                self._pool.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[Session]:
         """A session in its own database transaction; commits on a normal exit, rolls back otherwise.
 
         A write session holds the dataset's write lock from its start.
         """
+        conn = self._acquire()
+        ok = False
+        try:
+            conn.execute(self._begin_sql(write))
+            try:
+                yield self._new_session(conn, write)
+            except BaseException:
+                if self._in_transaction(conn):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            ok = True
+            self._after_commit(conn, write)
+        finally:
+            self._release(conn, ok=ok)
 
-    @abstractmethod
     def close(self) -> None:
-        """Close every connection."""
+        """Close every pooled connection; the store refuses new sessions."""
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.close()
 
     def __enter__(self) -> Store:
         return self

@@ -39,10 +39,9 @@ import os
 import sqlite3
 import struct
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,6 @@ from layers.store.frames import check_layer_name, frame_from_columns
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 #: Scratch files older than this (seconds) are left-overs of a killed writer and removed on open.
 _STALE_SCRATCH_S = 3600.0
-_POOL_SIZE = 8
 #: GeoPackage column type of each kind.
 _DECLARED = {"bool": "BOOLEAN", "int": "INTEGER", "float": "REAL", "text": "TEXT", "datetime": "DATETIME", "blob": "BLOB"}
 #: How long the checkpoint after a write waits for readers before leaving it to a later write (s).
@@ -554,10 +552,7 @@ class GeoPackageStore(Store):
         super().__init__()
         self._path = Path(path).resolve()
         self.busy_timeout_s = float(busy_timeout_s)
-        self._pool: list[sqlite3.Connection] = []
-        self._pool_lock = threading.Lock()
         self._identity: tuple[int, int] | None = None
-        self._closed = False
         if self._path.is_dir():
             msg = f"`{self._path}` is a folder; a store needs a GeoPackage file (import the folder with `dangjian import` first)"
             raise InputError(msg, field="dataset")
@@ -646,53 +641,36 @@ class GeoPackageStore(Store):
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
-        if self._closed:
-            msg = f"the store {self._path} is closed"
-            raise RuntimeError(msg)
+        """A connection to the file now at the path (the pool starts over when the file was replaced)."""
+        self._check_open()
         identity = self._stat_identity()
         if identity is None:
             msg = f"the dataset file {self._path} is gone"
             raise InputError(msg, field="dataset")
         with self._pool_lock:
-            if identity != self._identity:
+            replaced = identity != self._identity
+            if replaced:
                 # The file was replaced behind the store (e.g. by write_dataset): start over on the new one.
                 for conn in self._pool:
                     conn.close()
                 self._pool.clear()
                 self._identity = identity
-                replaced = True
-            else:
-                replaced = False
-            conn = self._pool.pop() if self._pool else None
         if replaced:
             self._open_file()
-        return conn or self._connect()
+        return self._pooled() or self._connect()
 
-    def _release(self, conn: sqlite3.Connection, *, ok: bool) -> None:
-        with self._pool_lock:
-            if ok and not self._closed and len(self._pool) < _POOL_SIZE and not conn.in_transaction:
-                self._pool.append(conn)
-                return
-        conn.close()
+    def _begin_sql(self, write: bool) -> str:
+        return "BEGIN IMMEDIATE" if write else "BEGIN"
 
-    @contextmanager
-    def _session(self, *, write: bool) -> Iterator[GpkgSession]:
-        conn = self._acquire()
-        ok = False
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield GpkgSession(self, conn, write)
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            ok = True
-            if write:
-                self._checkpoint(conn)
-        finally:
-            self._release(conn, ok=ok)
+    def _in_transaction(self, conn: sqlite3.Connection) -> bool:
+        return conn.in_transaction
+
+    def _new_session(self, conn: sqlite3.Connection, write: bool) -> GpkgSession:
+        return GpkgSession(self, conn, write)
+
+    def _after_commit(self, conn: sqlite3.Connection, write: bool) -> None:
+        if write:
+            self._checkpoint(conn)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         """Fold the write-ahead log into the file and empty it, unless readers are busy (then a later write does).
@@ -711,11 +689,7 @@ class GeoPackageStore(Store):
 
     def close(self) -> None:
         """Close every connection and fold the write-ahead log back into the file."""
-        with self._pool_lock:
-            self._closed = True
-            pool, self._pool = self._pool, []
-        for conn in pool:
-            conn.close()
+        super().close()
         with suppress(sqlite3.Error, OSError):
             conn = self._connect()
             try:

@@ -26,9 +26,7 @@ when the connection drops.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,7 +42,6 @@ from geo.errors import InputError, InvalidValueError
 from layers.store.base import Json, Session, Store, now_utc
 from layers.store.frames import VERSIONED_LAYERS, check_layer_name, frame_from_columns, python_values
 
-_POOL_SIZE = 8
 #: SQL type of each column kind.
 PG_TYPES: dict[str, str] = {
     "bool": "boolean",
@@ -411,9 +408,6 @@ class PostGISStore(Store):
             raise InvalidValueError(msg, field="schema")
         self.url = url
         self.schema = schema
-        self._pool: list[psycopg.Connection[Any]] = []
-        self._pool_lock = threading.Lock()
-        self._closed = False
         self._migrate()
 
     @property
@@ -437,45 +431,19 @@ class PostGISStore(Store):
         return conn
 
     def _acquire(self) -> psycopg.Connection[Any]:
-        if self._closed:
-            msg = f"the store {self.location} is closed"
-            raise RuntimeError(msg)
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
+        """A connection from the pool unless the server closed it, else a new one."""
+        self._check_open()
+        conn = self._pooled()
         return conn if conn is not None and not conn.closed else self._connect()
 
-    def _release(self, conn: psycopg.Connection[Any], *, ok: bool) -> None:
-        idle = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
-        with self._pool_lock:
-            if ok and idle and not self._closed and len(self._pool) < _POOL_SIZE:
-                self._pool.append(conn)
-                return
-        conn.close()
+    def _begin_sql(self, write: bool) -> str:
+        return "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
-    @contextmanager
-    def _session(self, *, write: bool) -> Iterator[PgSession]:
-        conn = self._acquire()
-        ok = False
-        try:
-            conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                yield PgSession(self, conn, write)
-            except BaseException:
-                if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            ok = True
-        finally:
-            self._release(conn, ok=ok)
+    def _in_transaction(self, conn: psycopg.Connection[Any]) -> bool:
+        return not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE
 
-    def close(self) -> None:
-        """Close every connection."""
-        with self._pool_lock:
-            self._closed = True
-            pool, self._pool = self._pool, []
-        for conn in pool:
-            conn.close()
+    def _new_session(self, conn: psycopg.Connection[Any], write: bool) -> PgSession:
+        return PgSession(self, conn, write)
 
     # -- migrations ----------------------------------------------------------------------------
 
