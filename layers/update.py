@@ -342,10 +342,14 @@ def update_after_edit(
     changes: dict[str, LayerRows] = {}
     boxes: dict[str, np.ndarray] = {}
     layers: dict[str, gpd.GeoDataFrame] = {"compounds": compounds, "centers": centers}
-    new_rows = compounds.iloc[changed_pos]
+    # the rows touched, before and after: recomputed ones that changed, and the edited ones (a moved compound
+    # whose gate stayed keeps its coverage, but its polygon lies elsewhere)
+    new_rows = compounds[compounds["id"].astype(str).isin(changed_ids)]
     old_rows = old_compounds[old_compounds["id"].astype(str).isin(changed_ids)]
     if len(changed_pos):
-        changes["compounds"] = LayerRows("id", sorted(set(new_rows["id"].astype(str))), new_rows.copy())
+        rows = compounds.iloc[changed_pos]
+        changes["compounds"] = LayerRows("id", sorted(set(rows["id"].astype(str))), rows.copy())
+    if len(old_rows) or len(new_rows):
         boxes["compounds"] = _boxes(old_rows, new_rows)
     if edited_centres:
         boxes["centers"] = _boxes(old_centres[old_centres["id"].astype(str).isin(edited_centres)], centers.iloc[s_pos])

@@ -220,3 +220,17 @@ def test_a_new_compound_joins_its_unit_and_grid(demo: Dataset) -> None:
     assert "NEW1" in grid["compound_ids"].split(",")
     assert update.dataset.meta["summary"]["households"]["total"] == demo.meta["summary"]["households"]["total"] + 480
     assert_same(update.dataset, reference(demo, demo["centers"], after, recount=True))
+
+
+def test_a_compound_moved_a_little_is_recounted_and_redrawn_where_it_now_lies(demo: Dataset) -> None:
+    """Moved 40 m, the compound keeps its unit, grid and coverage; the cells and tiles of its new place still change."""
+    compounds = demo["compounds"]
+    row = compounds.iloc[[30]].copy()
+    fid = str(row["id"].iloc[0])
+    row = row.set_geometry(row.geometry.translate(0.0005, 0.0))
+    after = splice(compounds, "id", [fid], row)
+    update = update_after_edit(demo, PARAMS, centers=demo["centers"], compounds=after, edited={"compounds": [fid]})
+    assert_same(update.dataset, reference(demo, demo["centers"], after, recount=True))
+    minx, miny, maxx, maxy = row.total_bounds
+    boxes = update.boxes["compounds"]
+    assert ((boxes[:, 0] <= minx) & (boxes[:, 2] >= maxx) & (boxes[:, 1] <= miny) & (boxes[:, 3] >= maxy)).any()
