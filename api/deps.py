@@ -51,7 +51,7 @@ from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_datase
 from layers.schema import INPUT_LAYERS
 from layers.store import VERSIONED_LAYERS, Store
 from layers.store.scenarios import StoredScenarios
-from layers.update import coverage_variant, row_hashes
+from layers.update import coverage_variant
 
 log = logging.getLogger("dangjian.api")
 
@@ -286,27 +286,6 @@ def _file_stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def changed_boxes(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) -> np.ndarray | None:
-    """Bounding boxes (WGS84, one row each) of the features that differ between two versions of a layer.
-
-    ``None`` when the whole layer must count as changed (it appeared,
-    vanished, or its columns changed); an empty array when nothing changed.
-    """
-    if old is None and new is None:
-        return np.empty((0, 4))
-    if old is None or new is None or set(old.columns) != set(new.columns) or old.geometry.name != new.geometry.name:
-        return None
-    a = pd.Series(row_hashes(old), index=feature_ids(old))
-    b = pd.Series(row_hashes(new), index=feature_ids(new))
-    if a.index.has_duplicates or b.index.has_duplicates:
-        return None
-    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1)
-    changed = joined.index[joined["a"].ne(joined["b"]).to_numpy()]
-    geoms = [old.geometry.to_numpy()[np.isin(a.index, changed)], new.geometry.to_numpy()[np.isin(b.index, changed)]]
-    boxes = shapely.bounds(np.concatenate(geoms)) if len(changed) else np.empty((0, 4))
-    return boxes[np.isfinite(boxes).all(axis=1)]
-
-
 def _tile_lonlat(z: int, x: int, y: int, margin: float) -> tuple[float, float, float, float]:
     """WGS84 bounds of tile ``z/x/y``, widened by ``margin`` tile widths on every side (symbols drawn over the edge)."""
     n = 1 << z
@@ -320,40 +299,24 @@ def _tile_lonlat(z: int, x: int, y: int, margin: float) -> tuple[float, float, f
     return lon(x - margin), lat(y + 1 + margin), lon(x + 1 + margin), lat(y - margin)
 
 
-def _layer_boxes(boxes: dict[str, np.ndarray] | None, old: Dataset, new: Dataset, layer: str) -> np.ndarray | None:
-    """Boxes of what changed in ``layer``: from ``boxes`` when given (absent: nothing), else by comparing both versions."""
-    if boxes is not None:
-        return boxes.get(layer, np.empty((0, 4)))
-    return changed_boxes(old.layers.get(layer), new.layers.get(layer))
-
-
 def _untouched_tiles(
-    cached: list[tuple[Hashable, Any]],
-    old: Dataset | None,
-    new: Dataset,
-    old_version: str,
-    known: dict[str, np.ndarray] | None = None,
+    cached: list[tuple[Hashable, Any]], changed_boxes: dict[str, np.ndarray], old_version: str
 ) -> list[tuple[tuple[Any, ...], Any]]:
     """Cached base-variant tiles of ``old_version`` whose area no changed feature of their layer touches.
 
-    Keys are the tile router's ``(version, layer, variant, coords, kind, fmt, scale, z, x, y)``.
-    Tiles are widened by a quarter tile (markers and outlines drawn across the tile edge), and for
-    tiles shifted to GCJ-02 the changed boxes by 0.01 degrees (about 1 km, more than the shift).
+    ``changed_boxes`` gives, per changed layer, WGS84 boxes of its changed
+    rows (old and new); other layers did not change.  Keys are the tile
+    router's ``(version, layer, variant, coords, kind, fmt, scale, z, x, y)``.
+    Tiles are widened by a quarter tile (markers and outlines drawn across the
+    tile edge), and for tiles shifted to GCJ-02 the changed boxes by 0.01
+    degrees (about 1 km, more than the shift).
     """
-    if old is None:
-        return []
-    boxes: dict[str, np.ndarray | None] = {}
     kept = []
     for key, body in cached:
         if not (isinstance(key, tuple) and len(key) == 10 and key[0] == old_version and key[2] == ""):
             continue
-        layer = key[1]
-        if layer not in boxes:
-            boxes[layer] = _layer_boxes(known, old, new, layer)
-        changed = boxes[layer]
-        if changed is None:
-            continue
-        if len(changed):
+        changed = changed_boxes.get(key[1])
+        if changed is not None and len(changed):
             minx, miny, maxx, maxy = _tile_lonlat(int(key[7]), int(key[8]), int(key[9]), 0.25)
             pad = 0.0 if key[3] == "wgs84" else 0.01
             hit = (changed[:, 0] - pad <= maxx) & (changed[:, 2] + pad >= minx) & (changed[:, 1] - pad <= maxy) & (changed[:, 3] + pad >= miny)
@@ -525,16 +488,15 @@ class DatasetState:
         *,
         revision: int,
         versions: dict[str, dict[str, int | None]],
-        boxes: dict[str, np.ndarray] | None = None,
+        boxes: dict[str, np.ndarray],
     ) -> bool:
         """Serve ``dataset``, the result of the write transaction that created ``revision``, without reading it back.
 
         Only when the served dataset is the revision just before (nothing else
         was written in between); ``versions`` gives the new version of each
-        edited feature (``None``: deleted).  ``boxes`` (per layer, WGS84 boxes
-        of the rows that changed; layers absent did not change) saves comparing
-        every layer.  Cached tiles and feature tables the change does not
-        touch are kept.  Returns whether it was installed (else the next
+        edited feature (``None``: deleted); ``boxes`` per layer the WGS84 boxes
+        of the rows that changed (layers absent did not change).  Cached tiles
+        and feature tables the change does not touch are kept.  Returns whether it was installed (else the next
         request reloads from the store).
         """
         with self._lock:
@@ -550,18 +512,16 @@ class DatasetState:
                         ids[fid] = version
             # the commit moved the file (write-ahead log folded in): that is this edit, not someone else's
             stamp = _file_stamp(self._path) if self._path is not None and not self.settings.database_url else self._stamp
-            old_dataset, old_version = self._dataset, self._version
+            old_version = self._version
             cached, derived = self.tiles.items(), self._derived.items()
             self._install(dataset, stamp=stamp, path=self._path, revision=revision, versions=table)
-            kept = _untouched_tiles(cached, old_dataset, dataset, old_version, boxes)
+            kept = _untouched_tiles(cached, boxes, old_version)
             for key, body in kept:
                 self.tiles.put((self._version, *key[1:]), body)
             # feature tables and tile sources of layers the edit left as they were (roads, boundaries, ...)
             for dkey, value in derived:
                 if isinstance(dkey, tuple) and len(dkey) == 5 and dkey[0] == old_version and str(dkey[3]).split("|")[0] == "":
-                    layer = str(dkey[2])
-                    same = _layer_boxes(boxes, old_dataset, dataset, layer)
-                    if same is not None and not len(same):
+                    if str(dkey[2]) not in boxes:
                         self._derived.put((self._version, *dkey[1:]), value)
             log.debug("edit installed: %d of %d cached tiles kept", len(kept), len(cached))
             return True
