@@ -335,6 +335,29 @@ def _prepared(dataset: Dataset) -> Dataset:
     return dataset.replace(**layers)
 
 
+class EditQueue:
+    """Edits waiting for a dataset's edit lock, oldest first (see :mod:`api.editing`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        """Queue an edit."""
+        with self._lock:
+            self._items.append(item)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def take(self, limit: int) -> list[Any]:
+        """The oldest ``limit`` queued edits, removed from the queue."""
+        with self._lock:
+            batch, self._items = self._items[:limit], self._items[limit:]
+        return batch
+
+
 class DatasetState:
     """The served dataset and the in-memory things derived from it.
 
@@ -365,6 +388,8 @@ class DatasetState:
         #: Edits of this process run one at a time (the store serialises them anyway; waiting here is cheaper than
         #: many threads polling the database's write lock).
         self.edit_lock = threading.Lock()
+        #: Edits waiting for that lock: whoever takes it commits them together.
+        self.edit_queue = EditQueue()
         self._base_params: tuple[Dataset, BuildParams] | None = None
         self._variants = LRU(settings.variant_cache_size)
         self._derived = LRU(max(64, 16 * settings.variant_cache_size))

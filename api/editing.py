@@ -23,7 +23,6 @@ revision; every feature still gets its own version.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -58,43 +57,6 @@ class PendingEdit:
     future: Future[tuple[StoredFeature | None, dict[str, Any]]] = field(default_factory=Future)
 
 
-class EditQueue:
-    """The edits waiting for the served dataset's edit lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: list[PendingEdit] = []
-
-    def put(self, item: PendingEdit) -> None:
-        """Queue an edit."""
-        with self._lock:
-            self._items.append(item)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-    def take(self, limit: int = MAX_BATCH) -> list[PendingEdit]:
-        """The oldest ``limit`` queued edits, removed from the queue."""
-        with self._lock:
-            batch, self._items = self._items[:limit], self._items[limit:]
-        return batch
-
-
-_QUEUES_LOCK = threading.Lock()
-
-
-def _queue(state: DatasetState) -> EditQueue:
-    queue = getattr(state, "edit_queue", None)
-    if queue is None:
-        with _QUEUES_LOCK:
-            queue = getattr(state, "edit_queue", None)
-            if queue is None:
-                queue = EditQueue()
-                state.edit_queue = queue  # type: ignore[attr-defined]
-    return queue
-
-
 def submit_edit(state: DatasetState, caller: Caller, write: Write) -> tuple[StoredFeature | None, dict[str, Any]]:
     """Run one edit (batched with any others waiting) and answer the stored feature and the new summary.
 
@@ -103,13 +65,13 @@ def submit_edit(state: DatasetState, caller: Caller, write: Write) -> tuple[Stor
     the commit failed, that failure (nothing of the batch is stored).
     """
     item = PendingEdit(caller, write)
-    queue = _queue(state)
+    queue = state.edit_queue
     queue.put(item)
     while not item.future.done():
         if state.edit_lock.acquire(timeout=_POLL_S):
             try:
                 while not item.future.done():
-                    batch = queue.take()
+                    batch = queue.take(MAX_BATCH)
                     if not batch:
                         break
                     try:
