@@ -23,7 +23,7 @@ from layers.build import BuildParams
 from layers.store import Store, is_database_url, open_store
 
 #: The bundled demo district.
-DEMO_DATASET = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+DEMO_DATASET = Path(__file__).resolve().parents[1] / "layers" / "demo" / "kangbashi_demo.gpkg"
 #: Where uploaded datasets go unless ``DANGJIAN_DATA_DIR`` says otherwise.
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "datasets"
 

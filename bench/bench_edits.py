@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serving import free_port, pct, stop, wait_ready  # noqa: E402
 
-DEMO = ROOT / "data" / "boundaries" / "kangbashi_demo.gpkg"
+DEMO = ROOT / "layers" / "demo" / "kangbashi_demo.gpkg"
 ZOOMS = (14, 15, 16)
 
 

@@ -28,7 +28,7 @@ SEED = 20261124
 ORIGIN_LONLAT = (109.755, 39.587)  # south-west corner of the district
 METRIC = CRS.from_epsg(4546)  # CGCS2000 / 3-degree Gauss-Kruger CM 111E
 WIDTH, HEIGHT = 4200.0, 3000.0
-OUT = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+OUT = Path(__file__).resolve().parents[1] / "layers" / "demo" / "kangbashi_demo.gpkg"
 
 rng = np.random.default_rng(SEED)
 

@@ -22,13 +22,32 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
+
+# apt-get that waits (up to 10 minutes) for a lock held by another apt or dpkg instead of failing at once.
+# DPkg::Lock::Timeout covers dpkg's locks (install); apt 2.6 still fails at once on the lists lock
+# (update) and the archives lock, so those are retried while their message says the lock is held.
+apt_get() {
+  local deadline=$((SECONDS + 600)) log
+  while :; do
+    if log="$(LC_ALL=C apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1)"; then
+      grep '^W:' <<<"$log" >&2 || true  # warnings still show
+      return 0
+    fi
+    if grep -q "Could not get lock" <<<"$log" && [ "$SECONDS" -lt "$deadline" ]; then
+      sleep 5
+      continue
+    fi
+    printf '%s\n' "$log" >&2
+    return 1
+  done
+}
 # The tests run their own cluster: don't let the postgresql package create and start a "main" one.
 mkdir -p /etc/postgresql-common/createcluster.d
 [ -f /etc/postgresql-common/createcluster.d/dangjian.conf ] || echo "create_main_cluster = false" \
   > /etc/postgresql-common/createcluster.d/dangjian.conf
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${need[@]}"
 pg="$(pg_version)"
 if [ -n "$pg" ] && [ ! -f "/usr/share/postgresql/$pg/extension/postgis.control" ]; then
-  apt-get install -y -qq --no-install-recommends "postgresql-$pg-postgis-3" >/dev/null
+  apt_get install -y -qq --no-install-recommends "postgresql-$pg-postgis-3"
 fi

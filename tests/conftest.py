@@ -28,7 +28,7 @@ from tests.pgcluster import postgis_url_fixture
 
 LOCAL = CRS.from_epsg(4546)
 ORIGIN = Transformer.from_crs(4326, LOCAL, always_xy=True).transform(109.78, 39.60)
-DEMO = Path(__file__).resolve().parents[1] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+DEMO = Path(__file__).resolve().parents[1] / "layers" / "demo" / "kangbashi_demo.gpkg"
 
 
 def local(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

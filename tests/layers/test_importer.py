@@ -248,7 +248,7 @@ def test_gcj02_points_are_flagged_and_converted_back_within_half_a_metre(tmp_pat
     assert not any(w["code"].endswith("_suspected") for w in report.warnings)
 
 
-DEMO = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "kangbashi_demo.gpkg"
+DEMO = Path(__file__).resolve().parents[2] / "layers" / "demo" / "kangbashi_demo.gpkg"
 
 
 def test_a_dataset_geopackage_imports_as_is_and_shifted_compounds_are_flagged(tmp_path: Path):
