@@ -55,14 +55,14 @@ EOF
 
 step "installing it into a fresh venv (dependencies from the package index, pip's cache reused)"
 "$python" -m venv --without-pip "$tmp/venv"
-"$pip" --python "$tmp/venv/bin/python" install -q "$wheel" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; exit 1; }
+"$pip" --python "$tmp/venv/bin/python" install -q --no-compile "$wheel" >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; exit 1; }
 
 # From here on: outside the checkout, with a HOME of its own, nothing of the checkout on the path.
 mkdir -p "$tmp/run" "$tmp/home" "$tmp/data"
 cd "$tmp/run"
 run() {
   env -u PYTHONPATH -u PYTHONHOME HOME="$tmp/home" XDG_CACHE_HOME="$tmp/home/.cache" \
-    XDG_CONFIG_HOME="$tmp/home/.config" XDG_DATA_HOME="$tmp/home/.local/share" MPLCONFIGDIR="$tmp/home/.mpl" \
+    XDG_CONFIG_HOME="$tmp/home/.config" XDG_DATA_HOME="$tmp/home/.local/share" XDG_STATE_HOME="$tmp/home/.local/state" MPLCONFIGDIR="$tmp/home/.mpl" \
     DANGJIAN_DATA_DIR="$tmp/data" PATH="$tmp/venv/bin:$PATH" "$@"
 }
 
