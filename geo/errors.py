@@ -52,6 +52,14 @@ class CRSError(InputError):
     """A coordinate reference system is missing, unknown or implausible."""
 
 
+class OutputError(InputError, OSError):
+    """An output cannot be written where it was asked for: its folder is missing, not a folder or read-only.
+
+    Also an :class:`OSError`, so callers that fall back to another folder on a
+    write error still do.
+    """
+
+
 class DatasetNotFoundError(DangjianError, FileNotFoundError):
     """A dataset path does not exist or holds none of the expected layers."""
 

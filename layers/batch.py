@@ -66,9 +66,10 @@ from typing import Any
 import pandas as pd
 
 from geo.errors import DangjianError, InputError, InvalidValueError, MissingColumnError
+from geo.files import check_output_folder, write_atomic
 from layers.build import BuildParams, build_dataset
 from layers.coverage import Method, parse_method
-from layers.dataset import Dataset, read_dataset, write_bytes_atomic
+from layers.dataset import Dataset, read_dataset
 from layers.i18n import check_lang, text
 from layers.report_formats import REPORT_CSS, format_value
 
@@ -608,7 +609,7 @@ def run_dataset(
         built.meta["batch"] = {"name": entry.name, "city": entry.city, "split_tiles": tiles}
         write_dataset(built, gpkg)
         rendered = render_gap_report(built, by=by, fmt=report_format, lang=lang)
-        write_bytes_atomic(report_path, rendered.content)
+        write_atomic(report_path, rendered.content)
         result.status = "built"
         result.output, result.report = str(gpkg), str(report_path)
         result.row = _roll_row(built, edges=edges, tiles=tiles, seconds=time.perf_counter() - t0)
@@ -643,7 +644,7 @@ def load_state(outdir: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 def _save_state(outdir: Path, state: dict[str, dict[str, Any]]) -> Path:
     path = outdir / STATE_FILE
     blob = json.dumps({"version": _STATE_VERSION, "datasets": state}, ensure_ascii=False, indent=1)
-    write_bytes_atomic(path, blob.encode("utf-8"))
+    write_atomic(path, blob)
     return path
 
 
@@ -731,7 +732,8 @@ def run_batch(
     report_format = parse_format(report_format).value
     by = parse_group_by(by).value
     out = Path(outdir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.is_dir():  # the output folder is made, never a missing folder above it
+        check_output_folder(out).mkdir(exist_ok=True)
     state = load_state(out)
     results: dict[str, DatasetResult] = {}
     kwargs = {"report_format": report_format, "by": by, "lang": lang, "split_edges": split_edges, "force": force}
@@ -767,8 +769,8 @@ def run_batch(
             record(res)
     ordered = [results[e.name] for e in entries]
     xlsx_path, html_path = out / f"{ROLLUP_STEM}.xlsx", out / f"{ROLLUP_STEM}.html"
-    write_bytes_atomic(xlsx_path, rollup_xlsx(ordered, lang=lang, title=title))
-    write_bytes_atomic(html_path, rollup_html(ordered, lang=lang, title=title).encode("utf-8"))
+    write_atomic(xlsx_path, rollup_xlsx(ordered, lang=lang, title=title))
+    write_atomic(html_path, rollup_html(ordered, lang=lang, title=title))
     return BatchOutcome(ordered, xlsx_path, html_path, out / STATE_FILE, time.perf_counter() - t0)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84, metric_crs, to_wgs84
 from geo.errors import DatasetNotFoundError, InputError, InvalidValueError, NotFoundError
+from geo.files import atomic_output
 from geo.geometry import repair_geometries
 from layers.schema import DERIVED_LAYERS, INPUT_LAYERS, LAYER_SPECS, LayerSpec, RowValueError, normalise_columns
 
@@ -328,24 +328,6 @@ def _sanitise_for_gpkg(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], content: bytes) -> Path:
-    """Write ``content`` to ``path`` atomically: a temporary file beside it, then a rename.
-
-    An existing file is replaced only when the new one is complete.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def district_name(dataset: Dataset) -> str:
     """The district's name: the build summary's, the district boundary's, else the file name."""
     summary = dataset.meta.get("summary") or {}
@@ -363,8 +345,10 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     """Write every layer and the meta table to one GeoPackage, atomically.
 
     The new file is written beside the target under a temporary name and moved
-    over it only when complete, so an existing dataset is never left half
-    written.
+    over it only when complete (:func:`geo.files.atomic_output`), so an
+    existing dataset is never left half written.  A missing folder is created
+    (``serve`` writes into its cache folder this way).  An existing file is
+    replaced by rename, under any process that has it open.
 
     Returns
     -------
@@ -372,12 +356,7 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         The written path.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.gpkg", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()
-    try:
+    with atomic_output(target, make_folder=True) as tmp:
         for name in (*INPUT_LAYERS, *DERIVED_LAYERS):
             frame = dataset.layers.get(name)
             if frame is None or (name == "gates" and not len(frame)):
@@ -391,8 +370,4 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
             }
         )
         pyogrio.write_dataframe(meta, tmp, layer=META_LAYER, driver="GPKG")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

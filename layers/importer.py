@@ -46,6 +46,7 @@ from pyproj import CRS
 from geo.chinacoords import ChinaCRS, out_of_china, transform_geometries
 from geo.crs import CGCS2000, WGS84, metric_crs
 from geo.errors import CRSError, DangjianError, DatasetExistsError, InputError, InvalidValueError, MissingColumnError
+from geo.files import write_atomic
 from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer
 from layers.i18n import text
 from layers.osm import OSMOptions, read_osm
@@ -1096,17 +1097,6 @@ def _check_shifts(
                 )
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def report_paths(output: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Where the report of an import into ``output`` is saved: ``X.import.json`` and ``X.import.txt``."""
     out = Path(output)
@@ -1321,6 +1311,6 @@ def import_to_file(
     """
     done = import_to_gpkg(sources, output, actor=actor, options=options, progress=progress)
     json_path, txt_path = report_paths(output)
-    _write_text_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=str))
-    _write_text_atomic(txt_path, "\n".join(report_lines(done.report, lang)) + "\n")
+    write_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=str))
+    write_atomic(txt_path, "\n".join(report_lines(done.report, lang)) + "\n")
     return done.dataset, done.report

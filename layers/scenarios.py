@@ -28,7 +28,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ from pyproj import Transformer
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError, NotFoundError
+from geo.files import write_atomic
 from layers.build import BuildParams, centre_circles, centre_service_areas, coverage_kwargs, summarize
 from layers.cells import cell_totals
 from layers.coverage import Method, compound_coverage, parse_method
@@ -691,15 +691,8 @@ class ScenarioStore:
         """Write the scenario (replacing one with the same id), atomically."""
         f = self._file(scenario.id)
         with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{scenario.id}.", suffix=".tmp", dir=self.root)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(scenario.as_dict(), fh, ensure_ascii=False, indent=1)
-                os.replace(tmp, f)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            self.root.mkdir(parents=True, exist_ok=True)  # the store's own folder, made on the first write
+            write_atomic(f, json.dumps(scenario.as_dict(), ensure_ascii=False, indent=1), field="scenario")
         return scenario
 
     def create(self, data: Mapping[str, Any], *, base: Dataset | None = None) -> Scenario:

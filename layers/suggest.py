@@ -46,6 +46,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84, to_wgs84
 from geo.errors import GeometryError, InvalidValueError, parse_choice
+from geo.files import atomic_output
 from geo.geometry import xy
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, walk_metres
 from layers.coverage import DEFAULT_STATUSES, Method, access_points, compound_coverage, parse_method
@@ -1192,10 +1193,9 @@ def write_suggestion(result: SiteSuggestion, path: str | os.PathLike[str], *, la
     """Write the sites: ``.geojson``/``.json`` (points), ``.gpkg`` (layers ``sites``,
     ``newly_covered`` and ``uncoverable`` compounds) or ``.csv`` (the table, UTF-8 with BOM).
 
-    The file is written under a temporary name and moved into place when complete.
+    The file is written under a temporary name and moved into place when
+    complete (:func:`geo.files.atomic_output`); its folder must exist.
     """
-    import tempfile
-
     import pyogrio
 
     target = Path(path)
@@ -1203,17 +1203,12 @@ def write_suggestion(result: SiteSuggestion, path: str | os.PathLike[str], *, la
     if suffix not in (".geojson", ".json", ".gpkg", ".csv"):
         msg = f"sites file must end in .geojson, .json, .gpkg or .csv; got `{target.name}`"
         raise InvalidValueError(msg, field="output")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(target) as tmp:
         if suffix in (".geojson", ".json"):
             tmp.write_text(result.sites.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
         elif suffix == ".csv":
             tmp.write_bytes(result.table(lang).to_csv(index=False).encode("utf-8-sig"))
         else:
-            tmp.unlink()
             sites = result.sites.copy()
             pyogrio.write_dataframe(sites, tmp, layer="sites", driver="GPKG")
             c = result.compounds
@@ -1225,8 +1220,4 @@ def write_suggestion(result: SiteSuggestion, path: str | os.PathLike[str], *, la
             lost = c[c["id"].astype(str).isin(ids)][[*keep, "geometry"]]
             if len(lost):
                 pyogrio.write_dataframe(lost, tmp, layer="uncoverable", driver="GPKG")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

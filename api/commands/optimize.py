@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
     from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out
     from api.settings import Settings
     from geo.errors import InvalidValueError
-    from layers.dataset import read_dataset, write_bytes_atomic
+    from geo.files import check_output_folder, write_atomic
+    from layers.dataset import read_dataset
     from layers.i18n import check_lang, text
     from layers.suggest import (
         coverage_problem,
@@ -49,6 +50,9 @@ def register(app: typer.Typer) -> None:
         if new_centers is None and not cover_all:
             msg = "give `--new-centers K` (maximal covering) or `--cover-all` (set covering)"
             raise InvalidValueError(msg, field="new_centers")
+        for path in (output, map_png):  # before a solve that may take a while
+            if path is not None:
+                check_output_folder(path, field="output" if path is output else "map")
         ds = read_dataset(dataset)
         if not ds.meta.get("params"):
             ds.meta["params"] = asdict(settings.build_params())
@@ -77,5 +81,5 @@ def register(app: typer.Typer) -> None:
 
             png = gap_map_png(suggestion_dataset(ds, result), lang=lang, sites=result.sites,
                               site_radius_m=result.problem.limit_m)
-            write_bytes_atomic(map_png, png)
+            write_atomic(map_png, png, field="map")
             err.print(text("summary.written", lang, path=map_png), highlight=False, markup=False)

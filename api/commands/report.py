@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from layers.dataset import write_bytes_atomic
+from geo.files import check_output_folder, write_atomic
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         if fmt is None:
             fmt = output.suffix if output is not None and output.suffix else ReportFormat.json.value
         kind = parse_format(fmt)
+        if output is not None:
+            check_output_folder(output)  # before a build that may take a while
         ds = read_dataset(dataset)
         if not ds.built:
             with steps(lang, 7) as advance:
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
             sys.stdout.buffer.write(rendered.content)
             sys.stdout.buffer.flush()
             return
-        path = write_bytes_atomic(output, rendered.content)
+        path = write_atomic(output, rendered.content)
         t = rendered.report.totals
         out.print(
             text("summary.households", lang, total=t["households"], covered=t["covered_households"],
