@@ -9,17 +9,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from api.cli_errors import OneLineErrors, friendly_errors
 from api.settings import DEMO_DATASET, Settings
-from geo.errors import DangjianError, InvalidValueError
+from geo.errors import InvalidValueError
 from layers.build import BuildParams, build_dataset, coverage_layers, summarize, summary_lines
 from layers.dataset import Dataset, read_dataset, write_dataset
 from layers.i18n import check_lang, text
@@ -30,25 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 err = Console(stderr=True)
 out = Console()
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn :class:`~geo.errors.DangjianError` into one line on stderr and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except DangjianError as exc:
-            err.print(f"[bold red]错误/error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @contextmanager

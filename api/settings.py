@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     database_schema: str = Field(
         "", description="PostGIS schema of the served dataset (default: named after the dataset file)"
     )
+    log_file: Path | None = Field(
+        None,
+        description="File the command line appends tracebacks of internal errors to "
+        "(default: $XDG_STATE_HOME/dangjian-map/dangjian.log, i.e. ~/.local/state/dangjian-map/dangjian.log)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -309,6 +309,13 @@ ZH: dict[str, str] = {
     "batch.done": "完成: 构建 {built} 个, 跳过 {skipped} 个(未变化), 失败 {failed} 个",
     "batch.rollup_written": "全省汇总: {xlsx}  {html}",
     "batch.state_written": "运行记录: {path}",
+    # command-line failures (api.cli_errors)
+    "cli.internal_error": "{error}(详情见 {log})",
+    "cli.internal_error_nolog": "{error}(未能写入日志: {reason})",
+    "cli.interrupted": "已停止(Ctrl-C)",
+    "cli.setting_invalid": "设置 {name} 的值 {value} 无效: {problem}",
+    "cli.setting_in_config": "{path} 中的 {setting}",
+    "cli.usage_help": "用法见 {command} --help",
 }
 
 EN: dict[str, str] = {
@@ -597,6 +604,13 @@ EN: dict[str, str] = {
     "batch.done": "done: {built} built, {skipped} skipped (unchanged), {failed} failed",
     "batch.rollup_written": "province roll-up: {xlsx}  {html}",
     "batch.state_written": "run record: {path}",
+    # command-line failures (api.cli_errors)
+    "cli.internal_error": "{error} (details in {log})",
+    "cli.internal_error_nolog": "{error} (no log written: {reason})",
+    "cli.interrupted": "stopped (Ctrl-C)",
+    "cli.setting_invalid": "the setting {name} = {value} is invalid: {problem}",
+    "cli.setting_in_config": "{setting} in {path}",
+    "cli.usage_help": "see {command} --help",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}
