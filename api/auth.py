@@ -2,9 +2,10 @@
 
 Tokens travel as ``Authorization: Bearer dj_<id>_<secret>`` and are checked
 against the hashed tokens of the served dataset's store
-(:meth:`layers.store.Store.verify_token`).  A check costs one scrypt hash
-(tens of milliseconds), so a verified token is remembered for
-:data:`TOKEN_CACHE_S` seconds (a revoked token stops working within that time).
+(:meth:`layers.store.Store.verify_token`) on every request.  The store keeps
+the one cache of token checks: a repeated token costs one read of the store's
+token revision, and a token revoked by any process (``dangjian token revoke``,
+another worker) is refused on the next request.
 
 - ``Depends(require(Role.editor))`` answers 401 without a valid token and
   403 when its role is too low, else gives the :class:`Caller`;
@@ -18,9 +19,6 @@ serving an in-memory dataset), else the served dataset's store.
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -32,9 +30,6 @@ from starlette.exceptions import HTTPException
 
 from api.settings import Settings
 from layers.store import Role, Store, TokenInfo
-
-#: Seconds a verified token is remembered without hashing it again.
-TOKEN_CACHE_S = 30.0
 
 
 class AuthError(HTTPException):
@@ -71,30 +66,6 @@ class Caller:
         return self.token.role if self.token is not None else None
 
 
-class _TokenCache:
-    """Verified tokens by the SHA-256 of their text, each for :data:`TOKEN_CACHE_S` seconds."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, tuple[float, TokenInfo]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> TokenInfo | None:
-        with self._lock:
-            found = self._data.get(key)
-            if found is None:
-                return None
-            if found[0] < time.monotonic():
-                del self._data[key]
-                return None
-            return found[1]
-
-    def put(self, key: str, info: TokenInfo) -> None:
-        with self._lock:
-            if len(self._data) > 10_000:
-                self._data.clear()
-            self._data[key] = (time.monotonic() + TOKEN_CACHE_S, info)
-
-
 def bearer_token(request: Request) -> str | None:
     """The token of ``Authorization: Bearer <token>``, ``None`` without one."""
     header = request.headers.get("authorization", "")
@@ -128,14 +99,6 @@ def app_settings(request: Request) -> Settings:
     return settings if isinstance(settings, Settings) else Settings()
 
 
-def _cache(request: Request) -> _TokenCache:
-    cache = getattr(request.app.state, "token_cache", None)
-    if cache is None:
-        cache = _TokenCache()
-        request.app.state.token_cache = cache
-    return cache
-
-
 async def authenticate(request: Request, needed: Role, *, token: str | None = None) -> Caller:
     """The :class:`Caller` of ``request`` if its token allows ``needed``; 401 or 403 otherwise.
 
@@ -146,17 +109,12 @@ async def authenticate(request: Request, needed: Role, *, token: str | None = No
     if token is None:
         msg = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
         raise AuthError(401, msg, headers=challenge)
-    key = hashlib.sha256(token.encode()).hexdigest()
-    cache = _cache(request)
-    info = cache.get(key)
+    store = _token_store(request)
+    if store is None:
+        raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=challenge)
+    info = await run_in_threadpool(store.verify_token, token)
     if info is None:
-        store = _token_store(request)
-        if store is None:
-            raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=challenge)
-        info = await run_in_threadpool(store.verify_token, token)
-        if info is None:
-            raise AuthError(401, "the token is unknown, malformed or revoked", headers=challenge)
-        cache.put(key, info)
+        raise AuthError(401, "the token is unknown, malformed or revoked", headers=challenge)
     if not info.role.allows(needed):
         msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"
         raise AuthError(403, msg)

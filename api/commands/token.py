@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         token_id: Annotated[str, typer.Argument(help="The token's id (first column of `token list`, or dj_<id>_... )")],
         dataset: DatasetOpt = None,
     ) -> None:
-        """Revoke a token: it stops working at once."""
+        """Revoke a token: it stops working at once, on the next request to every server worker."""
         from layers.store.tokens import split_token
 
         parts = split_token(token_id)

@@ -4,7 +4,10 @@ A store holds one dataset: its layers (GeoDataFrames in EPSG:4326), a version
 per feature of ``centers`` and ``compounds``, the dataset's meta values,
 scenarios, import reports, access tokens (hashed) and an append-only audit
 log.  A *revision* counter goes up by one with every write transaction; the
-service uses it for ETags and to drop cached tiles.
+service uses it for ETags and to drop cached tiles.  A separate *token
+revision* moves with every change of the tokens only: a store checks it on
+every :meth:`Store.verify_token` and answers a token from its cache only while
+it has not moved, so a revocation by any process counts on the next request.
 
 Reads go through a :class:`Snapshot` (one consistent view), writes through a
 :class:`Transaction`::
@@ -25,7 +28,6 @@ layer tables); everything else lives here, written once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -67,7 +69,16 @@ from layers.store.frames import (
     row_digests,
     storage_frame,
 )
-from layers.store.tokens import Role, check_secret, hash_secret, new_token, parse_role, split_token
+from layers.store.tokens import (
+    Role,
+    TokenCheck,
+    TokenChecks,
+    check_secret,
+    hash_secret,
+    new_token,
+    parse_role,
+    split_token,
+)
 
 #: Ids listed per kind (added, changed, removed) in the audit entry of a whole-layer write.
 AUDIT_ID_LIMIT = 100
@@ -367,6 +378,17 @@ class Snapshot:
         if self._revision is None:
             self._revision = int(self._s.query("SELECT revision FROM dj_revision WHERE id = 1")[0][0])
         return self._revision
+
+    def token_revision(self) -> tuple[str, int]:
+        """The token revision this view sees: ``(nonce, counter)``.
+
+        The counter moves with every change of ``dj_tokens`` (create, revoke,
+        or any other write: a trigger moves it, in the writing transaction);
+        the nonce is drawn when the store's tables are made, so a file replaced
+        by another store's never shows a revision seen before.
+        """
+        rows = self._s.query("SELECT nonce, revision FROM dj_token_revision WHERE id = 1")
+        return str(rows[0][0]), int(rows[0][1])
 
     # -- layers --------------------------------------------------------------------------------
 
@@ -1221,8 +1243,7 @@ class Store(ABC):
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._token_cache: dict[str, str] = {}
-        self._token_lock = threading.Lock()
+        self._token_checks: TokenChecks[TokenInfo] = TokenChecks()
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
         self._closed = False
@@ -1283,6 +1304,17 @@ class Store(ABC):
                 self._pool.append(conn)
                 return
         conn.close()
+
+    def _query_once(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read statement on a pooled connection, outside any explicit transaction (it sees one state)."""
+        conn = self._acquire()
+        ok = False
+        try:
+            rows = self._new_session(conn, False).query(sql, params)
+            ok = True
+            return rows
+        finally:
+            self._release(conn, ok=ok)
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[Session]:
@@ -1430,32 +1462,44 @@ class Store(ABC):
     def verify_token(self, token: str) -> TokenInfo | None:
         """The stored token a plaintext token is, if it is active; else ``None``.
 
-        The scrypt check runs once per token and process; later checks compare
-        a SHA-256 of the token with a cache and re-read the stored row, so a
-        revocation counts at once.
+        Every call reads the token revision and the token's row (one
+        statement of two primary-key lookups, no transaction).  While the
+        revision is the one this store last checked the same token at, the
+        answer is the remembered one, right or wrong secret alike; once it has
+        moved, the answer is made again from the row, and the scrypt hash (tens
+        of milliseconds) runs only when the stored hash is not the one already
+        compared with.  Any change of the tokens, by any process or store,
+        moves the revision in its transaction, so it counts on the next call.
         """
         parts = split_token(token)
         if parts is None:
             return None
         token_id, secret = parts
-        with self.snapshot() as snap:
-            rows = snap._s.query(
-                "SELECT id, role, name, created_at, created_by, revoked_at, hash FROM dj_tokens WHERE id = ?", (token_id,)
-            )
-        if not rows or rows[0][5] is not None:
-            return None
-        stored = str(rows[0][6])
-        key = hashlib.sha256(token.strip().encode()).hexdigest()
-        with self._token_lock:
-            cached = self._token_cache.get(key)
-        if cached != stored:
-            if not check_secret(secret, stored):
-                return None
-            with self._token_lock:
-                if len(self._token_cache) > 4096:
-                    self._token_cache.clear()
-                self._token_cache[key] = stored
-        return _token_info(rows[0][:6])
+        key = TokenChecks.key(token)
+        # One statement, so the revision and the row are of one state; both are primary-key lookups.
+        [(nonce, counter, *row)] = self._query_once(
+            "SELECT r.nonce, r.revision, t.id, t.role, t.name, t.created_at, t.created_by, t.revoked_at, t.hash "
+            "FROM dj_token_revision r LEFT JOIN dj_tokens t ON t.id = ? WHERE r.id = 1",
+            (token_id,),
+        )
+        revision = (str(nonce), int(counter))
+        known = self._token_checks.get(key)
+        if known is not None and known.revision == revision:
+            return known.info
+        stored: str | None = None
+        matches: bool | None = None
+        info: TokenInfo | None = None
+        if row[0] is not None:
+            stored = str(row[6])
+            revoked = row[5] is not None
+            if known is not None and known.stored == stored and known.matches is not None:
+                matches = known.matches
+            elif not revoked:
+                matches = check_secret(secret, stored)
+            if matches and not revoked:
+                info = _token_info(row[:6])
+        self._token_checks.put(key, TokenCheck(revision=revision, stored=stored, matches=matches, info=info))
+        return info
 
     # -- writes, one transaction each ----------------------------------------------------------
 

@@ -490,6 +490,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "report TEXT NOT NULL)",
         ],
     ),
+    (
+        2,
+        "token revision",
+        [
+            "CREATE TABLE dj_token_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, "
+            "nonce TEXT NOT NULL)",
+            "INSERT INTO dj_token_revision (id, revision, nonce) VALUES (1, 0, lower(hex(randomblob(16))))",
+            *(
+                f"CREATE TRIGGER dj_tokens_{event.lower()} AFTER {event} ON dj_tokens "
+                "BEGIN UPDATE dj_token_revision SET revision = revision + 1 WHERE id = 1; END"
+                for event in ("INSERT", "UPDATE", "DELETE")
+            ),
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

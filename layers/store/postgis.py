@@ -384,6 +384,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "report jsonb NOT NULL)",
         ],
     ),
+    (
+        2,
+        "token revision",
+        [
+            "CREATE TABLE {s}.dj_token_revision (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL, "
+            "nonce text NOT NULL)",
+            "INSERT INTO {s}.dj_token_revision (id, revision, nonce) "
+            "VALUES (1, 0, md5(random()::text || clock_timestamp()::text))",
+            "CREATE FUNCTION {s}.dj_tokens_changed() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN UPDATE {s}.dj_token_revision SET revision = revision + 1 WHERE id = 1; RETURN NULL; END $$",
+            "CREATE TRIGGER dj_tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {s}.dj_tokens "
+            "FOR EACH STATEMENT EXECUTE FUNCTION {s}.dj_tokens_changed()",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -4,6 +4,11 @@ A token reads ``dj_<id>_<secret>``: ``id`` (8 hex digits) names the stored
 row, so checking a token costs one hash, not one per stored token; ``secret``
 is 32 random bytes (URL-safe base64).  Only
 ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>`` of the secret is stored.
+
+A store also keeps a *token revision* that every change of its tokens moves
+(a trigger, in the writing transaction); :class:`TokenChecks` remembers each check's answer for
+the revision it was made at, so a store answers a repeated token with one
+read of that revision and no hash until some token changes.
 """
 
 from __future__ import annotations
@@ -12,7 +17,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from geo.errors import InvalidValueError
 
@@ -85,3 +94,77 @@ def check_secret(secret: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got.hex(), digest)
+
+
+Info = TypeVar("Info")
+
+#: Token checks a store remembers (the least recently used go first beyond this).
+TOKEN_CHECKS_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck(Generic[Info]):
+    """What one check of a token found.
+
+    Attributes
+    ----------
+    revision
+        The store's token revision the check read (``(nonce, counter)``).
+    stored
+        The stored hash the secret was compared with, ``None`` when no row has the token's id.
+    matches
+        Whether the secret hashes to ``stored`` (``None``: not hashed, the token was revoked).
+        It holds for as long as the stored hash is the same, whatever the revision.
+    info
+        The answer: the active token, or ``None`` (unknown, revoked or a wrong secret).
+    """
+
+    revision: tuple[str, int]
+    stored: str | None
+    matches: bool | None
+    info: Info | None
+
+
+class TokenChecks(Generic[Info]):
+    """A store's remembered token checks, by the SHA-256 of the whole token (thread-safe, bounded).
+
+    A check is answered again only while the token revision is the one it was
+    made at; after that the stored row is read again, and the scrypt outcome
+    is reused while the stored hash is unchanged.  Wrong secrets are
+    remembered like right ones, so repeating one costs no second hash.
+    """
+
+    def __init__(self, kept: int = TOKEN_CHECKS_KEPT) -> None:
+        self._kept = int(kept)
+        self._checks: OrderedDict[str, TokenCheck[Info]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(token: str) -> str:
+        """The cache key of a token: the SHA-256 of its whole text."""
+        return hashlib.sha256(token.strip().encode()).hexdigest()
+
+    def get(self, key: str) -> TokenCheck[Info] | None:
+        """The last check of ``key``, if remembered."""
+        with self._lock:
+            found = self._checks.get(key)
+            if found is not None:
+                self._checks.move_to_end(key)
+            return found
+
+    def put(self, key: str, check: TokenCheck[Info]) -> None:
+        """Remember ``check`` for ``key`` (forgetting the least recently used beyond the bound)."""
+        with self._lock:
+            self._checks[key] = check
+            self._checks.move_to_end(key)
+            while len(self._checks) > self._kept:
+                self._checks.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every check."""
+        with self._lock:
+            self._checks.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._checks)

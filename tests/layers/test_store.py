@@ -541,7 +541,7 @@ def test_gpkg_store_adopts_an_existing_dataset_file(built: Dataset, tmp_path: Pa
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = [r[0] for r in conn.execute("SELECT version FROM dj_schema")]
-    assert versions == [1]
+    assert versions == [1, 2]
     again = read_dataset(path)  # still an ordinary GeoPackage for GDAL and read_dataset
     assert again["centers"].set_index("id").loc["S1", "name"] == "新名"
     assert again.meta["params"] == {"method": "network"}
