@@ -1,27 +1,34 @@
 """The ``dangjian`` command line (typer, rich progress on long steps).
 
-Every deliberate error becomes one line on stderr and exit code 2; the
-output file is replaced only after the new one is complete.
+Every deliberate error becomes one line on stderr and exit code 2.  A
+dataset is one store (:mod:`api.dataset_store`): ``build`` and ``coverage``
+write into it as a new revision; ``-o`` writes a new file, never over one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from api.cli_errors import OneLineErrors, friendly_errors
+from api.commands.token import cli_actor
+from api.dataset_store import open_dataset_store
 from api.settings import DEMO_DATASET, Settings
-from geo.errors import InvalidValueError
-from layers.build import BuildParams, build_dataset, coverage_layers, summarize, summary_lines
-from layers.dataset import Dataset, read_dataset, write_dataset
+from geo.errors import InputError, InvalidValueError
+from layers.build import BuildParams, summarize, summary_lines
+from layers.dataset import Dataset
 from layers.i18n import check_lang, text
+from layers.rebuild import Derive, build_in_store, build_state, coverage_only, full_build, prepared_inputs
+from layers.store import Store
+from layers.store.gpkg import new_geopackage
 
 app = typer.Typer(
     name="dangjian",
@@ -76,14 +83,8 @@ def parse_level_minutes(value: str | None) -> dict[str, float] | None:
     return out
 
 
-def default_output(dataset: Path) -> Path:
-    """``district.gpkg`` -> ``district.built.gpkg`` beside it."""
-    base = dataset if dataset.is_dir() else dataset.with_suffix("")
-    return base.parent / f"{base.name}.built.gpkg"
-
-
 DatasetArg = Annotated[Path, typer.Argument(help="GeoPackage or folder of layers (default: the demo district)")]
-OutOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Output GeoPackage")]
+OutOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write a new GeoPackage instead of building inside the dataset")]
 MinutesOpt = Annotated[float | None, typer.Option("--minutes", help="Walking minutes (default 15)")]
 SpeedOpt = Annotated[float | None, typer.Option("--speed-kmh", help="Walking speed, km/h (default 4)")]
 MethodOpt = Annotated[str | None, typer.Option("--method", help="circle or network")]
@@ -91,30 +92,74 @@ LevelOpt = Annotated[str | None, typer.Option("--level-minutes", help="Per-level
 LangOpt = Annotated[str | None, typer.Option("--lang", help="zh (default) or en")]
 
 
-def _lang_and_params(
+def _lang_and_options(
     lang: str | None, minutes: float | None, speed: float | None, method: str | None, level: str | None
-) -> tuple[str, BuildParams]:
-    """The language and build parameters of a command: options first, then settings."""
+) -> tuple[str, dict[str, Any]]:
+    """The language of a command and the build parameters its options set (only those given)."""
     settings = Settings()
-    params = settings.build_params(minutes=minutes, speed_kmh=speed, method=method, level_minutes=parse_level_minutes(level))
-    return check_lang(lang or settings.lang), params.validate()
+    given = {"minutes": minutes, "speed_kmh": speed, "method": method, "level_minutes": parse_level_minutes(level)}
+    return check_lang(lang or settings.lang), {k: v for k, v in given.items() if v is not None}
 
 
-def _derive_and_write(
-    dataset: Path, output: Path | None, lang: str, total: int, derive: Callable[[Dataset, Callable[[str], None]], Dataset]
-) -> None:
-    """Read ``dataset``, derive layers with a progress bar of ``total`` steps, write atomically, print the summary."""
-    with steps(lang, total) as advance:
-        result = derive(read_dataset(dataset), advance)
-        advance("progress.write")
-        path = write_dataset(result, output or default_output(dataset))
-    _print_summary(result, lang, path)
+def command_params(meta: dict[str, Any], options: dict[str, Any]) -> BuildParams:
+    """What a build uses: its options, then the dataset's stored defaults, then the settings (``DANGJIAN_*``)."""
+    base = BuildParams.from_meta(meta, Settings().build_params())
+    return dataclasses.replace(base, **options).validate()
 
 
-def _print_summary(ds: Dataset, lang: str, path: Path) -> None:
+def _print_params(params: BuildParams, lang: str) -> None:
+    levels = "".join(f", {k}={v:g}" for k, v in sorted(params.level_minutes.items()))
+    line = text("store.params", lang, minutes=params.minutes, speed=params.speed_kmh, method=params.method, levels=levels)
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_summary(ds: Dataset, lang: str) -> None:
     for line in summary_lines(ds.meta.get("summary") or summarize(ds), lang):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
-    out.print(text("summary.written", lang, path=path), highlight=False, markup=False)
+
+
+def _derive(
+    dataset: Path, output: Path | None, lang: str, options: dict[str, Any], total: int, derive: Derive
+) -> None:
+    """Derive layers with a progress bar: inside the dataset's store, or into the new GeoPackage ``output``."""
+    settings = Settings()
+    notice = _notice
+    with open_dataset_store(dataset, settings, actor=cli_actor(), notice=notice) as store:
+        with store.snapshot() as snap:
+            meta = snap.get_meta()
+            state = build_state(snap)
+        params = command_params(meta, options)
+        _print_params(params, lang)
+        if output is not None and (store.path is None or Path(output).resolve() != store.path.resolve()):
+            target = Path(output)
+            if target.exists():
+                raise InputError(text("store.copy_exists", lang, path=target), field="output")
+            with store.snapshot() as snap:
+                stored = snap.export_dataset()
+            with steps(lang, total) as advance:
+                result = derive(prepared_inputs(stored), params, advance)
+                advance("progress.write")
+                _, created = new_geopackage(target, lambda new: _import_built(new, result))
+            if not created:
+                raise InputError(text("store.copy_exists", lang, path=target), field="output")
+            _print_summary(result, lang)
+            out.print(text("summary.written", lang, path=target), highlight=False, markup=False, soft_wrap=True)
+            return
+        if derive is not full_build and state in ("current", "stale"):
+            raise InputError(text("store.coverage_built", lang, path=store.location), field="dataset")
+        with steps(lang, total) as advance:
+            done = build_in_store(store, params, actor=cli_actor(), progress=advance, derive=derive)
+        _print_summary(done.dataset, lang)
+        out.print(text("store.built", lang, revision=done.revision, path=store.location), highlight=False, markup=False, soft_wrap=True)
+
+
+def _notice(line: str) -> None:
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _import_built(store: Store, dataset: Dataset) -> None:
+    with store.transaction(actor=cli_actor()) as tx:
+        tx.import_dataset(dataset)
 
 
 @app.command()
@@ -128,9 +173,14 @@ def build(
     level_minutes: LevelOpt = None,
     lang: LangOpt = None,
 ) -> None:
-    """Derive every layer (units, grids, cells, circles, coverage) into one GeoPackage."""
-    lang, params = _lang_and_params(lang, minutes, speed_kmh, method, level_minutes)
-    _derive_and_write(dataset, output, lang, 8, lambda ds, advance: build_dataset(ds, params, progress=advance))
+    """Recompute every derived layer (units, grids, cells, circles, coverage) inside the dataset, as a new revision.
+
+    The options given become the dataset's stored defaults; the others stay as
+    it was last built.  Inputs, edits, tokens and the audit log are kept.  With
+    -o, a new GeoPackage is written instead and the dataset is left as it is.
+    """
+    lang, options = _lang_and_options(lang, minutes, speed_kmh, method, level_minutes)
+    _derive(dataset, output, lang, options, 8, full_build)
 
 
 @app.command()
@@ -145,15 +195,9 @@ def coverage(
     lang: LangOpt = None,
     areas: Annotated[bool, typer.Option("--areas/--no-areas", help="Also draw walking service areas")] = False,
 ) -> None:
-    """Add only the coverage columns (and circles) to a dataset."""
-    lang, params = _lang_and_params(lang, minutes, speed_kmh, method, level_minutes)
-
-    def derive(ds: Dataset, advance: Callable[[str], None]) -> Dataset:
-        result = coverage_layers(ds, params, progress=advance, areas=areas)
-        result.meta["summary"] = summarize(result)
-        return result
-
-    _derive_and_write(dataset, output, lang, 4, derive)
+    """Add only the coverage columns (and circles): into a dataset not yet built, or with -o into a new GeoPackage."""
+    lang, options = _lang_and_options(lang, minutes, speed_kmh, method, level_minutes)
+    _derive(dataset, output, lang, options, 4, coverage_only(areas=areas))
 
 
 def _register_commands() -> None:

@@ -45,10 +45,10 @@ from geo.crs import WGS84
 from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
 from layers.build import BuildParams, build_dataset
 from layers.coverage import parse_method
-from layers.dataset import Dataset, prepare_layer
+from layers.dataset import Dataset
+from layers.rebuild import build_in_store, build_state
 from layers.render import TileSource, compound_state
 from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_dataset, scenario_dir_for
-from layers.schema import INPUT_LAYERS
 from layers.store import VERSIONED_LAYERS, Store
 from layers.store.scenarios import StoredScenarios
 from layers.update import coverage_variant
@@ -326,15 +326,6 @@ def _untouched_tiles(
     return kept
 
 
-def _prepared(dataset: Dataset) -> Dataset:
-    """An unbuilt stored dataset with its input layers checked and completed like an import."""
-    layers = {}
-    for name in INPUT_LAYERS:
-        if name in dataset.layers and len(dataset.layers[name]):
-            layers[name], _ = prepare_layer(dataset.layers[name], name)
-    return dataset.replace(**layers)
-
-
 class EditQueue:
     """Edits waiting for a dataset's edit lock, oldest first (see :mod:`api.editing`)."""
 
@@ -399,8 +390,11 @@ class DatasetState:
             if store is not None:
                 with self._store_lock:
                     if not store.has_layer("compounds"):
-                        built = dataset if dataset.built else build_dataset(dataset, settings.build_params())
-                        store.import_dataset(built, actor="system:serve")
+                        store.import_dataset(dataset, actor="system:serve")
+                    with store.snapshot() as snap:
+                        state = build_state(snap)
+                    if state != "current":
+                        build_in_store(store, actor="system:serve", fallback=settings.build_params())
             else:
                 self.replace(dataset)
 
@@ -459,17 +453,10 @@ class DatasetState:
                 for f in [snap.read_layer(name, versions=True)]
             }
         if not ds.built:
-            log.info("dataset %s is not built; building it and storing the derived layers", store.location)
-            ds = build_dataset(_prepared(ds), self.settings.build_params())
-            with store.transaction(actor="system:build") as tx:
-                tx.import_dataset(ds)
-                revision = tx.revision
-                versions = {
-                    name: dict(zip(f["id"].astype(str), f["version"].astype(int), strict=True))
-                    for name in VERSIONED_LAYERS
-                    if tx.has_layer(name)
-                    for f in [tx.read_layer(name, versions=True)]
-                }
+            log.info("dataset %s is not built; building it in place", store.location)
+            build_in_store(store, actor="system:serve", fallback=self.settings.build_params())
+            self._load()
+            return
         log.info("loaded %s (revision %s) in %.2f s", store.location, revision, time.perf_counter() - t0)
         stamp = None if self.settings.database_url else _file_stamp(path)
         self._install(ds, stamp=stamp, path=path, revision=revision, versions=versions)
@@ -631,6 +618,19 @@ class DatasetState:
             self._base_params = cached
         return cached[1]
 
+    def served_defaults(self) -> tuple[float, str]:
+        """Minutes and method shown when a request names none.
+
+        The dataset's stored ones, unless this server's settings name others on
+        purpose (``DANGJIAN_MINUTES``, ``DANGJIAN_METHOD``): those are then
+        served as a variant, and the store (what other servers show) is not changed.
+        """
+        base = self.base_params()
+        given = self.settings.model_fields_set
+        minutes = float(self.settings.minutes) if "minutes" in given else base.minutes
+        method = parse_method(self.settings.method).value if "method" in given else base.method
+        return minutes, method
+
     def params_for(self, dataset: Dataset) -> BuildParams:
         """The parameters ``dataset`` was built with (its ``meta``), the deployment's settings for what it does not say."""
         if dataset is self._dataset:
@@ -643,8 +643,9 @@ class DatasetState:
         Keys look like ``m10-circle`` or ``|s:<id>@<updated_at>`` (a scenario's key changes when it is edited).
         """
         base = self.base_params()
-        m = base.minutes if minutes is None else float(minutes)
-        meth = base.method if method is None else parse_method(method).value
+        default_minutes, default_method = self.served_defaults()
+        m = default_minutes if minutes is None else float(minutes)
+        meth = default_method if method is None else parse_method(method).value
         key = "" if math.isclose(m, base.minutes) and meth == base.method else f"m{m:g}-{meth}"
         if scenario:
             found = self.scenarios().get(scenario)
@@ -702,11 +703,12 @@ class DatasetState:
             found = self._variants.get((version, key))
             if found is None:
                 base = self.base_params()
+                default_minutes, default_method = self.served_defaults()
                 params = BuildParams(
                     **{
                         **{f.name: getattr(base, f.name) for f in fields(BuildParams)},
-                        "minutes": base.minutes if minutes is None else float(minutes),
-                        "method": base.method if method is None else parse_method(method).value,
+                        "minutes": default_minutes if minutes is None else float(minutes),
+                        "method": default_method if method is None else parse_method(method).value,
                     }
                 ).validate()
                 t0 = time.perf_counter()

@@ -24,8 +24,9 @@ from layers.store import Store, is_database_url, open_store
 
 #: The bundled demo district.
 DEMO_DATASET = Path(__file__).resolve().parents[1] / "layers" / "demo" / "kangbashi_demo.gpkg"
-#: Where uploaded datasets go unless ``DANGJIAN_DATA_DIR`` says otherwise.
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "datasets"
+#: Where uploaded datasets and the working copy of the demo district go unless ``DANGJIAN_DATA_DIR`` says otherwise
+#: (``$XDG_DATA_HOME/dangjian-map``, by default ``~/.local/share/dangjian-map``).
+DATA_DIR = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "dangjian-map"
 
 
 class Settings(BaseSettings):
@@ -60,7 +61,9 @@ class Settings(BaseSettings):
     cell_size_m: float = Field(250.0, gt=0)
     h3_resolution: int = Field(9, ge=0, le=15)
     max_snap_m: float = Field(300.0, gt=0)
-    data_dir: Path = Field(DATA_DIR, description="Folder where uploaded datasets are imported (POST /datasets)")
+    data_dir: Path = Field(
+        DATA_DIR, description="Folder of the service's datasets: uploads (POST /datasets) and the demo district's working copy"
+    )
     upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
     read_requires_token: bool = Field(
         False, description="Reading maps, tiles, features and reports needs a `viewer` token (default: public)"

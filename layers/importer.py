@@ -66,6 +66,7 @@ from layers.readers import (
 )
 from layers.schema import INPUT_LAYERS, LAYER_SPECS
 from layers.store import Store, open_store
+from layers.store.gpkg import new_geopackage
 
 Progress = Callable[[str], None]
 
@@ -1131,15 +1132,20 @@ def write_import(
     *,
     actor: str,
     replace: bool = True,
+    anew: bool = False,
+    allow_empty: bool = False,
     label: str | None = None,
     progress: Progress = _nothing,
 ) -> StoredImport:
     """Write an imported dataset and its report into a store, in one transaction.
 
     Every layer, the meta values and the report commit together or not at
-    all: a failed or killed write leaves the store as it was.  Afterwards the
-    store holds exactly the imported layers and meta values; its audit log,
-    scenarios, tokens and earlier import reports stay.
+    all: a failed or killed write leaves the store as it was.  Into a store
+    that already holds a dataset, only the layers the import was given (or
+    detected) are replaced; the other layers, the build parameters, the audit
+    log, scenarios, tokens and earlier import reports stay.  With ``anew`` the
+    dataset starts over: every layer and meta value comes from the import
+    (the service tables still stay).
 
     Parameters
     ----------
@@ -1150,8 +1156,12 @@ def write_import(
     actor
         Who imports, for the audit log (``token:<id>``, ``cli:<user>``).
     replace
-        Whether a store that already holds layers may be overwritten; checked
-        inside the transaction, so two imports of one name cannot both win.
+        Whether a store that already holds layers may be written at all;
+        checked inside the transaction, so two imports of one name cannot both win.
+    anew
+        Replace the whole dataset instead of only the imported layers.
+    allow_empty
+        Accept a dataset left without compounds or without centres.
     label
         What the report names as the import's output (default: the store's location).
 
@@ -1159,19 +1169,43 @@ def write_import(
     ------
     DatasetExistsError
         The store holds layers and ``replace`` is false.
+    InputError
+        The dataset would be left without compounds or centres (and not ``allow_empty``).
     """
     report.output = label if label is not None else store.location
     dataset.meta["import_report"] = report.as_dict()
     progress("writing")
+    named = [n for n in dataset.report if n in dataset.layers] or [n for n, f in dataset.layers.items() if len(f)]
     with store.transaction(actor=actor) as tx:
-        if not replace and tx.list_layers():
+        existing = tx.list_layers()
+        if not replace and existing:
             msg = f"the dataset `{report.output}` exists; choose another name or replace it"
             raise DatasetExistsError(msg, field="name")
-        tx.import_dataset(dataset, replace=True)
+        if anew or not any(info.name == "compounds" for info in existing):
+            tx.import_dataset(dataset, replace=True)
+        else:
+            for name in named:
+                tx.write_layer(name, dataset.layers[name])
+            tx.set_meta({"import_report": dataset.meta["import_report"]})
+            tx.record("import_dataset", after={"layers": {n: len(dataset.layers[n]) for n in named}, "kept_others": True})
+        if not allow_empty:
+            _check_not_empty(tx, report.output)
         report_id = tx.add_import_report(report.as_dict())
         revision = tx.revision
     dataset.path = store.path
     return StoredImport(dataset=dataset, report=report, report_id=report_id, revision=revision)
+
+
+def _check_not_empty(tx: Any, output: str) -> None:
+    """Refuse a dataset left without compounds or centres: coverage would be meaningless."""
+    rows = {info.name: info.rows for info in tx.list_layers()}
+    for layer in ("compounds", "centers"):
+        if not rows.get(layer):
+            msg = (
+                f"the dataset `{output}` would have no {layer}: import a file of {layer} too "
+                f"(layer {layer}), or allow an empty one (--allow-empty, or allow_empty=true in an upload)"
+            )
+            raise InputError(msg, field=layer)
 
 
 def _gpkg_output(output: str | os.PathLike[str]) -> Path:
@@ -1192,30 +1226,13 @@ def remove_stale_scratch(folder: Path) -> None:
     imported again.
     """
     cutoff = time.time() - _STALE_SCRATCH_S
-    for f in [*folder.glob(".*.import-*.gpkg*"), *folder.glob(".upload-*")]:
+    for f in [*folder.glob(".*.import-*.gpkg*"), *folder.glob(".*.new-*.gpkg*"), *folder.glob(".upload-*")]:
         with suppress(OSError):
             if f.stat().st_mtime < cutoff:
                 if f.is_dir() and not f.is_symlink():
                     shutil.rmtree(f, ignore_errors=True)
                 else:
                     f.unlink()
-
-
-def _publish(scratch: Path, out: Path) -> bool:
-    """Give a finished GeoPackage its name unless a file took that name meanwhile (then ``False``).
-
-    A hard link is created only when the name is free, in one step; where the
-    file system has no hard links the file is renamed after a check.
-    """
-    try:
-        os.link(scratch, out)
-    except FileExistsError:
-        return False
-    except OSError:
-        if out.exists():
-            return False
-        os.replace(scratch, out)
-    return True
 
 
 def import_to_gpkg(
@@ -1225,6 +1242,8 @@ def import_to_gpkg(
     actor: str,
     options: ImportOptions | None = None,
     replace: bool = True,
+    anew: bool = False,
+    allow_empty: bool = False,
     label: str | None = None,
     progress: Progress = _nothing,
 ) -> StoredImport:
@@ -1248,7 +1267,9 @@ def import_to_gpkg(
     options
         See :class:`ImportOptions`.
     replace
-        Whether an existing ``output`` may be replaced.
+        Whether an existing ``output`` may be written.
+    anew, allow_empty
+        See :func:`write_import`.
     label
         What the report names as the output (default: ``output``).
     progress
@@ -1265,31 +1286,21 @@ def import_to_gpkg(
         msg = f"the dataset `{label}` exists; choose another name or replace it"
         raise DatasetExistsError(msg, field="name")
     dataset, report = import_sources(sources, options=options, progress=progress)
+    how = {"replace": replace, "anew": anew, "allow_empty": allow_empty}
     if out.exists():
         with open_store(out) as store:
-            return write_import(store, dataset, report, actor=actor, replace=replace, label=label, progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_scratch(out.parent)
-    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.import-", suffix=".gpkg", dir=out.parent)
-    os.close(fd)
-    scratch = Path(name)
-    scratch.unlink()
-    try:
-        with open_store(scratch) as store:
-            done = write_import(store, dataset, report, actor=actor, label=label, progress=progress)
-        wal = Path(f"{scratch}-wal")
-        if wal.exists() and wal.stat().st_size:
-            msg = f"the new dataset {out} could not be completed: its write-ahead log was not folded in"
-            raise RuntimeError(msg)
-        if not _publish(scratch, out):  # another import created it meanwhile
-            if not replace:
-                msg = f"the dataset `{label}` exists; choose another name or replace it"
-                raise DatasetExistsError(msg, field="name")
-            with open_store(out) as store:
-                return write_import(store, dataset, report, actor=actor, label=label, progress=progress)
-    finally:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+            return write_import(store, dataset, report, actor=actor, label=label, progress=progress, **how)
+    if out.parent.is_dir():
+        remove_stale_scratch(out.parent)
+    done, created = new_geopackage(
+        out, lambda store: write_import(store, dataset, report, actor=actor, label=label, progress=progress, allow_empty=allow_empty)
+    )
+    if not created:  # another import created it meanwhile
+        if not replace:
+            msg = f"the dataset `{label}` exists; choose another name or replace it"
+            raise DatasetExistsError(msg, field="name")
+        with open_store(out) as store:
+            return write_import(store, dataset, report, actor=actor, label=label, progress=progress, **how)
     dataset.path = out
     return done
 
@@ -1301,6 +1312,8 @@ def import_to_file(
     options: ImportOptions | None = None,
     actor: str = "system:import",
     lang: str = "zh",
+    anew: bool = False,
+    allow_empty: bool = False,
     progress: Progress = _nothing,
 ) -> tuple[Dataset, ImportReport]:
     """Import sources into the GeoPackage store ``output`` (:func:`import_to_gpkg`), the report also beside it.
@@ -1309,7 +1322,7 @@ def import_to_file(
     (for people) and ``X.import.json`` are written beside the file after the
     import committed.  A failed import leaves an existing dataset as it was.
     """
-    done = import_to_gpkg(sources, output, actor=actor, options=options, progress=progress)
+    done = import_to_gpkg(sources, output, actor=actor, options=options, anew=anew, allow_empty=allow_empty, progress=progress)
     json_path, txt_path = report_paths(output)
     write_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=str))
     write_atomic(txt_path, "\n".join(report_lines(done.report, lang)) + "\n")

@@ -99,6 +99,14 @@ def make_dataset(layers: dict[str, gpd.GeoDataFrame]) -> Dataset:
     return Dataset(layers=prepared, metric_crs=crs, report=reports)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test session (each xdist worker) gets its own data folder: the demo's working copy, uploads."""
+    import os
+
+    os.environ["DANGJIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+
+
 @pytest.fixture
 def blocks() -> Dataset:
     """The 3 x 3 block district, validated."""

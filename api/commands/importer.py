@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--output", "-o",
-                help="Dataset to import into: a GeoPackage, or postgresql://...?schema=NAME; an existing one is replaced in one transaction",
+                help="Dataset to import into: a GeoPackage, or postgresql://...?schema=NAME; in an existing one only the imported layers are replaced, in one transaction",
             ),
         ],
         crs: Annotated[
@@ -60,6 +60,12 @@ def register(app: typer.Typer) -> None:
         swap_xy: Annotated[bool, typer.Option("--swap-xy", help="Swap the two coordinates (lat/lon or surveyors' X/Y)")] = False,
         skip_bad_rows: Annotated[bool, typer.Option("--skip-bad-rows", help="Leave out rows with bad values and list them")] = False,
         point_radius_m: Annotated[float, typer.Option("--point-radius-m", help="Radius (m) of compounds given as points")] = 50.0,
+        replace: Annotated[
+            bool, typer.Option("--replace", help="Start the dataset anew (default: replace only the layers imported, keep the others)")
+        ] = False,
+        allow_empty: Annotated[
+            bool, typer.Option("--allow-empty", help="Accept a dataset left without compounds or without centres")
+        ] = False,
         lang: Annotated[str | None, typer.Option("--lang", help="zh (default) or en")] = None,
     ) -> None:
         """Import GeoPackage, GeoJSON, Shapefile, KML, CSV/XLSX and OpenStreetMap files into one dataset."""
@@ -82,13 +88,19 @@ def register(app: typer.Typer) -> None:
             with steps(lang, None) as advance:
                 dataset, report = import_sources(sources, options=options, progress=advance)
                 with open_store(output, database_url=settings.database_url or None, seed=False) as store:
-                    done = write_import(store, dataset, report, actor=cli_actor(), label=store.location, progress=advance)
+                    done = write_import(
+                        store, dataset, report, actor=cli_actor(), label=store.location, progress=advance,
+                        anew=replace, allow_empty=allow_empty,
+                    )
             for line in report_lines(report, lang):
                 out.print(line, highlight=False, markup=False, soft_wrap=True)
             out.print(f"{store.location}  (import report {done.report_id}, revision {done.revision})", highlight=False, markup=False)
             return
         with steps(lang, None) as advance:
-            _, report = import_to_file(sources, Path(output), options=options, actor=cli_actor(), lang=lang, progress=advance)
+            _, report = import_to_file(
+                sources, Path(output), options=options, actor=cli_actor(), lang=lang, progress=advance,
+                anew=replace, allow_empty=allow_empty,
+            )
         for line in report_lines(report, lang):
             out.print(line, highlight=False, markup=False, soft_wrap=True)
         json_path, txt_path = report_paths(Path(output))

@@ -14,10 +14,10 @@ def register(app: typer.Typer) -> None:
     from rich.table import Table
 
     from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out
+    from api.dataset_store import read_stored_dataset
     from api.settings import Settings
     from geo.errors import InvalidValueError
     from geo.files import check_output_folder, write_atomic
-    from layers.dataset import read_dataset
     from layers.i18n import check_lang, text
     from layers.suggest import (
         coverage_problem,
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         for path in (output, map_png):  # before a solve that may take a while
             if path is not None:
                 check_output_folder(path, field="output" if path is output else "map")
-        ds = read_dataset(dataset)
+        ds = read_stored_dataset(dataset, settings, notice=lambda line: err.print(line, highlight=False, markup=False))
         if not ds.meta.get("params"):
             ds.meta["params"] = asdict(settings.build_params())
         given = read_candidates(candidates) if candidates is not None else None

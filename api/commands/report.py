@@ -13,9 +13,9 @@ from geo.files import check_output_folder, write_atomic
 def register(app: typer.Typer) -> None:
     """Add the ``report`` command to the ``dangjian`` app."""
     from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out, steps
+    from api.dataset_store import read_stored_dataset
     from api.settings import Settings
     from layers.build import build_dataset
-    from layers.dataset import read_dataset
     from layers.i18n import check_lang, text
     from layers.report_formats import ReportFormat, parse_format, render_gap_report
     from layers.reports import parse_group_by
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         kind = parse_format(fmt)
         if output is not None:
             check_output_folder(output)  # before a build that may take a while
-        ds = read_dataset(dataset)
+        ds = read_stored_dataset(dataset, settings, notice=lambda line: err.print(line, highlight=False, markup=False))
         if not ds.built:
             with steps(lang, 7) as advance:
                 ds = build_dataset(ds, settings.build_params(), progress=advance)

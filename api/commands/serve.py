@@ -1,106 +1,60 @@
-"""``dangjian serve [DATASET] [--host] [--port]``: build the dataset if needed, then serve its maps.
+"""``dangjian serve [DATASET] [--host] [--port]``: build the dataset in place if needed, then serve its maps.
 
-The built dataset lives beside the source as ``<name>.built.gpkg`` (or, when
-that folder is read-only, in the user's cache folder) and is rebuilt when the
-source is newer or was built with other parameters.  A dataset that is itself
-a built GeoPackage is served as it is.
+A dataset is one store (:mod:`api.dataset_store`): ``serve`` builds its
+derived layers inside it when they are missing or older than its inputs
+(with a progress bar), then serves that same store, which any number of
+workers and command-line processes share.  The parameters of the build are
+the dataset's own (stored with it); the server's settings only fill in a
+dataset never built.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from api.dataset_store import Notice, open_dataset_store
 from api.settings import Settings
-from geo.errors import DatasetNotFoundError
-from layers.build import BuildParams, build_dataset
-from layers.dataset import read_dataset, read_meta, write_dataset
+from geo.errors import InputError
+from layers.i18n import check_lang, text
+from layers.rebuild import StoredBuild, build_in_store, build_state
+from layers.store import Store
 
 
-def cache_dir() -> Path:
-    """Where built datasets go when the source folder is read-only (``$XDG_CACHE_HOME/dangjian-map``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "dangjian-map"
-
-
-def source_mtime(path: Path) -> float:
-    """Modification time of a dataset file, or of the newest file in a dataset folder (seconds)."""
-    if path.is_dir():
-        times = [p.stat().st_mtime for p in path.iterdir() if p.is_file()]
-        return max(times, default=path.stat().st_mtime)
-    return path.stat().st_mtime
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, ensure_ascii=False))
-
-
-def is_built_file(path: Path) -> bool:
-    """Whether ``path`` is a GeoPackage written by ``dangjian build`` (it has build parameters in ``meta``)."""
-    return path.is_file() and "params" in read_meta(path)
-
-
-def built_candidates(dataset: Path) -> list[Path]:
-    """Where the built form of ``dataset`` may live: beside it, then in the cache folder."""
-    from api.cli import default_output
-
-    beside = default_output(dataset)
-    return [beside, cache_dir() / beside.name]
-
-
-def is_fresh(built: Path, source: Path, params: BuildParams) -> bool:
-    """Whether ``built`` exists, is newer than ``source`` and was built with ``params``."""
-    if not built.is_file() or built.stat().st_mtime < source_mtime(source):
-        return False
-    return read_meta(built).get("params") == _plain(asdict(params))
-
-
-def ensure_built(dataset: Path, params: BuildParams, *, force: bool = False, progress: Any = None) -> tuple[Path, bool]:
-    """The path of a built, up-to-date GeoPackage for ``dataset``, building it when needed.
+def ensure_built(store: Store, settings: Settings, *, force: bool = False, progress: Any = None, notice: Notice | None = None) -> StoredBuild | None:
+    """Build the dataset in ``store`` in place when its derived layers are missing or stale (or ``force``).
 
     Parameters
     ----------
-    dataset
-        Source GeoPackage or folder, or an already built GeoPackage.
-    params
-        Build parameters (minutes, speed ...).
+    store
+        The dataset's store.
+    settings
+        Their build parameters are used only for a dataset never built.
     force
-        Rebuild even when a fresh build exists.
+        Rebuild even when the build is current (with the stored parameters).
     progress
         Called with catalogue keys as build steps start.
+    notice
+        Called with one line for people before a build starts.
 
     Returns
     -------
-    (Path, bool)
-        The built file and whether it was built now.
+    StoredBuild or None
+        The build, or ``None`` when the stored one was current.
     """
-    if not dataset.exists():
-        msg = f"dataset `{dataset}` does not exist"
-        raise DatasetNotFoundError(msg, field="dataset")
-    if not force and is_built_file(dataset):
-        return dataset, False
-    candidates = built_candidates(dataset)
-    if not force:
-        for built in candidates:
-            if is_fresh(built, dataset, params):
-                return built, False
+    with store.snapshot() as snap:
+        state = build_state(snap)
+    if state == "current" and not force:
+        return None
+    if notice is not None and state in ("unbuilt", "stale"):
+        notice(text("store.building", settings.lang, path=store.location, state=text(f"store.state.{state}", settings.lang)))
     kwargs = {"progress": progress} if progress is not None else {}
-    result = build_dataset(read_dataset(dataset), params, **kwargs)
-    last_error: OSError | None = None
-    for target in candidates:
-        try:
-            return write_dataset(result, target), True
-        except OSError as exc:  # read-only folder: fall back to the cache folder
-            last_error = exc
-    assert last_error is not None
-    raise last_error
+    return build_in_store(store, actor="system:serve", fallback=settings.build_params().validate(), **kwargs)
 
 
 def tcp_socket(host: str, port: int) -> socket.socket:
@@ -122,7 +76,6 @@ def tcp_socket(host: str, port: int) -> socket.socket:
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the ``dangjian`` CLI."""
     from api.cli import err, friendly_errors, out, steps
-    from layers.i18n import check_lang, text
 
     @app.command()
     @friendly_errors
@@ -131,35 +84,46 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8000,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
-        rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild even if a fresh build exists")] = False,
+        rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild in place even if the build is current")] = False,
     ) -> None:
-        """Serve the coverage map, tiles and features over HTTP (builds the dataset first if needed)."""
+        """Serve the coverage map, tiles and features over HTTP (builds the dataset in place first if needed)."""
         import uvicorn
 
         from api.app import create_app
 
         settings = Settings()
         lang = check_lang(settings.lang)
-        source = Path(dataset) if dataset is not None else Path(settings.dataset)
-        params = settings.build_params().validate()
-        with steps(lang, 8) as advance:
-            built, fresh = ensure_built(source, params, force=rebuild, progress=advance)
-        if fresh:
-            out.print(text("summary.written", lang, path=built), highlight=False, markup=False)
-        settings = settings.model_copy(update={"dataset": built})
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        out.print(f"{text('map.title', lang)}: http://{shown}:{port}/maps/coverage", highlight=False, markup=False)
-        if workers > 1:
-            from uvicorn.supervisors import Multiprocess
+        try:
+            sock = tcp_socket(host, port)
+        except OSError as exc:
+            msg = text("serve.port_busy", lang, host=host, port=port, reason=exc.strerror or exc)
+            raise InputError(msg, field="port") from None
+        try:
+            def notice(line: str) -> None:
+                err.print(line, highlight=False, markup=False, soft_wrap=True)
 
-            os.environ["DANGJIAN_DATASET"] = str(built)
-            if not settings.rate_limit_file:
-                # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
-                os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
-            config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
-            Multiprocess(config, sockets=[tcp_socket(host, port)]).run()
-            return
-        application = create_app(settings)
-        application.state.dangjian.dataset()  # load before the first request
-        err.print(f"serving {built}", highlight=False, markup=False)
-        uvicorn.run(application, host=host, port=port, log_level="info")
+            with open_dataset_store(dataset, settings, actor="system:serve", notice=notice) as store:
+                with steps(lang, 9) as advance:
+                    done = ensure_built(store, settings, force=rebuild, progress=advance, notice=notice)
+                if done is not None:
+                    out.print(text("store.built", lang, revision=done.revision, path=store.location), highlight=False, markup=False, soft_wrap=True)
+                served = store.path if store.path is not None else Path(dataset or settings.dataset)
+            settings = settings.model_copy(update={"dataset": served})
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            out.print(f"{text('map.title', lang)}: http://{shown}:{port}/maps/coverage", highlight=False, markup=False)
+            if workers > 1:
+                from uvicorn.supervisors import Multiprocess
+
+                os.environ["DANGJIAN_DATASET"] = str(served)
+                if not settings.rate_limit_file:
+                    # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
+                    os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
+                config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+                Multiprocess(config, sockets=[sock]).run()
+                return
+            application = create_app(settings)
+            application.state.dangjian.dataset()  # load before the first request
+            err.print(f"serving {served}", highlight=False, markup=False)
+            uvicorn.Server(uvicorn.Config(application, log_level="info")).run(sockets=[sock])
+        finally:
+            sock.close()

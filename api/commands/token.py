@@ -12,6 +12,10 @@ from typing import Annotated
 
 import typer
 
+from api.dataset_store import open_dataset_store
+from api.settings import Settings
+from layers.store import Store
+
 DatasetOpt = Annotated[
     Path | None,
     typer.Argument(help="Dataset GeoPackage (default: the served one, DANGJIAN_DATASET); with DANGJIAN_DATABASE_URL its PostGIS schema"),
@@ -26,43 +30,24 @@ def cli_actor() -> str:
         return "cli:unknown"
 
 
-def served_dataset(dataset: Path | None) -> Path | None:
-    """The GeoPackage ``dangjian serve`` serves for ``dataset`` (default: the configured one).
+def dataset_store(dataset: Path | None) -> Store:
+    """The store of ``dataset`` (default: the served one), the same one ``dangjian serve`` serves.
 
-    ``serve`` builds a source dataset into ``<name>.built.gpkg`` and serves
-    that file, so tokens go into the built file's store.  A dataset named on
-    purpose that has no built form is used as it is; the default one must have
-    been built.  With a database URL the dataset is a PostGIS schema and is
-    left as given.
-
-    Raises
-    ------
-    InputError
-        The dataset is a source that was never built.
+    Tokens live in the dataset's own store, so a token created before the
+    first ``serve`` works once it runs, and one revoked here stops working on
+    the next request to every worker.
     """
-    from api.commands.serve import built_candidates, is_built_file
-    from api.settings import Settings
-    from geo.errors import InputError
+    from api.cli import err
 
-    settings = Settings()
-    if settings.database_url:
-        return dataset
-    path = Path(dataset) if dataset is not None else Path(settings.dataset)
-    if is_built_file(path) or not path.exists():
-        return path
-    for candidate in built_candidates(path):
-        if is_built_file(candidate):
-            return candidate
-    if dataset is not None:
-        return path  # a store named on purpose (say, imported and not yet built)
-    msg = f"`{path}` is not built yet: run `dangjian serve` (or `dangjian build`) first, then create its tokens"
-    raise InputError(msg, field="dataset")
+    def notice(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    return open_dataset_store(dataset, Settings(), actor=cli_actor(), notice=notice)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``token`` command group to the ``dangjian`` app."""
     from api.cli import err, friendly_errors, out
-    from api.settings import Settings
     from layers.store import Role, parse_role
 
     tokens = typer.Typer(
@@ -81,7 +66,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a token and print it once (only its hash is stored)."""
         chosen = parse_role(role)
-        with Settings().open_store(served_dataset(dataset)) as store:
+        with dataset_store(dataset) as store:
             new = store.create_token(chosen, name=name, actor=cli_actor())
             where = store.location
         out.print(new.token, highlight=False, markup=False, soft_wrap=True)
@@ -96,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def list_(dataset: DatasetOpt = None) -> None:
         """List the tokens (id, role, name, created, by whom, revoked): never the tokens themselves."""
-        with Settings().open_store(served_dataset(dataset)) as store:
+        with dataset_store(dataset) as store:
             infos = store.list_tokens()
         for t in infos:
             status = f"revoked {t.revoked_at}" if t.revoked_at else "active"
@@ -116,6 +101,6 @@ def register(app: typer.Typer) -> None:
 
         parts = split_token(token_id)
         tid = parts[0] if parts else token_id.strip()
-        with Settings().open_store(served_dataset(dataset)) as store:
+        with dataset_store(dataset) as store:
             store.revoke_token(tid, actor=cli_actor())
         out.print(f"revoked {tid}", highlight=False, markup=False)

@@ -141,14 +141,15 @@ def _existing_store(settings: Settings, dataset_id: str) -> Iterator[Store]:
 
 
 def _import(
-    paths: list[str], settings: Settings, name: str, *, options: ImportOptions, actor: str, replace: bool
+    paths: list[str], settings: Settings, name: str, *, options: ImportOptions, actor: str, replace: bool, allow_empty: bool
 ) -> StoredImport:
     """Read the uploads, then write them into the dataset's store in one transaction (runs in a worker thread)."""
+    how = {"replace": replace, "anew": True, "allow_empty": allow_empty, "label": name}
     if not settings.database_url:
-        return import_to_gpkg(paths, _dataset_path(settings, name), actor=actor, options=options, replace=replace, label=name)
+        return import_to_gpkg(paths, _dataset_path(settings, name), actor=actor, options=options, **how)
     dataset, report = import_sources(paths, options=options)  # a bad upload creates no schema
     with _postgis_store(settings, name) as store:
-        return write_import(store, dataset, report, actor=actor, replace=replace, label=name)
+        return write_import(store, dataset, report, actor=actor, **how)
 
 
 @router.post(
@@ -167,7 +168,8 @@ async def create_dataset(
     letters, digits and ``_``, starting with a letter).  Form fields: ``files``
     (one or more), ``name`` (default: a random id), ``crs``, ``layer``,
     ``columns``, ``encoding``, ``bbox``, ``swap_xy``, ``skip_bad_rows``,
-    ``replace`` (overwrite an existing dataset of that name: 409 otherwise).
+    ``replace`` (overwrite an existing dataset of that name: 409 otherwise),
+    ``allow_empty`` (accept a dataset without compounds or centres: 422 otherwise).
     """
     limit = int(settings.upload_max_mb * 1024 * 1024)
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -228,7 +230,8 @@ async def create_dataset(
                 skip_bad_rows=_flag(form.get("skip_bad_rows", "")),
             )
             done = await run_in_threadpool(
-                _import, [str(p) for p in paths], settings, name, options=options, actor=caller.actor, replace=replace
+                _import, [str(p) for p in paths], settings, name, options=options, actor=caller.actor, replace=replace,
+                allow_empty=_flag(form.get("allow_empty", "")),
             )
         except DangjianError as exc:
             return _error(status_for(exc), exc.message.replace(str(work) + "/", ""), exc.field)

@@ -424,19 +424,24 @@ class Snapshot:
         """Whether the derived layers agree with the centres and compounds as stored.
 
         True when :data:`DERIVED_REVISION` in the meta values is not older than
-        the last change of ``centers`` or ``compounds`` (a feature written
-        through the store alone, without recomputing, makes it false).
+        the last change of an input layer (a feature written through the store
+        alone, without recomputing, or an import of roads makes it false).
         """
         stamp = self.get_meta().get(DERIVED_REVISION)
         if not isinstance(stamp, int):
             return False
-        rows = self._s.query("SELECT max(revision) FROM dj_layers WHERE name IN ('centers', 'compounds')")
+        names = ", ".join(f"'{n}'" for n in INPUT_LAYERS)
+        rows = self._s.query(f"SELECT max(revision) FROM dj_layers WHERE name IN ({names})")
         last = rows[0][0] if rows and rows[0][0] is not None else 0
         return stamp >= int(last)
 
     def has_layer(self, name: str) -> bool:
         """Whether the layer is stored (it may be empty)."""
         return name in self._s.layer_names()
+
+    def columns(self, name: str) -> tuple[str, ...]:
+        """The stored columns of a layer (without its geometry); empty when the layer is not stored."""
+        return tuple(self._s.layer_kinds(name) or {})
 
     def _require_layer(self, name: str) -> None:
         check_layer_name(name)

@@ -40,11 +40,11 @@ import sqlite3
 import struct
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,8 @@ import shapely
 from geo.errors import InputError, InvalidValueError
 from layers.store.base import DERIVED_REVISION, Json, Session, Store, adopt_layers, now_utc
 from layers.store.frames import check_layer_name, frame_from_columns
+
+T = TypeVar("T")
 
 #: Bytes of the envelope after the 8-byte header, by envelope code (GeoPackage 1.2, 2.1.3).
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
@@ -544,6 +546,66 @@ def _adopt_legacy(session: GpkgSession, path: Path) -> None:
             )
 
 
+def publish_new_file(scratch: Path, out: Path) -> bool:
+    """Give a finished file the name ``out`` unless a file has that name already (then ``False``, nothing changed).
+
+    A hard link is made only when the name is free, in one step; where the
+    file system has no hard links the file is renamed after a check.  Either
+    way no existing file is ever replaced.
+    """
+    try:
+        os.link(scratch, out)
+    except FileExistsError:
+        return False
+    except OSError:
+        if out.exists():
+            return False
+        os.replace(scratch, out)
+    return True
+
+
+def new_geopackage(out: Path, fill: Callable[[GeoPackageStore], T]) -> tuple[T, bool]:
+    """Create the GeoPackage store ``out`` whole: filled as a hidden scratch file, named only once complete.
+
+    Parameters
+    ----------
+    out
+        The new dataset file; its folder must exist.
+    fill
+        Writes the store's content (one or more transactions).
+
+    Returns
+    -------
+    (result, created)
+        What ``fill`` answered, and ``False`` when another process created
+        ``out`` meanwhile (then ``out`` is left as that process wrote it).
+    """
+    if not out.parent.is_dir():
+        msg = f"the folder `{out.parent}` does not exist; create it first or choose another output"
+        raise InputError(msg, field="output")
+    cutoff = time.time() - _STALE_SCRATCH_S
+    for left in out.parent.glob(f".{out.stem}.new-*.gpkg*"):  # of a killed earlier attempt
+        with suppress(OSError):
+            if left.stat().st_mtime < cutoff:
+                left.unlink()
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.new-", suffix=".gpkg", dir=out.parent)
+    os.close(fd)
+    scratch = Path(name)
+    scratch.unlink()
+    try:
+        with GeoPackageStore(scratch) as store:
+            result = fill(store)
+        wal = Path(f"{scratch}-wal")
+        if wal.exists() and wal.stat().st_size:
+            msg = f"the new dataset {out} could not be completed: its write-ahead log was not folded in"
+            raise RuntimeError(msg)
+        created = publish_new_file(scratch, out)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    return result, created
+
+
 # ---------------------------------------------------------------------------
 # the store
 # ---------------------------------------------------------------------------
@@ -589,13 +651,18 @@ class GeoPackageStore(Store):
         return self._path
 
     def _create_file(self) -> None:
-        """A new, empty GeoPackage (written beside the target and moved into place)."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        """A new, empty GeoPackage, written beside the target and given its name only if that is still free.
+
+        Never renamed over a file another process may just have created (and opened).
+        """
+        if not self._path.parent.is_dir():
+            msg = f"the folder `{self._path.parent}` does not exist; create it first or choose another place for the dataset"
+            raise InputError(msg, field="dataset")
         scratch = self._scratch_path()
         try:
             empty = pd.DataFrame({"key": pd.Series([], dtype=object), "value": pd.Series([], dtype=object)})
             pyogrio.write_dataframe(empty, scratch, layer="meta", driver="GPKG")
-            os.replace(scratch, self._path)
+            publish_new_file(scratch, self._path)
         finally:
             with suppress(OSError):
                 os.unlink(scratch)

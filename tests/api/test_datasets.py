@@ -62,7 +62,7 @@ def shapefile_zip(tmp_path: Path) -> bytes:
 
 def test_upload_a_zip_creates_a_dataset_and_reports(client: TestClient, tmp_path: Path):
     upload = shapefile_zip(tmp_path)
-    res = client.post("/datasets", files={"files": ("survey.zip", upload, "application/zip")}, data={"name": "康巴什"})
+    res = client.post("/datasets", files={"files": ("survey.zip", upload, "application/zip")}, data={"name": "康巴什", "allow_empty": "true"})
     assert res.status_code == 201, res.text
     body = res.json()
     assert body["id"] == "康巴什"
@@ -76,9 +76,9 @@ def test_upload_a_zip_creates_a_dataset_and_reports(client: TestClient, tmp_path
     assert got["report"]["layers"]["compounds"] == 2
     assert client.get("/datasets/nope").status_code == 404
     # Same name again: refused unless replace=true.
-    again = client.post("/datasets", files={"files": ("survey.zip", upload, "application/zip")}, data={"name": "康巴什"})
+    again = client.post("/datasets", files={"files": ("survey.zip", upload, "application/zip")}, data={"name": "康巴什", "allow_empty": "true"})
     assert again.status_code == 409 and again.json()["field"] == "name"
-    replaced = client.post("/datasets", files={"files": ("survey.zip", upload)}, data={"name": "康巴什", "replace": "true"})
+    replaced = client.post("/datasets", files={"files": ("survey.zip", upload)}, data={"name": "康巴什", "replace": "true", "allow_empty": "true"})
     assert replaced.status_code == 201
     # No upload scratch is left behind.
     assert [p.name for p in (tmp_path / "datasets").iterdir() if p.name.startswith(".upload")] == []
@@ -89,7 +89,7 @@ def test_several_files_and_options(client: TestClient):
     res = client.post(
         "/datasets",
         files=[("files", ("服务中心.csv", csv, "text/csv"))],
-        data={"name": "centres", "crs": "gcj02"},
+        data={"name": "centres", "crs": "gcj02", "allow_empty": "true"},
     )
     assert res.status_code == 201, res.text
     src = res.json()["report"]["sources"][0]
@@ -98,14 +98,14 @@ def test_several_files_and_options(client: TestClient):
 
 def test_bad_rows_get_422_naming_the_field(client: TestClient, tmp_path: Path):
     csv = b"name,households,lon,lat\nA,12,109.78,39.6\nB,many,109.79,39.6\n"
-    res = client.post("/datasets", files={"files": ("compounds.csv", csv, "text/csv")}, data={"name": "bad"})
+    res = client.post("/datasets", files={"files": ("compounds.csv", csv, "text/csv")}, data={"name": "bad", "allow_empty": "true"})
     assert res.status_code == 422
     body = res.json()
     assert body["field"] == "compounds.households" and "row 2" in body["detail"]
     assert str(tmp_path) not in body["detail"]
     assert not (tmp_path / "datasets" / "bad.gpkg").exists()
     res = client.post(
-        "/datasets", files={"files": ("compounds.csv", csv, "text/csv")}, data={"name": "bad", "skip_bad_rows": "true"}
+        "/datasets", files={"files": ("compounds.csv", csv, "text/csv")}, data={"name": "bad", "skip_bad_rows": "true", "allow_empty": "true"}
     )
     assert res.status_code == 201
     assert res.json()["report"]["sources"][0]["rejected"][0]["row"] == 2
@@ -129,10 +129,10 @@ def test_zip_slip_and_file_names_cannot_escape(client: TestClient, tmp_path: Pat
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("../../../escaped.csv", "name,level,lon,lat\na,community,109.78,39.6\n")
-    res = client.post("/datasets", files={"files": ("evil.zip", buf.getvalue())})
+    res = client.post("/datasets", files={"files": ("evil.zip", buf.getvalue())}, data={"allow_empty": "true"})
     assert res.status_code == 422 and "outside the archive" in res.json()["detail"]
     assert not list(tmp_path.rglob("escaped.csv"))
-    res = client.post("/datasets", files={"files": ("../../centers.csv", b"name,level,lon,lat\na,community,109.78,39.6\n")}, data={"name": "ok"})
+    res = client.post("/datasets", files={"files": ("../../centers.csv", b"name,level,lon,lat\na,community,109.78,39.6\n")}, data={"name": "ok", "allow_empty": "true"})
     assert res.status_code == 201
     assert not (tmp_path / "centers.csv").exists()
 
@@ -177,7 +177,7 @@ def test_upload_limit_is_checked_before_and_while_streaming(tmp_path: Path, toke
     # The service keeps serving.
     assert client.get("/datasets").status_code == 200
     small = make_client(tmp_path / "datasets", token_store, upload_max_mb=0.01)
-    ok = small.post("/datasets", files={"files": ("c.csv", b"name,level,lon,lat\na,community,109.78,39.6\n")})
+    ok = small.post("/datasets", files={"files": ("c.csv", b"name,level,lon,lat\na,community,109.78,39.6\n")}, data={"allow_empty": "true"})
     assert ok.status_code == 201
 
 
@@ -185,9 +185,28 @@ def test_zipped_excel_of_a_survey(client: TestClient):
     frame = pd.DataFrame({"小区名称": ["甲"], "户数": [10], "经度": [109.78], "纬度": [39.6]})
     xbuf = io.BytesIO()
     frame.to_excel(xbuf, index=False, engine="openpyxl")
-    res = client.post("/datasets", files={"files": ("小区.xlsx", xbuf.getvalue())}, data={"name": "xl"})
+    res = client.post("/datasets", files={"files": ("小区.xlsx", xbuf.getvalue())}, data={"name": "xl", "allow_empty": "true"})
     assert res.status_code == 201, res.text
     assert res.json()["layers"]["compounds"] == 1
+
+
+def test_a_dataset_without_centres_is_refused_naming_the_layer(client: TestClient, tmp_path: Path):
+    res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv())}, data={"name": "no_centres"})
+    assert res.status_code == 422, res.text
+    assert res.json()["field"] == "centers" and "centers" in res.json()["detail"]
+    assert client.get("/datasets").json()["datasets"] == []
+    assert client.get("/datasets/no_centres").status_code == 404
+    assert [p.name for p in (tmp_path / "datasets").iterdir()] == []  # no dataset, no scratch
+
+
+def test_allow_empty_accepts_a_dataset_without_centres(client: TestClient, tmp_path: Path):
+    res = client.post(
+        "/datasets", files={"files": ("compounds.csv", one_compound_csv())}, data={"name": "no_centres", "allow_empty": "true"}
+    )
+    assert res.status_code == 201, res.text
+    assert res.json()["layers"]["compounds"] == 1 and res.json()["layers"]["centers"] == 0
+    assert [d["id"] for d in client.get("/datasets").json()["datasets"]] == ["no_centres"]
+    assert read_dataset(tmp_path / "datasets" / "no_centres.gpkg")["compounds"]["name"].tolist() == ["甲"]
 
 
 def test_imports_need_an_admin_token(tmp_path: Path, token_store: tuple[Store, dict[str, str]]):
@@ -223,7 +242,7 @@ def test_the_import_and_its_report_are_in_the_dataset_store(
     client: TestClient, tmp_path: Path, token_store: tuple[Store, dict[str, str]]
 ):
     actor = admin_actor(token_store)
-    res = client.post("/datasets", files={"files": ("survey.zip", shapefile_zip(tmp_path))}, data={"name": "康巴什"})
+    res = client.post("/datasets", files={"files": ("survey.zip", shapefile_zip(tmp_path))}, data={"name": "康巴什", "allow_empty": "true"})
     assert res.status_code == 201, res.text
     first = res.json()["report_id"]
     path = tmp_path / "datasets" / "康巴什.gpkg"
@@ -247,7 +266,7 @@ def test_the_import_and_its_report_are_in_the_dataset_store(
 
     # replace=true imports into the same store: the history stays and grows.
     csv = one_compound_csv("新小区", 80)
-    res = client.post("/datasets", files={"files": ("compounds.csv", csv)}, data={"name": "康巴什", "replace": "true"})
+    res = client.post("/datasets", files={"files": ("compounds.csv", csv)}, data={"name": "康巴什", "replace": "true", "allow_empty": "true"})
     assert res.status_code == 201, res.text
     second = res.json()["report_id"]
     assert second > first
@@ -268,17 +287,17 @@ def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
 ):
     data_dir = tmp_path / "datasets"
     bad = one_compound_csv(households="很多")
-    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "fresh"})
-    assert res.status_code == 422
+    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "fresh", "allow_empty": "true"})
+    assert res.status_code == 422 and res.json()["field"] == "compounds.households"
     assert client.get("/datasets").json()["datasets"] == []
     assert client.get("/datasets/fresh").status_code == 404
 
-    res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("旧小区"))}, data={"name": "kept"})
+    res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("旧小区"))}, data={"name": "kept", "allow_empty": "true"})
     assert res.status_code == 201
     path = data_dir / "kept.gpkg"
     with open_store(path) as store:
         revision, reports = store.revision(), store.list_import_reports()
-    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "kept", "replace": "true"})
+    res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "kept", "replace": "true", "allow_empty": "true"})
     assert res.status_code == 422 and res.json()["field"] == "compounds.households"
 
     # A failure in the middle of writing (after the upload was read) rolls the whole import back.
@@ -288,9 +307,9 @@ def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
     monkeypatch.setattr(store_base, "_before_commit", fail)
     good = one_compound_csv("新小区")
     with pytest.raises(RuntimeError, match="disk full"):
-        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "kept", "replace": "true"})
+        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "kept", "replace": "true", "allow_empty": "true"})
     with pytest.raises(RuntimeError, match="disk full"):
-        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "fresh"})
+        client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "fresh", "allow_empty": "true"})
     monkeypatch.setattr(store_base, "_before_commit", None)
 
     with open_store(path) as store:
@@ -309,12 +328,13 @@ def test_postgis_import_goes_into_the_datasets_schema(
     client = make_client(tmp_path / "datasets", token_store, database_url=postgis_url)
     name = f"survey_{uuid.uuid4().hex[:8]}"
     upload = {"files": ("survey.zip", shapefile_zip(tmp_path))}
-    res = client.post("/datasets", files=upload, data={"name": "康巴什"})
+    res = client.post("/datasets", files=upload, data={"name": "康巴什", "allow_empty": "true"})
     assert res.status_code == 422 and res.json()["field"] == "name"  # not a schema name
     bad = {"files": ("compounds.csv", one_compound_csv(households="很多"))}
-    assert client.post("/datasets", files=bad, data={"name": name}).status_code == 422
+    res = client.post("/datasets", files=bad, data={"name": name, "allow_empty": "true"})
+    assert res.status_code == 422 and res.json()["field"] == "compounds.households"
     assert name not in postgis_datasets(postgis_url)  # a bad upload creates no schema
-    res = client.post("/datasets", files=upload, data={"name": name})
+    res = client.post("/datasets", files=upload, data={"name": name, "allow_empty": "true"})
     assert res.status_code == 201, res.text
     store = open_store(postgis_url, name=name)
     try:
@@ -333,12 +353,12 @@ def test_postgis_import_goes_into_the_datasets_schema(
         got = client.get(f"/datasets/{name}").json()
         assert got["backend"] == "postgis" and got["imported_by"] == actor
         assert got["layers"]["compounds"] == 2 and got["report"]["layers"]["roads"] == 1
-        again = client.post("/datasets", files=upload, data={"name": name})
+        again = client.post("/datasets", files=upload, data={"name": name, "allow_empty": "true"})
         assert again.status_code == 409 and again.json()["field"] == "name"
-        res = client.post("/datasets", files=bad, data={"name": name, "replace": "true"})
+        res = client.post("/datasets", files=bad, data={"name": name, "replace": "true", "allow_empty": "true"})
         assert res.status_code == 422
         assert store.revision() == revision and len(store.list_import_reports()) == 1
-        res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("新小区"))}, data={"name": name, "replace": "true"})
+        res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("新小区"))}, data={"name": name, "replace": "true", "allow_empty": "true"})
         assert res.status_code == 201, res.text
         assert store.read_layer("compounds")["name"].tolist() == ["新小区"]
         assert [r["id"] for r in client.get(f"/datasets/{name}/reports").json()["reports"]] == [

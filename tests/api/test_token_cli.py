@@ -48,16 +48,28 @@ def test_token_errors_are_one_line_and_exit_2(district: Path) -> None:
     assert res.exit_code == 2 and "no token `deadbeef`" in res.output
 
 
-def test_tokens_go_to_the_built_file_that_serve_serves(district: Path) -> None:
-    from api.cli import default_output
+def test_a_legacy_built_copy_is_adopted_once_with_its_tokens_and_edits(district: Path) -> None:
     from layers.build import build_dataset
     from layers.dataset import read_dataset
 
-    built = write_dataset(build_dataset(read_dataset(district)), default_output(district))
-    res = runner.invoke(app, ["token", "create", str(district), "--role", "planner"])
+    # what an earlier version left: serve built `district.built.gpkg`, tokens and edits went there
+    copy = write_dataset(build_dataset(read_dataset(district)), district.with_name("district.built.gpkg"))
+    with open_store(copy) as store:
+        old = store.create_token(Role.editor, actor="test")
+        store.update_feature("centers", "S3", properties={"status": "existing"}, expected_version=None, actor="test")
+        edits = len(store.audit())
+    res = runner.invoke(app, ["token", "list", str(district)])
     assert res.exit_code == 0, res.output
-    token = res.stdout.strip().splitlines()[0]
-    with open_store(built) as store:
-        assert store.verify_token(token) is not None
+    assert old.info.id in res.stdout  # adopted into the dataset's own store
+    assert "district.built.gpkg" in res.output  # with a one-line notice
     with open_store(district) as store:
-        assert store.verify_token(token) is None
+        assert store.verify_token(old.token) is not None
+        assert store.read_layer("centers").set_index("id").loc["S3", "status"] == "existing"  # the newer copy's layers won
+        assert store.get_feature("centers", "S3").version >= 2
+        assert sum(e.actor == "test" for e in store.audit()) >= edits - 1
+        adopted = len(store.get_meta()["adopted_copies"])
+    again = runner.invoke(app, ["token", "list", str(district)])
+    assert "district.built.gpkg" not in again.output  # only once
+    with open_store(district) as store:
+        assert len(store.get_meta()["adopted_copies"]) == adopted == 1
+    assert copy.exists()  # left alone: another process may still have it open

@@ -573,14 +573,14 @@ def test_cli_import_prints_the_report_and_keeps_old_output_on_failure(tmp_path: 
     runner = CliRunner()
     comp = write_shapefile(tmp_path / "compounds.shp", compounds_frame(), cpg=False)
     out = tmp_path / "d.gpkg"
-    res = runner.invoke(app, ["import", str(comp), "-o", str(out), "--lang", "en", "--columns", "小区名称=name"])
+    res = runner.invoke(app, ["import", str(comp), "-o", str(out), "--lang", "en", "--columns", "小区名称=name", "--allow-empty"])
     assert res.exit_code == 0, res.output
     assert "Import report" in res.output and "compounds.shp" in res.output and "no_centers" in res.output
     assert read_dataset(out)["compounds"]["name"].tolist()[0] == "阳光小区"
     before = out.read_bytes()
     bad = tmp_path / "bad.csv"
     bad.write_text("名称,户数,lon,lat\n甲,很多,109.78,39.6\n", encoding="utf-8")
-    res = runner.invoke(app, ["import", str(bad), "-o", str(out), "--layer", "compounds"])
+    res = runner.invoke(app, ["import", str(bad), "-o", str(out), "--layer", "compounds", "--allow-empty"])
     assert res.exit_code == 2
     assert "households" in res.output and "Traceback" not in res.output
     assert out.read_bytes() == before
@@ -596,10 +596,13 @@ def test_cli_import_keeps_its_reports_in_the_output_store(tmp_path: Path):
     runner = CliRunner()
     comp = write_shapefile(tmp_path / "compounds.shp", compounds_frame(), cpg=True)
     out = tmp_path / "d.gpkg"
-    args = ["import", str(comp), "-o", str(out), "--columns", "小区名称=name"]
+    args = ["import", str(comp), "-o", str(out), "--columns", "小区名称=name", "--allow-empty"]
     assert runner.invoke(app, args).exit_code == 0
     with open_store(out) as store:
         token = store.create_token("viewer", actor="test").info.id
+        store.set_meta({"params": {"walk_minutes": 12}}, actor="test")
+        seq = store.audit()[-1].seq
+    # Without --replace the second import replaces only the layers it names (compounds) and keeps the rest.
     assert runner.invoke(app, args).exit_code == 0
     with open_store(out) as store:
         reports = store.list_import_reports()
@@ -607,7 +610,12 @@ def test_cli_import_keeps_its_reports_in_the_output_store(tmp_path: Path):
         assert [r["report"]["layers"]["compounds"] for r in reports] == [4, 4]
         assert reports[0]["report"]["output"] == str(out)
         assert [t.id for t in store.list_tokens()] == [token]  # the second import kept the store's tokens
-        assert [e.action for e in store.audit() if e.actor == cli_actor()].count("import_dataset") == 2
+        assert store.get_meta()["params"] == {"walk_minutes": 12}  # ... and the build parameters
+        audit = store.audit()
+        assert [e.action for e in audit if e.actor == cli_actor()].count("import_report") == 2
+        second = [e for e in audit if e.seq > seq]
+        assert {e.actor for e in second} == {cli_actor()}
+        assert [e.layer for e in second if e.action == "replace_layer"] == ["compounds"]
     assert sorted(p.name for p in tmp_path.glob("d*")) == ["d.gpkg", "d.import.json", "d.import.txt"]
 
 
@@ -619,14 +627,14 @@ def test_cli_import_into_a_postgis_schema(tmp_path: Path, postgis_url: str, monk
     comp = write_shapefile(tmp_path / "compounds.shp", compounds_frame(), cpg=True)
     schema = f"cli_{uuid.uuid4().hex[:8]}"
     sep = "&" if "?" in postgis_url else "?"
-    result = runner.invoke(app, ["import", str(comp), "-o", f"{postgis_url}{sep}schema={schema}", "--columns", "小区名称=name"])
+    result = runner.invoke(app, ["import", str(comp), "-o", f"{postgis_url}{sep}schema={schema}", "--columns", "小区名称=name", "--allow-empty"])
     assert result.exit_code == 0, result.output
     with open_store(f"{postgis_url}{sep}schema={schema}") as store:
         assert len(store.read_layer("compounds")) == 4
         assert [r["actor"] for r in store.list_import_reports()] == [cli_actor()]
     monkeypatch.setenv("DANGJIAN_DATABASE_URL", postgis_url)
     named = f"city_{uuid.uuid4().hex[:8]}"
-    result = runner.invoke(app, ["import", str(comp), "-o", f"{named}.gpkg", "--columns", "小区名称=name"])
+    result = runner.invoke(app, ["import", str(comp), "-o", f"{named}.gpkg", "--columns", "小区名称=name", "--allow-empty"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / f"{named}.gpkg").exists() and not Path(f"{named}.gpkg").exists()  # no file: the schema is the store
     with open_store(f"{named}.gpkg", database_url=postgis_url, seed=False) as store:
