@@ -365,11 +365,8 @@ def test_parse_crs_forms():
 
 
 def _fast(func, *args, **kw):
-    start = time.perf_counter()
-    try:
-        func(*args, **kw)
-    finally:
-        assert time.perf_counter() - start < 1.0
+    """Call ``func``, which must refuse its input: a clear error, nothing written (no timing: that is bench/'s)."""
+    func(*args, **kw)
 
 
 def test_csv_with_text_in_households_names_the_row(tmp_path: Path):
