@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from api.settings import DEMO_DATASET, Settings
 from geo.errors import DatasetNotFoundError, InputError
-from geo.files import process_umask
+from geo.files import OutputExistsError, atomic_output
 from layers.dataset import Dataset, read_dataset
 from layers.i18n import text
 from layers.rebuild import prepared_inputs
 from layers.store import Store, open_store
 from layers.store.adopt import adopt_built_copy, last_change, legacy_copy
-from layers.store.gpkg import new_geopackage, publish_new_file
+from layers.store.gpkg import new_geopackage
 
 Notice = Callable[[str], None]
 
@@ -54,15 +53,12 @@ def _copy_demo(target: Path) -> bool:
     """Copy the bundled demo district to ``target`` unless it exists (whole or not at all)."""
     if target.exists():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.new-", suffix=".gpkg", dir=target.parent)
-    os.close(fd)
     try:
-        shutil.copyfile(DEMO_DATASET, name)
-        os.chmod(name, 0o666 & ~process_umask())
-        return publish_new_file(Path(name), target)
-    finally:
-        Path(name).unlink(missing_ok=True)
+        with atomic_output(target, replace=False, make_folder=True, field="data_dir") as scratch:
+            shutil.copyfile(DEMO_DATASET, scratch)
+    except OutputExistsError:
+        return False
+    return True
 
 
 def dataset_file(dataset: str | os.PathLike[str] | None, settings: Settings, *, notice: Notice = _quiet) -> Path:

@@ -1226,7 +1226,7 @@ def remove_stale_scratch(folder: Path) -> None:
     imported again.
     """
     cutoff = time.time() - _STALE_SCRATCH_S
-    for f in [*folder.glob(".*.import-*.gpkg*"), *folder.glob(".*.new-*.gpkg*"), *folder.glob(".upload-*")]:
+    for f in [*folder.glob(".*.import-*.gpkg*"), *folder.glob(".upload-*")]:
         with suppress(OSError):
             if f.stat().st_mtime < cutoff:
                 if f.is_dir() and not f.is_symlink():

@@ -52,6 +52,7 @@ import pyogrio
 import shapely
 
 from geo.errors import InputError, InvalidValueError
+from geo.files import OutputExistsError, atomic_output
 from layers.store.base import DERIVED_REVISION, Json, Session, Store, adopt_layers, now_utc
 from layers.store.frames import check_layer_name, frame_from_columns
 
@@ -546,26 +547,12 @@ def _adopt_legacy(session: GpkgSession, path: Path) -> None:
             )
 
 
-def publish_new_file(scratch: Path, out: Path) -> bool:
-    """Give a finished file the name ``out`` unless a file has that name already (then ``False``, nothing changed).
+def new_geopackage(out: Path, fill: Callable[[GeoPackageStore], T]) -> tuple[T | None, bool]:
+    """Create the GeoPackage store ``out`` whole: filled under a hidden scratch name, named only once complete.
 
-    A hard link is made only when the name is free, in one step; where the
-    file system has no hard links the file is renamed after a check.  Either
-    way no existing file is ever replaced.
-    """
-    try:
-        os.link(scratch, out)
-    except FileExistsError:
-        return False
-    except OSError:
-        if out.exists():
-            return False
-        os.replace(scratch, out)
-    return True
-
-
-def new_geopackage(out: Path, fill: Callable[[GeoPackageStore], T]) -> tuple[T, bool]:
-    """Create the GeoPackage store ``out`` whole: filled as a hidden scratch file, named only once complete.
+    The name is taken only while it is free (:func:`geo.files.atomic_output`
+    with ``replace=False``), so a file another process may have created and
+    opened meanwhile is never swapped under it.
 
     Parameters
     ----------
@@ -579,31 +566,23 @@ def new_geopackage(out: Path, fill: Callable[[GeoPackageStore], T]) -> tuple[T, 
     (result, created)
         What ``fill`` answered, and ``False`` when another process created
         ``out`` meanwhile (then ``out`` is left as that process wrote it).
+
+    Raises
+    ------
+    OutputError
+        The folder of ``out`` does not exist or cannot be written.
     """
-    if not out.parent.is_dir():
-        msg = f"the folder `{out.parent}` does not exist; create it first or choose another output"
-        raise InputError(msg, field="output")
-    cutoff = time.time() - _STALE_SCRATCH_S
-    for left in out.parent.glob(f".{out.stem}.new-*.gpkg*"):  # of a killed earlier attempt
-        with suppress(OSError):
-            if left.stat().st_mtime < cutoff:
-                left.unlink()
-    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.new-", suffix=".gpkg", dir=out.parent)
-    os.close(fd)
-    scratch = Path(name)
-    scratch.unlink()
     try:
-        with GeoPackageStore(scratch) as store:
-            result = fill(store)
-        wal = Path(f"{scratch}-wal")
-        if wal.exists() and wal.stat().st_size:
-            msg = f"the new dataset {out} could not be completed: its write-ahead log was not folded in"
-            raise RuntimeError(msg)
-        created = publish_new_file(scratch, out)
-    finally:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{scratch}{suffix}").unlink(missing_ok=True)
-    return result, created
+        with atomic_output(out, replace=False) as scratch:
+            with GeoPackageStore(scratch) as store:
+                result = fill(store)
+            wal = Path(f"{scratch}-wal")
+            if wal.exists() and wal.stat().st_size:
+                msg = f"the new dataset {out} could not be completed: its write-ahead log was not folded in"
+                raise RuntimeError(msg)
+    except OutputExistsError:
+        return None, False
+    return result, True
 
 
 # ---------------------------------------------------------------------------
@@ -655,17 +634,9 @@ class GeoPackageStore(Store):
 
         Never renamed over a file another process may just have created (and opened).
         """
-        if not self._path.parent.is_dir():
-            msg = f"the folder `{self._path.parent}` does not exist; create it first or choose another place for the dataset"
-            raise InputError(msg, field="dataset")
-        scratch = self._scratch_path()
-        try:
-            empty = pd.DataFrame({"key": pd.Series([], dtype=object), "value": pd.Series([], dtype=object)})
+        empty = pd.DataFrame({"key": pd.Series([], dtype=object), "value": pd.Series([], dtype=object)})
+        with suppress(OutputExistsError), atomic_output(self._path, replace=False, field="dataset") as scratch:
             pyogrio.write_dataframe(empty, scratch, layer="meta", driver="GPKG")
-            publish_new_file(scratch, self._path)
-        finally:
-            with suppress(OSError):
-                os.unlink(scratch)
 
     def _check_geopackage(self) -> None:
         try:
