@@ -329,6 +329,14 @@ ZH: dict[str, str] = {
     "cli.setting_invalid": "设置 {name} 的值 {value} 无效: {problem}",
     "cli.setting_in_config": "{path} 中的 {setting}",
     "cli.usage_help": "用法见 {command} --help",
+    # the OGC API landing page (api.routers.ogc)
+    "ogc.title": "党群服务中心15分钟服务圈",
+    "ogc.description": "本区党群服务中心、居民小区与服务圈的地图、瓦片和要素(OGC API - Features)",
+    "ogc.link.self": "本页",
+    "ogc.link.service_desc": "接口定义(OpenAPI 3)",
+    "ogc.link.service_doc": "接口文档",
+    "ogc.link.conformance": "符合的标准类别",
+    "ogc.link.data": "图层列表",
 }
 
 EN: dict[str, str] = {
@@ -637,6 +645,14 @@ EN: dict[str, str] = {
     "cli.setting_invalid": "the setting {name} = {value} is invalid: {problem}",
     "cli.setting_in_config": "{setting} in {path}",
     "cli.usage_help": "see {command} --help",
+    # the OGC API landing page (api.routers.ogc)
+    "ogc.title": "Party-mass service centres: 15-minute service areas",
+    "ogc.description": "Maps, tiles and features (OGC API - Features) of the district's party-mass service centres, residential compounds and service areas",
+    "ogc.link.self": "This document",
+    "ogc.link.service_desc": "API definition (OpenAPI 3)",
+    "ogc.link.service_doc": "API documentation",
+    "ogc.link.conformance": "Conformance classes",
+    "ogc.link.data": "Collections",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

@@ -1,8 +1,9 @@
 """Features over HTTP in the shape of OGC API - Features (Part 1: Core).
 
 ``/collections`` lists the layers, ``/collections/{layer}/items`` pages
-through one as GeoJSON (``bbox``, ``limit`` up to 10,000, ``offset``, ``next``
-links) or as a CSV attribute table (``f=csv``), and
+through one as GeoJSON (``bbox``, ``limit`` capped at 10,000, ``offset``,
+``next`` links; polygons wound as RFC 7946 says) or as a CSV attribute table
+(``f=csv``), and
 ``/collections/{layer}/items/{featureId}`` answers one feature.
 ``/coverage/summary`` gives the headline figures of the build.  Layers whose
 content depends on coverage (compounds, circles, units, grids, cells) take
@@ -14,15 +15,28 @@ from __future__ import annotations
 import csv
 import io
 import math
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import VARIANT_LAYERS, CoordsDep, CoverageDep, SettingsDep, StateDep, dumps, example, public_base
+from api.deps import (
+    VARIANT_LAYERS,
+    CoordsDep,
+    CoverageDep,
+    FeatureTable,
+    SettingsDep,
+    StateDep,
+    dumps,
+    example,
+    public_base,
+    shift_geometries,
+)
 from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
@@ -44,7 +58,15 @@ BboxQuery = Annotated[
         openapi_examples=example("109.76,39.59,109.79,39.61"),
     ),
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Features per page (1-10,000)", openapi_examples=example(100))]
+LimitQuery = Annotated[
+    int,
+    Query(
+        ge=1,
+        description="Features per page; more than 10,000 is capped at 10,000 (OGC API - Features: not an error)",
+        openapi_examples=example(100),
+        json_schema_extra={"maximum": MAX_LIMIT},
+    ),
+]
 OffsetQuery = Annotated[int, Query(ge=0, description="Features to skip", openapi_examples=example(0))]
 FormatQuery = Annotated[
     Literal["json", "geojson", "csv"], Query(description="`json`/`geojson` (GeoJSON) or `csv` (attribute table)")
@@ -54,10 +76,8 @@ PropertiesQuery = Annotated[
     Query(description="Comma-separated attribute columns to return (default: all)", openapi_examples=example("name,households,covered")),
 ]
 
-CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-]
+#: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.deps.FeatureTable` writes them.
+DECIMALS = 6
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -118,12 +138,6 @@ def _collection(request: Request, base: str, state: StateDep, layer: str, lang: 
     return out
 
 
-@router.get("/conformance", summary="OGC API conformance classes")
-def conformance() -> dict[str, Any]:
-    """The OGC API - Features conformance classes the service implements."""
-    return {"conformsTo": CONFORMANCE}
-
-
 @router.get("/collections", summary="List the layers")
 def collections(request: Request, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
     """Every layer of the served dataset, with its extent and links to its items and tiles."""
@@ -139,6 +153,38 @@ def collection(request: Request, layer: LayerPath, state: StateDep, settings: Se
     """Title, extent, feature count and links of one layer."""
     _check_layer(state, layer)
     return _collection(request, public_base(request, settings), state, layer, lang)
+
+
+def rfc7946_geometries(geoms: np.ndarray, *, decimals: int = DECIMALS) -> np.ndarray:
+    """Geometries as RFC 7946 writes them: rounded to ``decimals``, still valid, rings wound right.
+
+    Exterior rings counter-clockwise, holes clockwise.  A geometry that was
+    valid but became invalid by rounding (two vertices of a thin part merged)
+    is snapped to the same grid with :func:`shapely.set_precision` instead,
+    which keeps it valid; other rows are rounded plainly.
+    """
+    rounded = shapely.transform(geoms, lambda c: np.round(c, decimals))
+    broken = shapely.is_valid(geoms) & ~shapely.is_valid(rounded)
+    if broken.any():
+        snapped = shapely.set_precision(geoms[broken], 10.0**-decimals)
+        rounded[broken] = shapely.transform(snapped, lambda c: np.round(c, decimals))
+    return shapely.orient_polygons(rounded, exterior_cw=False)
+
+
+_rfc7946_lock = threading.Lock()
+
+
+def _rfc7946(table: FeatureTable) -> FeatureTable:
+    """``table`` with its GeoJSON geometries rewritten by :func:`rfc7946_geometries` (once per cached table)."""
+    if table.__dict__.get("_rfc7946"):
+        return table
+    with _rfc7946_lock:
+        if not table.__dict__.get("_rfc7946"):
+            geoms = shift_geometries(table.frame.geometry.to_numpy(), table.coords)
+            gj = shapely.to_geojson(rfc7946_geometries(geoms))
+            table.geometry_json = np.where(pd.isna(gj), "null", gj).astype(object)
+            table.__dict__["_rfc7946"] = True
+    return table
 
 
 def _csv(frame: Any, positions: np.ndarray, properties: tuple[str, ...]) -> bytes:
@@ -195,10 +241,14 @@ def items(
     f: FormatQuery = "json",
     properties: PropertiesQuery = None,
 ) -> Response:
-    """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links."""
+    """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links.
+
+    A ``limit`` above 10,000 is capped at 10,000; the links carry the capped value.
+    """
     _check_layer(state, layer)
+    limit = min(limit, MAX_LIMIT)
     box = parse_bbox(bbox)
-    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
+    table = _rfc7946(state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario))
     props = table.check_properties(_split_properties(properties))
     matched = table.select(box)
     page = matched[offset : offset + limit]
@@ -211,7 +261,7 @@ def items(
             headers={"Content-Disposition": f'attachment; filename="{layer}.csv"'},
         )
     base = public_base(request, settings)
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "offset"]
+    query = [(k, str(limit) if k == "limit" else v) for k, v in request.query_params.multi_items() if k != "offset"]
     here = f"{base}/collections/{layer}/items"
     links = [{"href": f"{here}?{urlencode([*query, ('offset', offset)])}", "rel": "self", "type": GEOJSON}]
     if offset + limit < len(matched):
@@ -243,7 +293,7 @@ def item(
 ) -> Response:
     """One feature by id, with links to itself and its collection."""
     _check_layer(state, layer)
-    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
+    table = _rfc7946(state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario))
     pos = table.position(feature_id)
     base = public_base(request, settings)
     feature = table.features(np.array([pos]), tuple(table.columns))[0]
