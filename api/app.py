@@ -172,10 +172,6 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse(url="maps/coverage", status_code=307)
-
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> RedirectResponse:
         return RedirectResponse(url="static/dangjian/favicon.svg", status_code=308)
