@@ -181,6 +181,26 @@ def shift_geometries(geoms: np.ndarray, coords: str) -> np.ndarray:
     return transform_geometries(geoms, source="wgs84", target=coords)
 
 
+#: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`FeatureTable` writes them.
+GEOJSON_DECIMALS = 6
+
+
+def rfc7946_geometries(geoms: np.ndarray, *, decimals: int = GEOJSON_DECIMALS) -> np.ndarray:
+    """Geometries as RFC 7946 writes them: rounded to ``decimals``, still valid, rings wound right.
+
+    Exterior rings counter-clockwise, holes clockwise.  A geometry that was
+    valid but became invalid by rounding (two vertices of a thin part merged)
+    is snapped to the same grid with :func:`shapely.set_precision` instead,
+    which keeps it valid; other rows are rounded plainly.
+    """
+    rounded = shapely.transform(geoms, lambda c: np.round(c, decimals))
+    broken = shapely.is_valid(geoms) & ~shapely.is_valid(rounded)
+    if broken.any():
+        snapped = shapely.set_precision(geoms[broken], 10.0**-decimals)
+        rounded[broken] = shapely.transform(snapped, lambda c: np.round(c, decimals))
+    return shapely.orient_polygons(rounded, exterior_cw=False)
+
+
 @dataclass
 class FeatureTable:
     """One layer ready to be served as GeoJSON: ids, index and pre-serialised geometries.
@@ -194,7 +214,8 @@ class FeatureTable:
     ids
         Text id per row.
     geometry_json
-        GeoJSON geometry text per row, 6 decimals (about 0.1 m), shifted to ``coords``.
+        GeoJSON geometry text per row, shifted to ``coords``, by :func:`rfc7946_geometries`
+        (6 decimals, about 0.1 m; valid; exterior rings counter-clockwise).
     """
 
     layer: str
@@ -212,13 +233,12 @@ class FeatureTable:
 
     @classmethod
     def from_frame(cls, layer: str, frame: gpd.GeoDataFrame, *, coords: str = "wgs84") -> FeatureTable:
-        """Prepare ``frame`` (EPSG:4326) for serving, its geometries shifted to ``coords``."""
+        """Prepare ``frame`` (EPSG:4326) for serving, its geometries shifted to ``coords`` and written as RFC 7946 says."""
         frame = frame.reset_index(drop=True)
         if layer == "compounds" and "state" not in frame.columns:
             frame = frame.assign(state=compound_state(frame).to_numpy())
         geoms = shift_geometries(frame.geometry.to_numpy(), coords)
-        rounded = shapely.transform(geoms, lambda c: np.round(c, 6))
-        gj = shapely.to_geojson(rounded)
+        gj = shapely.to_geojson(rfc7946_geometries(geoms))
         gj = np.where(pd.isna(gj), "null", gj).astype(object)
         return cls(layer, frame, feature_ids(frame), gj, coords)
 

@@ -337,6 +337,19 @@ ZH: dict[str, str] = {
     "ogc.link.service_doc": "接口文档",
     "ogc.link.conformance": "符合的标准类别",
     "ogc.link.data": "图层列表",
+    # OGC API collections (api.routers.features)
+    "layer.gates": "小区出入口",
+    "ogc.collection.compounds": "居民小区:户数、人口、是否在服务圈内、最近的党群服务中心及步行距离",
+    "ogc.collection.centers": "党群服务中心:级别、状态(已建/规划)与位置",
+    "ogc.collection.circles": "各党群服务中心5、10、15分钟的直线服务圈",
+    "ogc.collection.service_areas": "沿步行网络可达的服务范围",
+    "ogc.collection.units": "邻里单元及其住户覆盖情况",
+    "ogc.collection.grids": "社区网格及其住户覆盖情况",
+    "ogc.collection.cells": "覆盖分析格网(H3六边形或方格)及其覆盖户数",
+    "ogc.collection.boundary": "行政边界(区、街道、社区)",
+    "ogc.collection.roads": "道路(步行网络)",
+    "ogc.collection.rivers": "河流与水面",
+    "ogc.collection.gates": "居民小区的出入口",
 }
 
 EN: dict[str, str] = {
@@ -653,6 +666,19 @@ EN: dict[str, str] = {
     "ogc.link.service_doc": "API documentation",
     "ogc.link.conformance": "Conformance classes",
     "ogc.link.data": "Collections",
+    # OGC API collections (api.routers.features)
+    "layer.gates": "Compound gates",
+    "ogc.collection.compounds": "Residential compounds: households, population, whether a service area covers them, the nearest centre and the walk to it",
+    "ogc.collection.centers": "Party-mass service centres: level, status (built or planned) and location",
+    "ogc.collection.circles": "Straight-line service circles of every centre for 5, 10 and 15 minutes",
+    "ogc.collection.service_areas": "Areas reachable from each centre along the walking network",
+    "ogc.collection.units": "Neighbourhood units and the households covered in them",
+    "ogc.collection.grids": "Community governance grids and the households covered in them",
+    "ogc.collection.cells": "Analysis cells (H3 hexagons or squares) with their covered households",
+    "ogc.collection.boundary": "Administrative boundaries (district, sub-districts, communities)",
+    "ogc.collection.roads": "Roads (the walking network)",
+    "ogc.collection.rivers": "Rivers and water",
+    "ogc.collection.gates": "Gates of the residential compounds",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

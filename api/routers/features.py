@@ -15,27 +15,24 @@ from __future__ import annotations
 import csv
 import io
 import math
-import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import numpy as np
-import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import (
     VARIANT_LAYERS,
     CoordsDep,
+    GEOJSON_DECIMALS,
     CoverageDep,
-    FeatureTable,
     SettingsDep,
     StateDep,
     dumps,
     example,
     public_base,
-    shift_geometries,
 )
 from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
@@ -46,6 +43,7 @@ from layers.store import VERSIONED_LAYERS
 router = APIRouter(tags=["features"])
 
 GEOJSON = "application/geo+json"
+MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
 
@@ -77,11 +75,15 @@ PropertiesQuery = Annotated[
 ]
 
 #: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.deps.FeatureTable` writes them.
-DECIMALS = 6
+DECIMALS = GEOJSON_DECIMALS
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """``minx,miny,maxx,maxy`` (WGS84 degrees) as floats, or an error naming ``bbox``."""
+    """``minx,miny,maxx,maxy`` (WGS84 degrees) as floats, or an error naming ``bbox``.
+
+    Six numbers (``minx,miny,minz,maxx,maxy,maxz``, OGC API - Features) are
+    taken too; the heights are ignored, the layers having none.
+    """
     if value is None or value == "":
         return None
     parts = value.split(",")
@@ -89,10 +91,10 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         nums = [float(p) for p in parts]
     except ValueError:
         nums = []
-    if len(nums) != 4 or not all(math.isfinite(v) for v in nums):
-        msg = f"`bbox` must be four numbers minlon,minlat,maxlon,maxlat; got {value!r}"
+    if len(nums) not in (4, 6) or not all(math.isfinite(v) for v in nums):
+        msg = f"`bbox` must be four numbers minlon,minlat,maxlon,maxlat (or six with heights); got {value!r}"
         raise InvalidValueError(msg, field="bbox")
-    minx, miny, maxx, maxy = nums
+    minx, miny, maxx, maxy = nums if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         msg = f"`bbox` must be WGS84 degrees with min <= max (lon -180..180, lat -90..90); got {value!r}"
         raise InvalidValueError(msg, field="bbox")
@@ -112,30 +114,49 @@ def _check_layer(state: StateDep, layer: str) -> None:
         raise NotFoundError(msg, field="layer")
 
 
-def _collection(request: Request, base: str, state: StateDep, layer: str, lang: str) -> dict[str, Any]:
-    frame = state.dataset().layers[layer]
-    bounds = [float(v) for v in frame.total_bounds] if len(frame) and not frame.geometry.is_empty.all() else None
-    items = f"{base}/collections/{layer}/items"
-    links = [
-        {"href": f"{base}/collections/{layer}", "rel": "self", "type": "application/json", "title": layer},
-        {"href": items, "rel": "items", "type": GEOJSON, "title": text("layer." + layer, lang)},
-        {"href": f"{items}?f=csv", "rel": "items", "type": "text/csv", "title": f"{text('layer.' + layer, lang)} (CSV)"},
-    ]
+def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, Any]:
+    """The OGC API collection document of ``layer``: titles in ``lang``, extent of the data, CRS, links.
+
+    The extent is the bounding box of the served rows (CRS84, the order
+    GeoJSON writes); the layers carry no time, so ``temporal`` is null.
+    Tiled layers link their TileJSON (vector and PNG) and tile URL templates,
+    the addresses :mod:`api.routers.tiles` answers.
+    """
     from layers.render import TILE_LAYERS
 
+    frame = state.dataset().layers[layer]
+    title = text("layer." + layer, lang)
+    lang_query = "" if lang == "zh" else f"?lang={lang}"
+    items = f"{base}/collections/{layer}/items"
+    links = [
+        {"href": f"{base}/collections/{layer}{lang_query}", "rel": "self", "type": "application/json", "title": title},
+        {"href": items, "rel": "items", "type": GEOJSON, "title": title},
+        {"href": f"{items}?f=csv", "rel": "items", "type": "text/csv", "title": f"{title} (CSV)"},
+    ]
     if layer in TILE_LAYERS:
-        links.append({"href": f"{base}/tiles/{layer}.json", "rel": "tiles", "type": "application/json", "title": "TileJSON"})
-    out: dict[str, Any] = {
+        tiles = f"{base}/tiles/{layer}"
+        links += [
+            {"href": f"{tiles}.json{lang_query}", "rel": "tiles", "type": "application/json", "title": "TileJSON (MVT)"},
+            {"href": f"{tiles}.json?format=png{lang_query.replace('?', '&')}", "rel": "tiles", "type": "application/json", "title": "TileJSON (PNG)"},
+            {"href": f"{tiles}/{{z}}/{{x}}/{{y}}.mvt", "rel": "item", "type": MVT, "title": f"{title} (MVT)", "templated": True},
+            {"href": f"{tiles}/{{z}}/{{x}}/{{y}}.png", "rel": "item", "type": "image/png", "title": f"{title} (PNG, 256 px)", "templated": True},
+        ]
+    geoms = frame.geometry.to_numpy()
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    spatial: dict[str, Any] = {"crs": CRS84}
+    if present.any():
+        spatial["bbox"] = [[float(v) for v in shapely.total_bounds(geoms[present])]]
+    return {
         "id": layer,
-        "title": text("layer." + layer, lang),
+        "title": title,
+        "description": text("ogc.collection." + layer, lang),
         "itemType": "feature",
+        "extent": {"spatial": spatial, "temporal": None},
         "crs": [CRS84],
+        "storageCrs": CRS84,
         "numberOfFeatures": len(frame),
         "links": links,
     }
-    if bounds is not None:
-        out["extent"] = {"spatial": {"bbox": [bounds], "crs": CRS84}}
-    return out
 
 
 @router.get("/collections", summary="List the layers")
@@ -143,8 +164,8 @@ def collections(request: Request, state: StateDep, settings: SettingsDep, lang: 
     """Every layer of the served dataset, with its extent and links to its items and tiles."""
     base = public_base(request, settings)
     return {
-        "collections": [_collection(request, base, state, n, lang) for n in state.layer_names()],
-        "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
+        "collections": [_collection(base, state, n, lang) for n in state.layer_names()],
+        "links": [{"href": f"{base}/collections" + ("" if lang == "zh" else f"?lang={lang}"), "rel": "self", "type": "application/json"}],
     }
 
 
@@ -152,39 +173,7 @@ def collections(request: Request, state: StateDep, settings: SettingsDep, lang: 
 def collection(request: Request, layer: LayerPath, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
     """Title, extent, feature count and links of one layer."""
     _check_layer(state, layer)
-    return _collection(request, public_base(request, settings), state, layer, lang)
-
-
-def rfc7946_geometries(geoms: np.ndarray, *, decimals: int = DECIMALS) -> np.ndarray:
-    """Geometries as RFC 7946 writes them: rounded to ``decimals``, still valid, rings wound right.
-
-    Exterior rings counter-clockwise, holes clockwise.  A geometry that was
-    valid but became invalid by rounding (two vertices of a thin part merged)
-    is snapped to the same grid with :func:`shapely.set_precision` instead,
-    which keeps it valid; other rows are rounded plainly.
-    """
-    rounded = shapely.transform(geoms, lambda c: np.round(c, decimals))
-    broken = shapely.is_valid(geoms) & ~shapely.is_valid(rounded)
-    if broken.any():
-        snapped = shapely.set_precision(geoms[broken], 10.0**-decimals)
-        rounded[broken] = shapely.transform(snapped, lambda c: np.round(c, decimals))
-    return shapely.orient_polygons(rounded, exterior_cw=False)
-
-
-_rfc7946_lock = threading.Lock()
-
-
-def _rfc7946(table: FeatureTable) -> FeatureTable:
-    """``table`` with its GeoJSON geometries rewritten by :func:`rfc7946_geometries` (once per cached table)."""
-    if table.__dict__.get("_rfc7946"):
-        return table
-    with _rfc7946_lock:
-        if not table.__dict__.get("_rfc7946"):
-            geoms = shift_geometries(table.frame.geometry.to_numpy(), table.coords)
-            gj = shapely.to_geojson(rfc7946_geometries(geoms))
-            table.geometry_json = np.where(pd.isna(gj), "null", gj).astype(object)
-            table.__dict__["_rfc7946"] = True
-    return table
+    return _collection(public_base(request, settings), state, layer, lang)
 
 
 def _csv(frame: Any, positions: np.ndarray, properties: tuple[str, ...]) -> bytes:
@@ -248,7 +237,7 @@ def items(
     _check_layer(state, layer)
     limit = min(limit, MAX_LIMIT)
     box = parse_bbox(bbox)
-    table = _rfc7946(state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario))
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     props = table.check_properties(_split_properties(properties))
     matched = table.select(box)
     page = matched[offset : offset + limit]
@@ -268,6 +257,7 @@ def items(
         links.append({"href": f"{here}?{urlencode([*query, ('offset', offset + limit)])}", "rel": "next", "type": GEOJSON})
     if offset > 0:
         links.append({"href": f"{here}?{urlencode([*query, ('offset', max(0, offset - limit))])}", "rel": "prev", "type": GEOJSON})
+    links.append({"href": f"{base}/collections/{layer}", "rel": "collection", "type": "application/json"})
     head = dumps(
         {
             "type": "FeatureCollection",
@@ -293,7 +283,7 @@ def item(
 ) -> Response:
     """One feature by id, with links to itself and its collection."""
     _check_layer(state, layer)
-    table = _rfc7946(state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario))
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     pos = table.position(feature_id)
     base = public_base(request, settings)
     feature = table.features(np.array([pos]), tuple(table.columns))[0]

@@ -15,12 +15,14 @@ landing, collections or items pages, only the map.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from api.deps import SettingsDep, example, public_base
+from api.deps import SettingsDep, StateDep, example, public_base
+from api.routers.features import MAX_LIMIT
 from layers.i18n import text
 
 router = APIRouter(tags=["features"])
@@ -28,6 +30,10 @@ router = APIRouter(tags=["features"])
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
 CONFORMANCE = [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30"]
+#: The API definition of the service as OGC API clients read it (``service-desc``).
+API_PATH = "/api"
+#: The templated items path of :mod:`api.routers.features`.
+ITEMS_PATH = "/collections/{layer}/items"
 
 LangQuery = Annotated[Literal["zh", "en"], Query(description="Language of the title, description and link titles", openapi_examples=example("zh"))]
 LandingFormat = Annotated[
@@ -96,7 +102,7 @@ def landing(request: Request, settings: SettingsDep, f: LandingFormat = None, la
     headers = {"Vary": "Accept"}
     if not wants_json(request, f):
         return RedirectResponse(url="maps/coverage", status_code=307, headers=headers)
-    body = landing_page(public_base(request, settings), openapi_url=request.app.openapi_url or "/openapi.json", lang=lang)
+    body = landing_page(public_base(request, settings), openapi_url=API_PATH, lang=lang)
     return JSONResponse(body, headers=headers)
 
 
@@ -104,3 +110,56 @@ def landing(request: Request, settings: SettingsDep, f: LandingFormat = None, la
 def conformance() -> dict[str, Any]:
     """The OGC API - Features conformance classes the service meets (core, GeoJSON, OpenAPI)."""
     return {"conformsTo": CONFORMANCE}
+
+
+def _limit_parameter(templated: dict[str, Any]) -> dict[str, Any]:
+    """The shared ``limit`` parameter: ``maximum`` is the page size clients ask for, no ``default``.
+
+    GDAL's OAPIF driver takes its page size from a ``$ref``'d ``limit`` of the
+    collection's own items path: the smaller of ``maximum`` and the larger of
+    ``default`` and 1,000.  Without a ``default`` it pages ``maximum``
+    (10,000) at a time; the server's default (1,000) is in the description.
+    """
+    schema = {k: v for k, v in templated.get("schema", {}).items() if k not in ("default", "examples", "title")}
+    return {
+        **{k: v for k, v in templated.items() if k not in ("schema", "examples")},
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "style": "form",
+        "explode": False,
+        "description": f"Features per page (default 1000); more than {MAX_LIMIT:,} is capped at {MAX_LIMIT:,}",
+        "schema": {**schema, "type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    }
+
+
+def api_document(spec: dict[str, Any], layers: list[str]) -> dict[str, Any]:
+    """The OpenAPI document ``spec`` with one items path per collection, ``limit`` by ``$ref``.
+
+    OGC API clients look parameters up under the concrete path of a
+    collection (``/collections/compounds/items``), not the template; each
+    gets the templated operation without the ``layer`` path parameter.
+    """
+    doc = copy.deepcopy(spec)
+    paths = doc.setdefault("paths", {})
+    operation = paths.get(ITEMS_PATH, {}).get("get")
+    if operation is None:
+        return doc
+    ref = {"$ref": "#/components/parameters/limit"}
+    params = operation.get("parameters", [])
+    templated = next((p for p in params if p.get("name") == "limit" and p.get("in") == "query"), {})
+    doc.setdefault("components", {}).setdefault("parameters", {})["limit"] = _limit_parameter(templated)
+    operation["parameters"] = [ref if p is templated else p for p in params]
+    for layer in layers:
+        own = copy.deepcopy(operation)
+        own["operationId"] = f"{operation.get('operationId', 'items')}_{layer}"
+        own["summary"] = f"Features of `{layer}` (GeoJSON or CSV)"
+        own["parameters"] = [p for p in own["parameters"] if not (p.get("in") == "path" and p.get("name") == "layer")]
+        paths[f"/collections/{layer}/items"] = {"get": own}
+    return doc
+
+
+@router.get(API_PATH, summary="The API definition for OGC API clients (OpenAPI, one items path per collection)")
+def api_definition(request: Request, state: StateDep) -> JSONResponse:
+    """``/openapi.json`` with an items path for each served collection and ``limit`` shared by ``$ref``."""
+    return JSONResponse(api_document(request.app.openapi(), state.layer_names()))

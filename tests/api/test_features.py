@@ -60,7 +60,7 @@ def test_paging_follows_next_links_to_every_feature(blocks_client: TestClient):
     assert sorted(seen) == ["A", "B", "C", "D"]
     last = blocks_client.get("/collections/compounds/items?limit=3&offset=3").json()
     assert last["numberReturned"] == 1 and last["numberMatched"] == 4
-    assert {link["rel"] for link in last["links"]} == {"self", "prev"}
+    assert {link["rel"] for link in last["links"]} == {"self", "prev", "collection"}
 
 
 def test_links_are_absolute_from_the_public_url(blocks_built: Dataset):

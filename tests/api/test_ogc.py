@@ -17,7 +17,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.routers.features import rfc7946_geometries
+from api.deps import rfc7946_geometries
 from api.settings import Settings
 from layers.dataset import Dataset
 from tests.api.conftest import client_for
@@ -41,7 +41,7 @@ def test_landing_page_json_links(blocks_client: TestClient):
     links = _rels(body)
     assert set(links) == {"self", "service-desc", "service-doc", "conformance", "data"}
     assert links["service-desc"] == {
-        "href": "http://testserver/openapi.json",
+        "href": "http://testserver/api",
         "rel": "service-desc",
         "type": "application/vnd.oai.openapi+json;version=3.0",
         "title": "接口定义(OpenAPI 3)",
@@ -67,7 +67,7 @@ def test_landing_links_follow_the_public_url(blocks_built: Dataset):
     with client_for(blocks_built, public_url="https://gis.example.gov.cn/dangjian/") as c:
         links = _rels(c.get("/?f=json").json())
     assert links["conformance"]["href"] == "https://gis.example.gov.cn/dangjian/conformance"
-    assert links["service-desc"]["href"] == "https://gis.example.gov.cn/dangjian/openapi.json"
+    assert links["service-desc"]["href"] == "https://gis.example.gov.cn/dangjian/api"
 
 
 @pytest.mark.parametrize(
@@ -104,6 +104,7 @@ def test_limit_above_the_maximum_is_capped(blocks_client: TestClient):
     assert links["self"]["href"] == "http://testserver/collections/compounds/items?limit=10000&offset=1"
     assert links["prev"]["href"] == "http://testserver/collections/compounds/items?limit=10000&offset=0"
     assert "next" not in links
+    assert links["collection"]["href"] == "http://testserver/collections/compounds"
     # the API definition still tells clients the page size to ask for
     spec = blocks_client.get("/openapi.json").json()
     limit = next(p for p in spec["paths"]["/collections/{layer}/items"]["get"]["parameters"] if p["name"] == "limit")
