@@ -190,3 +190,54 @@ def fit_zoom(bounds: Sequence[float], *, width_px: int = 1024, height_px: int = 
     w, h = max(float(x1 - x0), 1e-9), max(float(y1 - y0), 1e-9)
     z = math.floor(min(math.log2(2 * ORIGIN_SHIFT_M * width_px / (256 * w)), math.log2(2 * ORIGIN_SHIFT_M * height_px / (256 * h))))
     return int(min(max(z, 0), MAX_ZOOM))
+
+
+@dataclass(frozen=True)
+class TileMatrix:
+    """One zoom level of the ``WebMercatorQuad`` matrix set, as WMTS capabilities describe it.
+
+    Attributes
+    ----------
+    z
+        Zoom (the matrix identifier).
+    scale_denominator
+        Map scale at 0.28 mm pixels (OGC's standardised rendering pixel).
+    top_left
+        Easting and northing of the matrix's top-left corner (EPSG:3857 metres).
+    tile_px
+        Width (= height) of a tile in pixels.
+    width, height
+        Tiles across and down.
+    """
+
+    z: int
+    scale_denominator: float
+    top_left: tuple[float, float]
+    tile_px: int
+    width: int
+    height: int
+
+
+def tile_matrix(z: int) -> TileMatrix:
+    """Zoom ``z`` of :data:`TMS` (morecantile's ``WebMercatorQuad``, the grid :func:`tile_box` cuts)."""
+    m = TMS.matrix(z)
+    x0, y0 = m.pointOfOrigin
+    return TileMatrix(z, float(m.scaleDenominator), (float(x0), float(y0)), int(m.tileWidth), int(m.matrixWidth), int(m.matrixHeight))
+
+
+def tile_limits(bounds: Sequence[float], z: int) -> tuple[int, int, int, int]:
+    """``(min_col, max_col, min_row, max_row)`` of the tiles at zoom ``z`` covering WGS84 ``bounds``.
+
+    Parameters
+    ----------
+    bounds
+        ``west, south, east, north`` in degrees (latitudes beyond Web Mercator's are clamped).
+    z
+        Zoom.
+    """
+    west, south, east, north = (float(v) for v in bounds)
+    south, north = max(south, -MAX_LATITUDE), min(north, MAX_LATITUDE)
+    last = (1 << z) - 1
+    col0, row0 = lonlat_tile(west, north, z)
+    col1, row1 = lonlat_tile(east, south, z)
+    return (min(max(col0, 0), last), min(max(col1, 0), last), min(max(row0, 0), last), min(max(row1, 0), last))

@@ -350,6 +350,8 @@ ZH: dict[str, str] = {
     "ogc.collection.roads": "道路(步行网络)",
     "ogc.collection.rivers": "河流与水面",
     "ogc.collection.gates": "居民小区的出入口",
+    # WMTS capabilities (api.routers.wmts)
+    "wmts.abstract": "本区党群服务中心、居民小区与服务圈的地图瓦片(WMTS 1.0.0,GoogleMapsCompatible)",
 }
 
 EN: dict[str, str] = {
@@ -679,6 +681,8 @@ EN: dict[str, str] = {
     "ogc.collection.roads": "Roads (the walking network)",
     "ogc.collection.rivers": "Rivers and water",
     "ogc.collection.gates": "Gates of the residential compounds",
+    # WMTS capabilities (api.routers.wmts)
+    "wmts.abstract": "Map tiles (WMTS 1.0.0, GoogleMapsCompatible) of the district's party-mass service centres, residential compounds and service areas",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"zh": ZH, "en": EN}

@@ -22,7 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import (
     VARIANT_LAYERS,
     CoordsDep,
+    CoordsQuery,
     CoverageDep,
+    CoverageQuery,
     DatasetState,
     SettingsDep,
     StateDep,
@@ -31,10 +33,11 @@ from api.deps import (
     public_base,
 )
 from api.http import body_response, etag_for, etag_matches, not_modified
+from api.settings import Settings
 from geo.errors import InvalidValueError, NotFoundError
-from geo.tiles import MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
+from geo.tiles import MAX_LATITUDE, MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
 from layers.i18n import text
-from layers.render import EMPTY_MVT, EMPTY_PNG, TILE_LAYERS, mvt_field_types
+from layers.render import EMPTY_MVT, EMPTY_PNG, TILE_LAYERS, TileSource, mvt_field_types
 
 router = APIRouter(tags=["tiles"])
 
@@ -43,6 +46,7 @@ _TILE_NAME = re.compile(r"^(?P<y>\d{1,8})(?P<scale>@2x)?\.(?P<fmt>png|mvt|pbf)$"
 #: Zoom range advertised in TileJSON (tiles are answered from 0 to MAX_ZOOM).
 TILEJSON_MIN_ZOOM = 10
 TILEJSON_MAX_ZOOM = 20
+WORLD_BOUNDS = (-180.0, -MAX_LATITUDE, 180.0, MAX_LATITUDE)
 
 CellsQuery = Annotated[
     Literal["h3", "square"] | None,
@@ -91,6 +95,33 @@ async def tile(
 ) -> Response:
     """A 256-px PNG (512 px with ``@2x``) drawn in the map's colours, or a vector tile with the layer's attributes."""
     y, scale, fmt = parse_tile_name(tile)
+    return await serve_tile(request, state, settings, coverage, coords, cells, layer=layer, z=z, x=x, y=y, scale=scale, fmt=fmt)
+
+
+async def serve_tile(
+    request: Request,
+    state: DatasetState,
+    settings: Settings,
+    coverage: CoverageQuery,
+    coords: CoordsQuery,
+    cells: str | None,
+    *,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    scale: int = 1,
+    fmt: str = "png",
+) -> Response:
+    """The tile ``layer/z/x/y`` as the tile route answers it (also WMTS GetTile): cached, ETag, 304.
+
+    Raises
+    ------
+    InvalidValueError
+        The tile does not exist (naming ``z``, ``x`` or ``y``).
+    NotFoundError
+        ``layer`` is not a tile layer of the served dataset.
+    """
     check_tile(z, x, y)
     if not state.loaded:  # the first request loads (or builds) the dataset: not on the event loop
         await run_in_threadpool(state.dataset)
@@ -123,6 +154,36 @@ def _render(
     return source.png(box, scale=scale) if fmt == "png" else source.mvt(box)
 
 
+def dataset_bounds(state: DatasetState) -> list[float]:
+    """WGS84 ``[west, south, east, north]`` of everything the served dataset holds (the world when it holds nothing)."""
+    frames = [f for f in state.dataset().layers.values() if hasattr(f, "geometry") and len(f)]
+    boxes = np.array([f.geometry.total_bounds for f in frames], dtype=float).reshape(-1, 4)
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return list(WORLD_BOUNDS)
+    west, south = boxes[:, :2].min(axis=0)
+    east, north = boxes[:, 2:].max(axis=0)
+    return [round(float(v), 6) for v in (west, max(south, -MAX_LATITUDE), east, min(north, MAX_LATITUDE))]
+
+
+def source_bounds(state: DatasetState, source: TileSource) -> list[float]:
+    """WGS84 bounds of what a tile source draws; the dataset's (:func:`dataset_bounds`) when it draws nothing."""
+    if not len(source):
+        return dataset_bounds(state)
+    lon, lat = mercator_to_lonlat(np.array(source.bounds[0::2]), np.array(source.bounds[1::2]))
+    return [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]
+
+
+def tileset_version(state: DatasetState) -> str:
+    """A semver of the served dataset: ``1.<store revision>.0`` (``1.0.<n>``, ``n`` from the version hash, in memory).
+
+    It changes whenever the dataset does (an edit moves the store's revision), so clients holding TileJSON can tell.
+    """
+    if state.revision is not None:
+        return f"1.{state.revision}.0"
+    return f"1.0.{int(state.version[:7], 16)}"
+
+
 @router.get("/tiles/{layer}.json", summary="TileJSON 3.0 of a layer")
 def tilejson(
     request: Request,
@@ -153,18 +214,14 @@ def tilejson(
         layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, cells=kind, scenario=coverage.scenario
     )
     frame, _ = state.layer_frame(layer, coverage.minutes, coverage.method, coverage.scenario)
-    if len(source):
-        lon, lat = mercator_to_lonlat(np.array(source.bounds[0::2]), np.array(source.bounds[1::2]))
-        bounds = [round(float(lon[0]), 6), round(float(lat[0]), 6), round(float(lon[1]), 6), round(float(lat[1]), 6)]
-    else:
-        bounds = [-180.0, -85.0511, 180.0, 85.0511]
-    zoom = min(max(fit_zoom(bounds), TILEJSON_MIN_ZOOM), TILEJSON_MAX_ZOOM) if len(source) else TILEJSON_MIN_ZOOM
+    bounds = source_bounds(state, source)
+    zoom = min(max(fit_zoom(bounds), TILEJSON_MIN_ZOOM), TILEJSON_MAX_ZOOM)
     summary = state.dataset().meta.get("summary", {})
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",
         "name": f"{summary.get('name', '')} {text('layer.' + layer, lang)}".strip(),
         "description": text("map.title", lang),
-        "version": "1.0.0",
+        "version": tileset_version(state),
         "attribution": "dangjian-map",
         "scheme": "xyz",
         "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}{suffix}{query}"],
@@ -173,6 +230,8 @@ def tilejson(
         "bounds": bounds,
         "center": [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), zoom],
     }
+    if format == "png":
+        doc["tileSize"] = 256 * scale  # not in TileJSON 3.0.0 (extra keys are allowed); MapLibre reads it
     if format == "mvt":
         doc["vector_layers"] = [
             {"id": layer, "description": text("layer." + layer, lang), "minzoom": TILEJSON_MIN_ZOOM, "maxzoom": TILEJSON_MAX_ZOOM, "fields": dict(mvt_field_types(layer, frame))}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -12,10 +13,13 @@ import shapely
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from api.app import create_app
+from api.settings import Settings
 from geo.tiles import lonlat_to_mercator, tile_box
 from layers.dataset import Dataset
 from layers.render import EMPTY_PNG, PALETTE, hex_rgb
-from tests.api.conftest import client_for
+from layers.store import open_store
+from tests.api.conftest import bearer, client_for, make_tokens
 from tests.conftest import local
 
 
@@ -218,3 +222,131 @@ def test_cell_tiles_show_one_kind_at_a_time(blocks_client: TestClient):
     a = blocks_client.get(f"/tiles/cells/15/{tx}/{ty}.png?cells=h3")
     b = blocks_client.get(f"/tiles/cells/15/{tx}/{ty}.png?cells=square")
     assert a.content != b.content and a.headers["etag"] != b.headers["etag"]
+
+
+# ---------------------------------------------------------------------------
+# TileJSON 3.0.0: valid, dataset bounds for empty layers, a version that follows edits, 512 px @2x
+
+#: The essential part of TileJSON 3.0.0's ``schema.json`` (github.com/mapbox/tilejson-spec/tree/master/3.0.0);
+#: the version patterns are anchored here, the spec's are not.
+SEMVER = r"^\d+\.\d+\.\d+\w?[\w\d]*$"
+ZOOM = {"type": "integer", "minimum": 0, "maximum": 30}
+TILEJSON_300 = {
+    "type": "object",
+    "required": ["tilejson", "tiles"],
+    "properties": {
+        "tilejson": {"type": "string", "pattern": SEMVER},
+        "tiles": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^https?://"}},
+        "vector_layers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "fields"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "description": {"type": "string"},
+                    "minzoom": ZOOM,
+                    "maxzoom": ZOOM,
+                },
+            },
+        },
+        "attribution": {"type": "string"},
+        "bounds": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+        "center": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+        "data": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string"},
+        "fillzoom": ZOOM,
+        "grids": {"type": "array", "items": {"type": "string"}},
+        "legend": {"type": "string"},
+        "maxzoom": ZOOM,
+        "minzoom": ZOOM,
+        "name": {"type": "string"},
+        "scheme": {"type": "string", "enum": ["xyz", "tms"]},
+        "template": {"type": "string"},
+        "version": {"type": "string", "pattern": SEMVER},
+    },
+}
+
+
+def check_tilejson(doc: dict) -> None:
+    """Valid TileJSON 3.0.0: the schema, and the rules it cannot say (bounds order, centre inside, zooms)."""
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    jsonschema_rs.validate(TILEJSON_300, doc)
+    west, south, east, north = doc["bounds"]
+    assert -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+    lon, lat, zoom = doc["center"]
+    assert west <= lon <= east and south <= lat <= north
+    assert doc["minzoom"] <= zoom <= doc["maxzoom"] and float(zoom).is_integer()
+    if doc["tiles"][0].split("?")[0].endswith((".mvt", ".pbf")):
+        assert doc["vector_layers"]
+
+
+def test_the_tilejson_schema_check_catches_mistakes():
+    jsonschema_rs = pytest.importorskip("jsonschema_rs")
+    good = {"tilejson": "3.0.0", "tiles": ["https://x/{z}/{x}/{y}.png"], "version": "1.4.0"}
+    assert jsonschema_rs.is_valid(TILEJSON_300, good)
+    for bad in ({"tiles": good["tiles"]}, {**good, "tiles": []}, {**good, "version": "1.0.0+abc"}, {**good, "bounds": [0, 0, 1]},
+                {**good, "tiles": ["/relative/{z}/{x}/{y}.png"]}, {**good, "vector_layers": [{"id": "a"}]}):
+        assert not jsonschema_rs.is_valid(TILEJSON_300, bad), bad
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?format=png", "?format=png&scale=2", "?minutes=5&lang=en", "?coords=gcj02"],
+)
+def test_tilejson_is_valid_3_0_0(blocks_client: TestClient, query: str):
+    for layer in ("compounds", "centers", "cells", "roads"):
+        check_tilejson(blocks_client.get(f"/tiles/{layer}.json{query}").json())
+
+
+def test_png_tilejson_says_the_tile_size(blocks_client: TestClient):
+    one = blocks_client.get("/tiles/compounds.json?format=png").json()
+    two = blocks_client.get("/tiles/compounds.json?format=png&scale=2").json()
+    assert (one["tileSize"], two["tileSize"]) == (256, 512)
+    assert two["tiles"] == ["http://testserver/tiles/compounds/{z}/{x}/{y}@2x.png"]
+    # and a @2x tile is 512 px
+    tx, ty, _, _ = pixel_of(*lonlat(450, 450), 15)
+    assert png(blocks_client, f"/tiles/compounds/15/{tx}/{ty}@2x.png").size == (512, 512)
+    assert "tileSize" not in blocks_client.get("/tiles/compounds.json").json()
+
+
+def test_an_empty_layer_answers_the_dataset_bounds(blocks_built: Dataset):
+    expected = np.array([f.total_bounds for f in blocks_built.layers.values() if len(f)])
+    union = [expected[:, 0].min(), expected[:, 1].min(), expected[:, 2].max(), expected[:, 3].max()]
+    blocks_built.layers["rivers"] = blocks_built.layers["rivers"].iloc[0:0]
+    with client_for(blocks_built) as c:
+        tj = c.get("/tiles/rivers.json").json()
+        png_tj = c.get("/tiles/rivers.json?format=png").json()
+    check_tilejson(tj)
+    np.testing.assert_allclose(tj["bounds"], union, atol=1e-5)
+    assert png_tj["bounds"] == tj["bounds"]
+    assert tj["center"][:2] == pytest.approx([(union[0] + union[2]) / 2, (union[1] + union[3]) / 2], abs=1e-5)
+    assert tj["center"][2] >= 14  # the district's zoom, not the world's
+
+
+def test_tilejson_version_follows_the_dataset(tmp_path: Path, blocks_built: Dataset):
+    path = tmp_path / "blocks.gpkg"
+    store = open_store(path)
+    store.import_dataset(blocks_built, actor="test")
+    tokens = make_tokens(store)
+    try:
+        with TestClient(create_app(Settings(dataset=path, reload_check_s=0))) as c:
+            before = c.get("/tiles/centers.json")
+            again = c.get("/tiles/centers.json")
+            assert before.json()["version"] == again.json()["version"]
+            lon, lat = lonlat(150, 700)
+            made = c.post(
+                "/collections/centers/items",
+                json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                      "properties": {"name": "新中心", "level": "community", "status": "existing"}},
+                headers=bearer(tokens["editor"]),
+            )
+            assert made.status_code == 201, made.text
+            after = c.get("/tiles/centers.json", headers={"If-None-Match": before.headers["etag"]})
+    finally:
+        store.close()
+    assert after.status_code == 200
+    old, new = before.json()["version"], after.json()["version"]
+    check_tilejson(after.json())
+    assert old != new
+    assert [int(p) for p in new.split(".")] > [int(p) for p in old.split(".")]  # 1.<revision>.0 grows
