@@ -23,7 +23,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routers
-from api.auth import read_access
+from api.auth import read_access, token_store_of
+from api.bodylimit import WriteGate
 from api.deps import DatasetState
 from api.errors import install_error_handlers
 from api.maps import add_nonce, allowed_ancestors, content_security_policy
@@ -113,6 +114,17 @@ def discover_routers() -> list[tuple[str, APIRouter]]:
     return found
 
 
+#: Room for the multipart framing around an upload, so the upload route's own size check answers first.
+_MULTIPART_SLACK = 1024 * 1024
+
+
+def body_limit(settings: Settings, path: str) -> int:
+    """The largest request body a path takes (bytes): uploads for ``/datasets``, else small JSON."""
+    if path.rstrip("/").endswith("/datasets"):
+        return int(settings.upload_max_mb * 1024 * 1024) + _MULTIPART_SLACK
+    return int(settings.json_body_max_kb * 1024)
+
+
 def create_app(settings: Settings | None = None, *, dataset: Dataset | None = None, store: Store | None = None) -> FastAPI:
     """The dangjian-map web service.
 
@@ -154,6 +166,9 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     install_error_handlers(app)
 
     csp = content_security_policy(None, basemap=settings.basemap, frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))
+    app.add_middleware(
+        WriteGate, token_store=lambda: token_store_of(app), limit_for=lambda path: body_limit(settings, path)
+    )
     app.add_middleware(SecurityHeaders, csp=csp)
     app.add_middleware(HeadAsGet)
     if settings.cors_origins:

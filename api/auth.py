@@ -81,10 +81,15 @@ def client_address(request: Request) -> str:
 
 
 def _token_store(request: Request) -> Store | None:
-    store = getattr(request.app.state, "token_store", None)
+    return token_store_of(request.app)
+
+
+def token_store_of(app: Any) -> Store | None:
+    """The store whose tokens an app accepts (``app.state.token_store``, else the served dataset's), if any."""
+    store = getattr(app.state, "token_store", None)
     if isinstance(store, Store):
         return store
-    state = getattr(request.app.state, "dangjian", None)
+    state = getattr(app.state, "dangjian", None)
     if state is None or not state.has_store:
         return None
     try:

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         DATA_DIR, description="Folder of the service's datasets: uploads (POST /datasets) and the demo district's working copy"
     )
     upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
+    json_body_max_kb: float = Field(
+        2048.0, gt=0, description="Largest JSON body of an edit, scenario or suggestion request (KB)"
+    )
     read_requires_token: bool = Field(
         False, description="Reading maps, tiles, features and reports needs a `viewer` token (default: public)"
     )

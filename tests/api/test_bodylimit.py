@@ -1,0 +1,102 @@
+"""Writes: no token, no body read; bodies bounded per route while they stream (issue 19, finding 1)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from layers.store import Role, open_store
+from tests.pgcluster import free_port
+
+
+@pytest.fixture
+def served(blocks_gpkg: Path) -> Iterator[tuple[TestClient, str]]:
+    with open_store(blocks_gpkg) as store:
+        token = store.create_token(Role.editor, actor="test").token
+    app = create_app(Settings(dataset=blocks_gpkg, json_body_max_kb=64, upload_max_mb=1))
+    with TestClient(app) as client:
+        yield client, token
+
+
+def _endless(read: list[int], chunk: bytes, count: int) -> Iterator[bytes]:
+    for _ in range(count):
+        read.append(len(chunk))
+        yield chunk
+
+
+def test_a_write_without_a_valid_token_is_refused_before_its_body_is_read(served: tuple[TestClient, str]):
+    client, _ = served
+    read: list[int] = []
+    res = client.post(
+        "/collections/centers/items", content=_endless(read, b"x" * 65536, 10_000), headers={"Content-Type": "application/json"}
+    )
+    assert res.status_code == 401 and res.json()["field"] == "Authorization"
+    assert "WWW-Authenticate" in res.headers
+    assert sum(read) <= 65536  # at most the first chunk the client had already sent, never the 655 MB
+    res = client.post("/scenarios", json={"name": "x"}, headers={"Authorization": "Bearer dj_deadbeef_nope"})
+    assert res.status_code == 401 and "revoked" in res.json()["detail"]
+
+
+def test_a_declared_body_over_the_limit_is_413_at_once(served: tuple[TestClient, str]):
+    client, token = served
+    res = client.post(
+        "/collections/centers/items",
+        content=b"{" + b" " * (70 * 1024) + b"}",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert res.status_code == 413 and "65,536" in res.json()["detail"]
+
+
+def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(blocks_gpkg: Path):
+    """A real server and a raw socket: 413 arrives after about the limit, while the client still has 80 MB to send."""
+    with open_store(blocks_gpkg) as store:
+        token = store.create_token(Role.editor, actor="test").token
+    app = create_app(Settings(dataset=blocks_gpkg, json_body_max_kb=64))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            head = (
+                "POST /collections/centers/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
+            sock.sendall(head.encode())
+            chunk = b" " * 8192
+            sent = 0
+            sock.settimeout(0.05)
+            answer = b""
+            while sent < 80 * 1024 * 1024 and not answer:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                try:
+                    answer = sock.recv(65536)
+                except TimeoutError:
+                    continue
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert sent < 2 * 1024 * 1024  # answered near the 64 KB limit, long before the client was done
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_small_write_with_a_token_still_works(served: tuple[TestClient, str]):
+    client, token = served
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [109.78, 39.60]},
+               "properties": {"name": "新中心", "level": "community"}}
+    res = client.post("/collections/centers/items", json=feature, headers={"Authorization": f"Bearer {token}"})
+    assert res.status_code == 201, res.text
