@@ -23,7 +23,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CoordsQuery, CoverageQuery, DatasetState, SettingsDep, StateDep, public_base
-from api.http import body_response, etag_for
+from api.http import body_response, etag_for, etag_matches, not_modified
 from api.routers.tiles import TILEJSON_MAX_ZOOM, TILEJSON_MIN_ZOOM, serve_tile, source_bounds
 from api.settings import Settings
 from geo.errors import DangjianError
@@ -163,9 +163,12 @@ def capabilities_xml(state: DatasetState, base: str, lang: str) -> bytes:
 
 def _capabilities(request: Request, state: DatasetState, settings: Settings, lang: str) -> Response:
     base = public_base(request, settings)
-    body = capabilities_xml(state, base, lang)
     etag = etag_for(state.version, "wmts", base, lang)
-    return body_response(request, body, media_type=XML, etag=etag, cache_control=f"public, max-age={settings.tile_max_age}")
+    cache_control = f"public, max-age={settings.tile_max_age}"
+    if etag_matches(request, etag):  # answered before the document is written
+        return not_modified(etag, cache_control)
+    body = capabilities_xml(state, base, lang)
+    return body_response(request, body, media_type=XML, etag=etag, cache_control=cache_control)
 
 
 @router.get(
@@ -174,7 +177,12 @@ def _capabilities(request: Request, state: DatasetState, settings: Settings, lan
     responses={200: {"content": {XML: {}}}},
 )
 def rest_capabilities(request: Request, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> Response:
-    """The PNG tile layers as a WMTS: add this URL in ArcGIS, OpenLayers or QGIS."""
+    """The PNG tile layers as a WMTS: add this URL in ArcGIS, OpenLayers or QGIS.
+
+    The same document answers KVP clients at ``/wmts?SERVICE=WMTS&REQUEST=GetCapabilities``, and
+    ``/wmts?SERVICE=WMTS&REQUEST=GetTile&LAYER=..&TILEMATRIXSET=GoogleMapsCompatible&TILEMATRIX=z&TILEROW=y&TILECOL=x``
+    answers the tiles of ``/tiles/{layer}/{z}/{x}/{y}.png`` (bad parameters: an OGC exception report, 400).
+    """
     return _capabilities(request, state, settings, lang)
 
 
@@ -195,11 +203,9 @@ def _int_param(params: dict[str, str], name: str) -> int:
     return int(value)
 
 
-@router.get(
-    "/wmts",
-    summary="WMTS 1.0.0 KVP: GetCapabilities, GetTile",
-    responses={200: {"content": {XML: {}, FORMAT: {}}}, 400: {"description": "OGC ExceptionReport", "content": {XML: {}}}},
-)
+# Not in the OpenAPI document: its errors are OGC exception reports (XML), as WMTS clients expect, where every
+# documented operation answers JSON errors; WMTS clients learn it from the capabilities' OperationsMetadata.
+@router.get("/wmts", include_in_schema=False)
 async def kvp(request: Request, state: StateDep, settings: SettingsDep) -> Response:
     """``SERVICE=WMTS&REQUEST=GetCapabilities`` or ``REQUEST=GetTile&LAYER=..&TILEMATRIXSET=GoogleMapsCompatible&TILEMATRIX=z&TILEROW=y&TILECOL=x``.
 
