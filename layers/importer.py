@@ -522,7 +522,35 @@ def map_columns(frame: gpd.GeoDataFrame, layer: str, user: dict[str, str]) -> tu
         seen.add(low)
     if fixes:
         out = out.rename(columns=fixes)
+    cleaned: dict[Any, str] = {}
+    names = {str(c).lower() for c in out.columns}
+    for i, c in enumerate(out.columns):
+        new = safe_column_name(str(c), i) if c != geom else c
+        if new != c:
+            new = new if new.lower() not in names else f"{new}_{i}"
+            names.add(new.lower())
+            cleaned[c] = new
+    if cleaned:  # a header such as `=HYPERLINK(...)` never reaches a spreadsheet as a formula
+        out = out.rename(columns=cleaned)
+        renames.update({str(src): new for src, new in cleaned.items()})
     return out, renames
+
+
+#: Characters a column name may not start with (a spreadsheet would read a formula) and may not hold at all.
+_FORMULA_LEAD = "=+-@\t\r\n '\""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_COLUMN_NAME = 63
+
+
+def safe_column_name(name: str, position: int) -> str:
+    """A source column name safe in a GeoPackage, a CSV header and a spreadsheet.
+
+    Control characters go, leading formula characters (``= + - @``, quotes,
+    blanks) are stripped, the name is cut to 63 characters; an empty result
+    becomes ``column_<position>``.  The import report keeps the original.
+    """
+    cleaned = _CONTROL.sub("", name).lstrip(_FORMULA_LEAD).strip()[:_MAX_COLUMN_NAME]
+    return cleaned or f"column_{position}"
 
 
 # --------------------------------------------------------------------------- coordinates

@@ -219,8 +219,8 @@ def report_json(report: GapReport, lang: str = "zh") -> bytes:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _defuse(value: str) -> str:
-    """Text that a spreadsheet would run as a formula gets a leading quote (CSV injection)."""
+def defuse_formula(value: str) -> str:
+    """Text that a spreadsheet would run as a formula gets a leading quote (CSV injection); numbers stay."""
     if value.startswith(_FORMULA_START):
         try:
             float(value)
@@ -233,7 +233,7 @@ def _csv_value(value: Any, kind: str) -> Any:
     if value is None:
         return ""
     if isinstance(value, str):
-        return _defuse(value)
+        return defuse_formula(value)
     if kind == "share" and isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, float):
@@ -259,7 +259,7 @@ def report_csv(report: GapReport, lang: str = "zh", *, table: str | CsvTable = C
     }[which]()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(tab.headings)
+    writer.writerow([defuse_formula(h) for h in tab.headings])
     for i, row in enumerate(tab.rows):
         writer.writerow([_csv_value(v, k) for v, k in zip(row, tab.kinds_of(i), strict=True)])
     return buf.getvalue().encode("utf-8-sig")

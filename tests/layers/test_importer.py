@@ -666,3 +666,18 @@ def test_left_overs_of_killed_imports_and_uploads_are_removed_after_an_hour(tmp_
         os.utime(tmp_path / name, (old, old))
     remove_stale_scratch(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".town.import-new1.gpkg", *kept])
+
+
+def test_formula_column_names_are_cleaned_and_the_originals_reported(tmp_path: Path):
+    path = tmp_path / "compounds.csv"
+    path.write_text(
+        '名称,户数,经度,纬度,"=HYPERLINK(""http://evil.example"",""x"")",@SUM(A1),"\tcmd"\n'
+        "甲小区,300,109.78,39.60,1,2,3\n",
+        encoding="utf-8",
+    )
+    ds, report = import_sources([path])
+    columns = [str(c) for c in ds["compounds"].columns]
+    assert not any(c.startswith(("=", "+", "-", "@", "\t")) for c in columns)
+    assert 'HYPERLINK("http://evil.example","x")' in columns and "SUM(A1)" in columns and "cmd" in columns
+    mapped = {m for s in report.as_dict()["sources"] for m in (s.get("columns") or {})}
+    assert '=HYPERLINK("http://evil.example","x")' in mapped  # the original is kept in the report
