@@ -403,6 +403,9 @@ class DatasetState:
         self.edit_queue = EditQueue()
         self._base_params: tuple[Dataset, BuildParams] | None = None
         self._variants = LRU(settings.variant_cache_size)
+        #: One lock per variant being computed (version, key): callers asking for the same one wait for it.
+        self._flights: dict[tuple[str, str], threading.Lock] = {}
+        self._flights_lock = threading.Lock()
         self._derived = LRU(max(64, 16 * settings.variant_cache_size))
         self.tiles = LRU(settings.tile_cache_size, max_bytes=int(settings.tile_cache_mb * 1024 * 1024))
         self._memory = dataset is not None and store is None
@@ -664,13 +667,32 @@ class DatasetState:
         """
         base = self.base_params()
         default_minutes, default_method = self.served_defaults()
-        m = default_minutes if minutes is None else float(minutes)
+        m = default_minutes if minutes is None else self._allowed(float(minutes))
         meth = default_method if method is None else parse_method(method).value
         key = "" if math.isclose(m, base.minutes) and meth == base.method else f"m{m:g}-{meth}"
         if scenario:
             found = self.scenarios().get(scenario)
             key += f"|s:{found.id}@{found.updated_at}"
         return key
+
+    def allowed_minutes(self) -> tuple[float, ...]:
+        """The walking minutes a request may ask for: the dataset's own (built, per level, served) and ``variant_minutes``.
+
+        Bounding them bounds what anonymous callers can make the service compute:
+        at most one coverage variant per allowed value and method per revision.
+        """
+        base = self.base_params()
+        values = {float(v) for v in self.settings.variant_minutes}
+        values |= {float(base.minutes), self.served_defaults()[0], *(float(v) for v in base.level_minutes.values())}
+        return tuple(sorted(values))
+
+    def _allowed(self, minutes: float) -> float:
+        allowed = self.allowed_minutes()
+        for value in allowed:
+            if math.isclose(minutes, value):
+                return value
+        msg = f"`minutes` must be one of {', '.join(f'{v:g}' for v in allowed)} for this dataset; got {minutes:g}"
+        raise InvalidValueError(msg, field="minutes")
 
     def use_scenarios(self, scenarios: Any) -> None:
         """Keep scenarios in ``scenarios`` (a :class:`~layers.scenarios.ScenarioStore` or store-backed one)."""
@@ -719,7 +741,10 @@ class DatasetState:
         found = self._variants.get((version, key))
         if found is not None:
             return found, key
-        with self._lock:
+        # computed outside the state's lock (edits and reloads need it); one computation per key at a time
+        with self._flights_lock:
+            flight = self._flights.setdefault((version, key), threading.Lock())
+        with flight:
             found = self._variants.get((version, key))
             if found is None:
                 base = self.base_params()
@@ -735,6 +760,8 @@ class DatasetState:
                 found = coverage_variant(ds, params)
                 log.info("coverage variant %s computed in %.2f s", key, time.perf_counter() - t0)
                 self._variants.put((version, key), found)
+        with self._flights_lock:
+            self._flights.pop((version, key), None)
         return found, key
 
     def layer_frame(

@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     tile_cache_size: int = Field(4096, ge=0, description="Rendered tiles kept in memory")
     tile_cache_mb: float = Field(256.0, ge=0, description="Memory budget of the rendered-tile cache (MB)")
     tile_max_age: int = Field(300, ge=0, description="Cache-Control max-age of tiles and TileJSON (s)")
-    variant_cache_size: int = Field(8, ge=1, description="Coverage variants (other minutes/method) kept in memory")
+    variant_cache_size: int = Field(12, ge=1, description="Coverage variants (other minutes/method) kept in memory")
+    variant_minutes: tuple[float, ...] = Field(
+        (5.0, 10.0, 15.0, 20.0, 30.0),
+        description="Walking minutes a request may ask for besides the dataset's own (`?minutes=`); others get 422",
+    )
     reload_check_s: float = Field(2.0, ge=0, description="How often the served dataset file is checked for changes (s)")
     grid_parent: Literal["community", "unit"] = Field("community", description="Partition communities or units into grids")
     min_households: int = Field(300, gt=0)
