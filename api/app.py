@@ -28,6 +28,7 @@ from api.bodylimit import WriteGate
 from api.deps import DatasetState
 from api.errors import install_error_handlers
 from api.maps import add_nonce, allowed_ancestors, content_security_policy
+from api.ratelimit import FailedTokenChecks
 from api.settings import Settings
 from layers.dataset import Dataset
 from layers.store import Store
@@ -166,8 +167,12 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     install_error_handlers(app)
 
     csp = content_security_policy(None, basemap=settings.basemap, frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))
+    app.state.auth_failures = FailedTokenChecks(settings)
     app.add_middleware(
-        WriteGate, token_store=lambda: token_store_of(app), limit_for=lambda path: body_limit(settings, path)
+        WriteGate,
+        token_store=lambda: token_store_of(app),
+        limit_for=lambda path: body_limit(settings, path),
+        failures=lambda: app.state.auth_failures,
     )
     app.add_middleware(SecurityHeaders, csp=csp)
     app.add_middleware(HeadAsGet)

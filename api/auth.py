@@ -19,6 +19,7 @@ serving an in-memory dataset), else the served dataset's store.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from api.settings import Settings
 from layers.store import Role, Store, TokenInfo
+from layers.store.tokens import split_token
 
 
 class AuthError(HTTPException):
@@ -64,6 +66,15 @@ class Caller:
     def role(self) -> Role | None:
         """The token's role, ``None`` when anonymous."""
         return self.token.role if self.token is not None else None
+
+
+def public_actor(actor: str | None) -> str | None:
+    """Who wrote, as public answers may say it: the kind only (``token``, ``cli``, ``system``), never a token's id.
+
+    Token ids are half of a token; the full actor stays in the audit log,
+    which needs an editor token to read.
+    """
+    return None if actor is None else str(actor).split(":", 1)[0]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -117,8 +128,17 @@ async def authenticate(request: Request, needed: Role, *, token: str | None = No
     store = _token_store(request)
     if store is None:
         raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=challenge)
+    failures = getattr(request.app.state, "auth_failures", None)
+    parts = split_token(token)
+    keys = failures.keys(client_address(request), parts[0] if parts else None) if failures is not None else []
+    if failures is not None and (wait := failures.wait(keys)) > 0:
+        seconds = max(1, math.ceil(wait))
+        msg = f"too many wrong tokens from here; try again in {seconds} s"
+        raise AuthError(429, msg, field=None, headers={"Retry-After": str(seconds)})
     info = await run_in_threadpool(store.verify_token, token)
     if info is None:
+        if failures is not None:
+            failures.failed(keys)
         raise AuthError(401, "the token is unknown, malformed or revoked", headers=challenge)
     if not info.role.allows(needed):
         msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"

@@ -14,13 +14,16 @@ reads the body and answered by the app's error handlers), so memory stays flat.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from layers.store import Store
+from layers.store.tokens import split_token
 
 #: Methods that write (each needs a token).
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -74,12 +77,22 @@ class WriteGate:
         store, every write is refused).
     limit_for
         The body limit of a path in bytes.
+    failures
+        Called per write: the failed-check limiter (:class:`api.ratelimit.FailedTokenChecks`), if any.
     """
 
-    def __init__(self, app: ASGIApp, *, token_store: Callable[[], Store | None], limit_for: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token_store: Callable[[], Store | None],
+        limit_for: Callable[[str], int],
+        failures: Callable[[], Any] = lambda: None,
+    ) -> None:
         self.app = app
         self.token_store = token_store
         self.limit_for = limit_for
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -90,8 +103,18 @@ class WriteGate:
         if token is None:
             await _answer(send, 401, "every write needs a token: send `Authorization: Bearer <token>`", "Authorization", challenge)
             return
+        failures = self.failures()
+        client = scope.get("client")
+        parts = split_token(token)
+        keys = failures.keys(client[0] if client else "unknown", parts[0] if parts else None) if failures is not None else []
+        if failures is not None and (wait := failures.wait(keys)) > 0:
+            seconds = str(max(1, math.ceil(wait))).encode()
+            await _answer(send, 429, "too many wrong tokens from here; try again later", "Authorization", [(b"retry-after", seconds)])
+            return
         store = self.token_store()
         if store is None or await run_in_threadpool(store.verify_token, token) is None:
+            if failures is not None:
+                failures.failed(keys)
             await _answer(send, 401, "the token is unknown, malformed or revoked", "Authorization", challenge)
             return
         limit = self.limit_for(scope["path"])

@@ -40,6 +40,10 @@ class Bucket(Protocol):
         """Take one request for ``key``: 0 when allowed, else the seconds until one is available."""
         ...
 
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` may take a request (0: now), taking nothing."""
+        ...
+
 
 def _refill(level: float, at: float, now: float, rate: float, burst: float) -> float:
     return min(burst, level + max(0.0, now - at) * rate)
@@ -74,6 +78,14 @@ class TokenBucket:
                 return 0.0
             self._buckets[key] = (level, now)
             return _wait(level, self.rate)
+
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` may take a request (0: now), taking nothing."""
+        now = time.monotonic()
+        with self._lock:
+            level, at = self._buckets.get(key, (self.burst, now))
+        level = _refill(level, at, now, self.rate, self.burst)
+        return 0.0 if level >= 1.0 else _wait(level, self.rate)
 
     def _prune(self, now: float) -> None:
         full = [k for k, (level, at) in self._buckets.items() if _refill(level, at, now, self.rate, self.burst) >= self.burst]
@@ -119,6 +131,12 @@ class SharedTokenBucket:
             conn.execute("PRAGMA synchronous=OFF")  # losing a bucket in a crash only forgives a few requests
             self._local.conn = conn
         return conn
+
+    def peek(self, key: str) -> float:
+        """Seconds until ``key`` may take a request (0: now), taking nothing."""
+        row = self._conn().execute("SELECT level, at FROM buckets WHERE grp = ? AND key = ?", (self.group, key)).fetchone()
+        level = _refill(row[0], row[1], time.time(), self.rate, self.burst) if row else self.burst
+        return 0.0 if level >= 1.0 else _wait(level, self.rate)
 
     def take(self, key: str) -> float:
         """See :meth:`Bucket.take`."""
@@ -182,3 +200,38 @@ def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:
 
     dependency.__name__ = f"rate_limited_{name}"
     return dependency
+
+
+class FailedTokenChecks:
+    """Failed token checks, limited per client address and per token id (``app.state.auth_failures``).
+
+    A caller past ``auth_failures_per_minute`` wrong tokens (burst as many)
+    gets 429 before its next token is even checked, so guessing secrets of a
+    known token id costs the service nothing more.  Shared between workers
+    like the other limits when ``rate_limit_file`` is set.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        per_minute = settings.auth_failures_per_minute
+        burst = max(1, int(per_minute)) if per_minute > 0 else 1
+        self.enabled = per_minute > 0
+        self.bucket: Bucket = (
+            SharedTokenBucket(settings.rate_limit_file, "auth_failures", per_minute, burst)
+            if settings.rate_limit_file is not None
+            else TokenBucket(per_minute, burst)
+        )
+
+    @staticmethod
+    def keys(address: str, token_id: str | None) -> list[str]:
+        """The buckets a check counts against."""
+        return [f"addr:{address}", *([f"id:{token_id}"] if token_id else [])]
+
+    def wait(self, keys: list[str]) -> float:
+        """Seconds before these callers may try a token again (0: now)."""
+        return max((self.bucket.peek(k) for k in keys), default=0.0) if self.enabled else 0.0
+
+    def failed(self, keys: list[str]) -> None:
+        """Count one failed check."""
+        if self.enabled:
+            for k in keys:
+                self.bucket.take(k)

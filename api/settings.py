@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(
         30.0, ge=0, description="Requests a minute per token and per client address to expensive endpoints (0: no limit)"
     )
+    auth_failures_per_minute: float = Field(
+        10.0, ge=0, description="Wrong tokens a client (and a token id) may send a minute before it gets 429 (0: no limit)"
+    )
     rate_limit_burst: int = Field(10, ge=1, description="Requests to an expensive endpoint allowed at once before the rate applies")
     rate_limit_file: Path | None = Field(
         None,

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.auth import Caller, require
+from api.auth import Caller, public_actor, require
 from api.errors import error_body, status_for
 from api.ratelimit import rate_limited
 from api.settings import Settings
@@ -292,7 +292,7 @@ def get_dataset(dataset_id: str, settings: Annotated[Settings, Depends(get_setti
         "report": last["report"] if last else None,
         "report_id": last["id"] if last else None,
         "imported_at": last["at"] if last else None,
-        "imported_by": last["actor"] if last else None,
+        "imported_by": public_actor(last["actor"]) if last else None,
         "links": {"self": f"/datasets/{dataset_id}", "reports": f"/datasets/{dataset_id}/reports"},
     }
     if path is not None:
@@ -312,7 +312,7 @@ def list_reports(
     return {
         "id": dataset_id,
         "reports": [
-            {"id": r["id"], "at": r["at"], "actor": r["actor"], "links": {"self": f"/datasets/{dataset_id}/reports/{r['id']}"}}
+            {"id": r["id"], "at": r["at"], "actor": public_actor(r["actor"]), "links": {"self": f"/datasets/{dataset_id}/reports/{r['id']}"}}
             for r in reports
         ],
     }
@@ -322,4 +322,5 @@ def list_reports(
 def get_report(dataset_id: str, report_id: int, settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
     """One import report (404 when the dataset or the report does not exist)."""
     with _existing_store(settings, dataset_id) as store:
-        return store.get_import_report(report_id)
+        report = store.get_import_report(report_id)
+    return {**report, "actor": public_actor(report.get("actor"))}

@@ -100,3 +100,23 @@ def test_a_small_write_with_a_token_still_works(served: tuple[TestClient, str]):
                "properties": {"name": "新中心", "level": "community"}}
     res = client.post("/collections/centers/items", json=feature, headers={"Authorization": f"Bearer {token}"})
     assert res.status_code == 201, res.text
+
+
+def test_wrong_tokens_are_limited_per_client_before_they_are_checked(blocks_gpkg: Path, monkeypatch: pytest.MonkeyPatch):
+    """Finding 5: after a burst of wrong secrets for a known token id, the next ones get 429 without a scrypt."""
+    with open_store(blocks_gpkg) as store:
+        good = store.create_token(Role.editor, actor="test")
+    app = create_app(Settings(dataset=blocks_gpkg, auth_failures_per_minute=3))
+    checks: list[str] = []
+    with TestClient(app) as client:
+        store = app.state.dangjian.store
+        real = store.verify_token
+        monkeypatch.setattr(store, "verify_token", lambda token: checks.append(token) or real(token))
+        wrong = f"dj_{good.info.id}_" + "x" * 43
+        answers = [
+            client.post("/scenarios", json={}, headers={"Authorization": f"Bearer {wrong}{i}"}).status_code for i in range(6)
+        ]
+        assert answers == [401, 401, 401, 429, 429, 429]
+        assert len(checks) == 3  # refused ones were never checked
+        res = client.get("/audit", headers={"Authorization": f"Bearer {wrong}"})
+        assert res.status_code == 429 and int(res.headers["Retry-After"]) >= 1  # reads with a token too

@@ -154,7 +154,7 @@ def _writable(tmp: Path, built: Dataset) -> Iterator[Writable]:
     path = tmp / "blocks.gpkg"
     store = open_store(path)
     store.import_dataset(built, actor="test")
-    settings_ = Settings(dataset=path, reload_check_s=0, rate_limit_per_minute=0, data_dir=tmp / "uploads", upload_max_mb=1)
+    settings_ = Settings(dataset=path, reload_check_s=0, rate_limit_per_minute=0, auth_failures_per_minute=0, data_dir=tmp / "uploads", upload_max_mb=1)
     found = Writable(create_app(settings_), store, make_tokens(store), tmp / "uploads")
     with found.client:
         yield found
