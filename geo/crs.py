@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from pyproj import CRS
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
@@ -95,12 +96,36 @@ def metric_crs(*frames: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     pyproj.CRS
         See :func:`metric_crs_for_bounds`.
     """
-    boxes = [f.total_bounds for f in frames if f is not None and len(f) and not f.is_empty.all()]
-    if not boxes:
+    lon, lat = bulk_centre(*frames)
+    return metric_crs_for_bounds((lon, lat, lon, lat))
+
+
+def bulk_centre(*frames: gpd.GeoDataFrame | gpd.GeoSeries) -> tuple[float, float]:
+    """The median longitude and latitude (degrees) of the features' bounding-box centres in WGS84 frames.
+
+    Robust against a stray feature: one polygon in Paris does not move the
+    centre of a Chinese district (the extent's centre would).
+
+    Raises
+    ------
+    CRSError
+        No frame holds a geometry.
+    """
+    geoms = [np.asarray(f.geometry if isinstance(f, gpd.GeoDataFrame) else f) for f in frames if f is not None and len(f)]
+    b = shapely.bounds(np.concatenate(geoms)) if geoms else np.empty((0, 4))
+    b = b[np.isfinite(b).all(axis=1)]
+    if not len(b):
         msg = "the dataset has no geometry to choose a metric CRS from"
         raise CRSError(msg, field="geometry")
-    b = np.vstack(boxes)
-    return metric_crs_for_bounds((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
+    return float(np.median((b[:, 0] + b[:, 2]) / 2)), float(np.median((b[:, 1] + b[:, 3]) / 2))
+
+
+def distance_from_km(lon: np.ndarray, lat: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
+    """Approximate ground distances (km) from ``centre`` (equirectangular; good to ~1 % within a few hundred km)."""
+    lon0, lat0 = centre
+    dx = (np.asarray(lon, dtype=float) - lon0) * 111.32 * np.cos(np.radians(lat0))
+    dy = (np.asarray(lat, dtype=float) - lat0) * 110.57
+    return np.hypot(dx, dy)
 
 
 def to_wgs84(frame: gpd.GeoDataFrame, *, layer: str = "layer", assume: CRS | None = None) -> gpd.GeoDataFrame:

@@ -44,7 +44,7 @@ import shapely
 from pyproj import CRS
 
 from geo.chinacoords import ChinaCRS, out_of_china, transform_geometries
-from geo.crs import CGCS2000, WGS84, metric_crs
+from geo.crs import CGCS2000, WGS84, bulk_centre, distance_from_km, metric_crs
 from geo.errors import CRSError, DangjianError, DatasetExistsError, InputError, InvalidValueError, MissingColumnError
 from geo.files import write_atomic
 from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer
@@ -813,6 +813,51 @@ def shift_suspicion(features: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *, crs:
     return best
 
 
+#: A feature farther than this from the bulk of the data (km), and than FAR_FACTOR times the bulk's own spread,
+#: is left out of the import and listed in the report (a typo'd coordinate, another city's row, a 0,0 point).
+FAR_MIN_KM = 50.0
+FAR_FACTOR = 5.0
+
+
+def _drop_far_away(
+    layers: dict[str, gpd.GeoDataFrame],
+    per_layer: dict[str, list[tuple[gpd.GeoDataFrame, bool, RawLayer, SourceReport]]],
+    report: ImportReport,
+) -> None:
+    """Leave out features far from the robust bulk of all layers; one report warning per layer with their ids/names."""
+    frames = [f for f in layers.values() if len(f)]
+    if not frames:
+        return
+    centre = bulk_centre(*frames)
+    spreads = []
+    centres = {}
+    for layer, frame in layers.items():
+        if not len(frame):
+            continue
+        b = shapely.bounds(frame.geometry.to_numpy())
+        d = distance_from_km((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, centre)
+        centres[layer] = d
+        spreads.append(d[np.isfinite(d)])
+    spread = float(np.quantile(np.concatenate(spreads), 0.9)) if spreads else 0.0
+    limit = max(FAR_MIN_KM, FAR_FACTOR * spread)
+    for layer, d in centres.items():
+        far = ~(d <= limit)
+        if not far.any():
+            continue
+        frame = layers[layer]
+        label = frame["name"] if "name" in frame.columns else frame.get("id", pd.Series(frame.index, index=frame.index))
+        named = [str(v) for v in label[far].head(10)]
+        report.warn(
+            "far_away",
+            f"{int(far.sum())} {layer} lie more than {limit:.0f} km from the rest of the data (up to {float(np.nanmax(np.where(far, d, 0))):.0f} km) "
+            f"and were left out: {', '.join(named)}{' ...' if far.sum() > 10 else ''}; check their coordinates",
+            per_layer[layer][0][2].source if per_layer.get(layer) else "",
+        )
+        layers[layer] = frame[~far].reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else frame[~far]
+        if per_layer.get(layer):
+            per_layer[layer][0][3].clipped += int(far.sum())
+
+
 def _warn_outside_china(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:
     """One warning naming the layers that lie mostly outside China."""
     outside = []
@@ -1069,6 +1114,8 @@ def import_sources(
         if not filled:
             msg = "nothing left to import" + (" inside the clip area" if mask is not None else "")
             raise InputError(msg, field="bbox" if options.bbox else "source")
+        _drop_far_away(layers, per_layer, report)
+        filled = [f for f in layers.values() if len(f)]
         _warn_outside_china(layers, report)
         crs = metric_crs(*filled)
         _check_shifts(layers, per_layer, given, crs, report)

@@ -59,3 +59,14 @@ def test_cgcs2000_taken_as_wgs84_without_shift():
     out = to_wgs84(f)
     assert out.crs.equals(WGS84)
     assert out.geometry.iloc[0].equals(Point(109.78, 39.60))
+
+
+def test_one_stray_feature_does_not_move_the_metric_crs():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from geo.crs import metric_crs
+
+    pts = [Point(109.78 + i * 0.001, 39.60) for i in range(9)] + [Point(2.35, 48.85)]
+    frame = gpd.GeoDataFrame(geometry=pts, crs=4326)
+    assert metric_crs(frame).to_epsg() == 4546  # the bulk's zone; the extent's centre (56E, 44N) would give UTM 40N

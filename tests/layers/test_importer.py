@@ -681,3 +681,15 @@ def test_formula_column_names_are_cleaned_and_the_originals_reported(tmp_path: P
     assert 'HYPERLINK("http://evil.example","x")' in columns and "SUM(A1)" in columns and "cmd" in columns
     mapped = {m for s in report.as_dict()["sources"] for m in (s.get("columns") or {})}
     assert '=HYPERLINK("http://evil.example","x")' in mapped  # the original is kept in the report
+
+
+def test_a_far_away_feature_is_left_out_and_does_not_move_the_measuring_crs(tmp_path: Path):
+    rows = ["名称,户数,经度,纬度"] + [f"小区{i},100,{109.78 + i * 0.002:.4f},{39.60 + (i % 5) * 0.002:.4f}" for i in range(20)]
+    rows.append("巴黎小区,100,2.35,48.85")  # one stray row: a typo'd coordinate, another city's export
+    path = tmp_path / "compounds.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    ds, report = import_sources([path])
+    assert len(ds["compounds"]) == 20 and "巴黎小区" not in set(ds["compounds"]["name"])
+    warning = next(w for w in report.warnings if w["code"] == "far_away")
+    assert "巴黎小区" in warning["message"] and "1 compounds" in warning["message"]
+    assert ds.metric_crs.to_epsg() == 4546  # CGCS2000 3-degree GK zone CM 111E (109.5E-112.5E), not a UTM zone
