@@ -337,6 +337,10 @@ ZH: dict[str, str] = {
     "ogc.link.service_doc": "接口文档",
     "ogc.link.conformance": "符合的标准类别",
     "ogc.link.data": "图层列表",
+    # static tile packages (dangjian export)
+    "export.progress": "生成 {kind} 瓦片",
+    "export.rate": "{rate:.0f} 张/秒",
+    "export.summary": "瓦片包: {tiles} 张 ({distinct} 种不同, {empty} 张空白), 图层 {layers}, {fmt}, 级别 {zmin}-{zmax}, {mb:.1f} MB, 用时 {seconds:.1f} 秒 ({rate:.0f} 张/秒)",
     # OGC API collections (api.routers.features)
     "layer.gates": "小区出入口",
     "ogc.collection.compounds": "居民小区:户数、人口、是否在服务圈内、最近的党群服务中心及步行距离",
@@ -668,6 +672,10 @@ EN: dict[str, str] = {
     "ogc.link.service_doc": "API documentation",
     "ogc.link.conformance": "Conformance classes",
     "ogc.link.data": "Collections",
+    # static tile packages (dangjian export)
+    "export.progress": "Rendering {kind} tiles",
+    "export.rate": "{rate:.0f} tiles/s",
+    "export.summary": "tile package: {tiles} tiles ({distinct} distinct, {empty} empty), layers {layers}, {fmt}, zoom {zmin}-{zmax}, {mb:.1f} MB in {seconds:.1f} s ({rate:.0f} tiles/s)",
     # OGC API collections (api.routers.features)
     "layer.gates": "Compound gates",
     "ogc.collection.compounds": "Residential compounds: households, population, whether a service area covers them, the nearest centre and the walk to it",

@@ -24,9 +24,9 @@ import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import (
+    GEOJSON_DECIMALS,
     VARIANT_LAYERS,
     CoordsDep,
-    GEOJSON_DECIMALS,
     CoverageDep,
     SettingsDep,
     StateDep,
@@ -38,6 +38,7 @@ from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
+from layers.report_formats import defuse_formula
 from layers.store import VERSIONED_LAYERS
 
 router = APIRouter(tags=["features"])
@@ -182,7 +183,7 @@ def _csv(frame: Any, positions: np.ndarray, properties: tuple[str, ...]) -> byte
     pts = shapely.point_on_surface(table.geometry.to_numpy()) if len(table) else np.array([])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([*properties, "lon", "lat"])
+    w.writerow([defuse_formula(str(p)) for p in (*properties, "lon", "lat")])
     cols = [table[c].to_numpy(dtype=object) for c in properties]
     xs = shapely.get_x(pts) if len(pts) else np.array([])
     ys = shapely.get_y(pts) if len(pts) else np.array([])
@@ -198,18 +199,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    s = str(value)
-    if s and s[0] in "=+-@\t\r" and not _is_number(s):
-        return "'" + s
-    return s
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
+    return defuse_formula(str(value))
 
 
 @router.get(
