@@ -11,7 +11,12 @@ definition, GDAL's 20-feature sample and one page of 10,000.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -262,16 +267,87 @@ def _read_every_collection(served: Served) -> dict[str, tuple[int, int, float]]:
     return found
 
 
-@pytest.mark.skip(reason="read_dataframe over OAPIF hung against the in-thread uvicorn in the first run; to investigate (issue 13)")
-def test_gdal_reads_every_collection_of_the_blocks(blocks_served: Served):
-    found = _read_every_collection(blocks_served)
+class _LogRequests:
+    """The requests a server process logged since the last :meth:`clear` (``path?query``, in order)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = 0
+
+    def clear(self) -> None:
+        self.offset = self.log.stat().st_size
+
+    def _paths(self) -> list[str]:
+        time.sleep(0.3)  # the access line is written just after the answer
+        text = self.log.read_bytes()[self.offset :].decode("utf-8", "replace")
+        return re.findall(r'"GET (\S+) HTTP/1\.1"', text)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths())
+
+    def __len__(self) -> int:
+        return len(self._paths())
+
+    def __eq__(self, other: object) -> bool:
+        return self._paths() == list(other)  # type: ignore[call-overload]
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _serve_process(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """``dangjian serve`` in its own process: GDAL's reads hold the GIL, so an in-thread server cannot answer them."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    pyogrio.set_gdal_config_options({"GDAL_HTTP_TIMEOUT": "60", "GDAL_HTTP_MAX_RETRY": "0"})
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DANGJIAN_")}
+    env.update({"DANGJIAN_DATA_DIR": str(tmp_path / "data"), "DANGJIAN_RATE_LIMIT_PER_MINUTE": "0", "PYTHONUNBUFFERED": "1"})
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dangjian")), "serve", str(dataset), "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the server did not answer /health within 120 s"
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):  # noqa: S310 (loopback)
+                    break
+            except OSError:
+                time.sleep(0.1)
+        served = Served(url)
+        served.requests = _LogRequests(log)  # type: ignore[assignment]
+        yield served
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def blocks_process(blocks_gpkg: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """The block district served by a ``dangjian serve`` process."""
+    yield from _serve_process(blocks_gpkg, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def demo_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """A copy of the demo district, built in place by ``dangjian serve`` in its own process."""
+    path = tmp_path / DEMO.name
+    shutil.copyfile(DEMO, path)
+    yield from _serve_process(path, tmp_path, monkeypatch)
+
+
+def test_gdal_reads_every_collection_of_the_blocks(blocks_process: Served):
+    found = _read_every_collection(blocks_process)
     assert found["compounds"][0] == 4
     assert all(requests <= 5 for _, requests, _ in found.values()), found
 
 
-@pytest.mark.skip(reason="read_dataframe over OAPIF hung against the in-thread uvicorn in the first run; to investigate (issue 13)")
-def test_gdal_reads_every_collection_of_the_demo_in_few_requests(demo_served: Served):
-    found = _read_every_collection(demo_served)
+def test_gdal_reads_every_collection_of_the_demo_in_few_requests(demo_process: Served):
+    found = _read_every_collection(demo_process)
     features, requests, _ = found["cells"]
     assert features == 419
     assert requests <= 5
