@@ -9,7 +9,11 @@ only A and C are covered: 1,400 of 1,900 households.
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +24,7 @@ from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset
 from layers.store import Role, Store, open_store
 from tests.conftest import DEMO, block_layers, make_dataset
+from tests.pgcluster import free_port
 
 #: A compound name that would run script if it ever reached HTML unescaped.
 EVIL = '<img src=x onerror="window.__xss=1">'
@@ -113,3 +118,31 @@ def token_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stor
     tokens = make_tokens(store)
     yield store, tokens
     store.close()
+
+
+@contextmanager
+def served_in_thread(app: object) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port; its base URL (for clients that need HTTP)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def blocks_url(blocks_gpkg: Path) -> Iterator[str]:
+    """The block district GeoPackage served over real HTTP (OWSLib, raw sockets)."""
+    with served_in_thread(create_app(Settings(dataset=blocks_gpkg))) as url:
+        yield url

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
 from layers.store import Role, open_store
-from tests.pgcluster import free_port
+from tests.api.conftest import served_in_thread
 
 
 @pytest.fixture
@@ -61,15 +58,8 @@ def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(blocks_gpkg: Path):
     with open_store(blocks_gpkg) as store:
         token = store.create_token(Role.editor, actor="test").token
     app = create_app(Settings(dataset=blocks_gpkg, json_body_max_kb=64))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with served_in_thread(app) as url:
+        port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             head = (
                 "POST /collections/centers/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -87,11 +77,8 @@ def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(blocks_gpkg: Path):
                     answer = sock.recv(65536)
                 except TimeoutError:
                     continue
-        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-        assert sent < 2 * 1024 * 1024  # answered near the 64 KB limit, long before the client was done
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 2 * 1024 * 1024  # answered near the 64 KB limit, long before the client was done
 
 
 def test_a_small_write_with_a_token_still_works(served: tuple[TestClient, str]):

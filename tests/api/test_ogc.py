@@ -6,22 +6,14 @@ a client nobody here wrote.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.deps import rfc7946_geometries
-from api.settings import Settings
 from layers.dataset import Dataset
 from tests.api.conftest import client_for
-from tests.pgcluster import free_port
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
@@ -147,27 +139,6 @@ def test_items_polygons_are_counter_clockwise(blocks_client: TestClient):
 
 # ---------------------------------------------------------------------------
 # a real client over HTTP
-
-
-uvicorn = pytest.importorskip("uvicorn")
-
-
-@pytest.fixture
-def blocks_url(blocks_gpkg: Path) -> Iterator[str]:
-    """The block district GeoPackage served by uvicorn on a free local port."""
-    app = create_app(Settings(dataset=blocks_gpkg))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_owslib_reads_the_service(blocks_url: str):

@@ -7,11 +7,7 @@ column 26376, row 12452).
 
 from __future__ import annotations
 
-import threading
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -25,7 +21,6 @@ from geo.tiles import TMS, tile_box
 from layers.dataset import Dataset
 from layers.render import TILE_LAYERS
 from tests.api.conftest import client_for
-from tests.pgcluster import free_port
 
 NS = {"wmts": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1", "xlink": "http://www.w3.org/1999/xlink"}
 #: OGC 07-057r7 (WMTS 1.0.0) Annex E.4, GoogleMapsCompatible: scale denominators of levels 0, 10 and 18.
@@ -164,28 +159,7 @@ def test_bad_kvp_answers_an_exception_report(blocks_client: TestClient, query: s
 
 
 # ---------------------------------------------------------------------------
-# a real client over HTTP
-
-
-uvicorn = pytest.importorskip("uvicorn")
-
-
-@pytest.fixture
-def blocks_url(blocks_gpkg: Path) -> Iterator[str]:
-    """The block district GeoPackage served by uvicorn on a free local port."""
-    app = create_app(Settings(dataset=blocks_gpkg))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+# a real client over HTTP (``blocks_url``: tests/api/conftest.py)
 
 
 @pytest.mark.parametrize("path", ["/wmts", "/wmts/1.0.0/WMTSCapabilities.xml"])
