@@ -5,6 +5,9 @@ through one as GeoJSON (``bbox``, ``limit`` capped at 10,000, ``offset``,
 ``next`` links; polygons wound as RFC 7946 says) or as a CSV attribute table
 (``f=csv``), and
 ``/collections/{layer}/items/{featureId}`` answers one feature.
+``/collections/{layer}/queryables`` describes the attribute columns as a JSON
+Schema (OGC API - Features Part 3); any of them, named as a query parameter of
+``items``, filters by equality (``?covered=false&community=锦绣社区``).
 ``/coverage/summary`` gives the headline figures of the build.  Layers whose
 content depends on coverage (compounds, circles, units, grids, cells) take
 ``minutes`` and ``method``; any layer takes ``coords=gcj02`` for AMap.
@@ -20,8 +23,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import (
     GEOJSON_DECIMALS,
@@ -34,6 +39,7 @@ from api.deps import (
     example,
     public_base,
 )
+from api.errors import error_body
 from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
@@ -47,6 +53,15 @@ GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
+QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+JSON_SCHEMA = "application/schema+json"
+
+#: Query parameters of ``items`` that are not property filters (``datetime`` and ``crs`` are OGC
+#: parameters clients send; the layers have no time and one CRS, so they are accepted and ignored).
+ITEMS_PARAMETERS = frozenset(
+    {"bbox", "limit", "offset", "f", "properties", "minutes", "method", "scenario", "coords", "lang",
+     "access_token", "datetime", "crs", "bbox-crs"}
+)
 
 LayerPath = Annotated[str, Path(description="Layer name, e.g. `compounds`, `centers`, `cells`", openapi_examples=example("compounds"))]
 LangQuery = Annotated[Literal["zh", "en"], Query(description="Language of titles and summary lines", openapi_examples=example("zh"))]
@@ -133,6 +148,7 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
         {"href": f"{base}/collections/{layer}{lang_query}", "rel": "self", "type": "application/json", "title": title},
         {"href": items, "rel": "items", "type": GEOJSON, "title": title},
         {"href": f"{items}?f=csv", "rel": "items", "type": "text/csv", "title": f"{title} (CSV)"},
+        {"href": f"{base}/collections/{layer}/queryables", "rel": QUERYABLES_REL, "type": JSON_SCHEMA, "title": f"{title} (queryables)"},
     ]
     if layer in TILE_LAYERS:
         tiles = f"{base}/tiles/{layer}"
@@ -175,6 +191,118 @@ def collection(request: Request, layer: LayerPath, state: StateDep, settings: Se
     """Title, extent, feature count and links of one layer."""
     _check_layer(state, layer)
     return _collection(public_base(request, settings), state, layer, lang)
+
+
+def _json_type(column: pd.Series) -> str:
+    """The JSON Schema type of a column: ``boolean``, ``integer``, ``number`` or ``string``.
+
+    Object columns (a column with gaps, say) are judged by their non-missing values.
+    """
+    kind = column.dtype
+    if pd.api.types.is_object_dtype(kind):
+        inferred = pd.api.types.infer_dtype(column.dropna(), skipna=True)
+        return {"boolean": "boolean", "integer": "integer", "floating": "number", "mixed-integer-float": "number"}.get(inferred, "string")
+    if pd.api.types.is_bool_dtype(kind):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(kind):
+        return "integer"
+    if pd.api.types.is_float_dtype(kind):
+        return "number"
+    return "string"
+
+
+def _queryable_types(frame: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+    return {c: _json_type(frame[c]) for c in columns}
+
+
+@router.get(
+    "/collections/{layer}/queryables",
+    summary="The layer's queryable attributes (JSON Schema)",
+    responses={200: {"content": {JSON_SCHEMA: {}}}},
+)
+def queryables(
+    request: Request, layer: LayerPath, state: StateDep, settings: SettingsDep, coverage: CoverageDep, lang: LangQuery = "zh",
+) -> Response:
+    """A JSON Schema (draft 2020-12, OGC API - Features Part 3) of the attribute columns.
+
+    Each attribute column maps to its JSON type (``string``, ``integer``,
+    ``number``, ``boolean``); ``geometry`` is the primary geometry.  Every
+    property named here can be used as a query parameter of
+    ``/collections/{layer}/items`` to filter by equality.
+    """
+    _check_layer(state, layer)
+    table = state.features(layer, minutes=coverage.minutes, method=coverage.method, scenario=coverage.scenario)
+    base = public_base(request, settings)
+    props: dict[str, Any] = {c: {"title": c, "type": t} for c, t in _queryable_types(table.frame, table.columns).items()}
+    props["geometry"] = {"title": "geometry", "format": "geometry-any", "x-ogc-role": "primary-geometry"}
+    body = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{layer}/queryables",
+        "type": "object",
+        "title": text("layer." + layer, lang),
+        "properties": props,
+        "additionalProperties": False,
+    }
+    return Response(dumps(body).encode("utf-8"), media_type=JSON_SCHEMA)
+
+
+class _FilterError(Exception):
+    def __init__(self, detail: str, field: str) -> None:
+        super().__init__(detail)
+        self.detail, self.field = detail, field
+
+
+_TRUE = {"true", "1"}
+_FALSE = {"false", "0"}
+
+
+def _property_filters(request: Request, table: Any) -> list[tuple[str, str]]:
+    """The ``(column, value)`` filters of a request: every query parameter that names a column.
+
+    A parameter that is neither an ``items`` parameter nor a column raises :class:`_FilterError`.
+    """
+    columns = set(table.columns)
+    filters = []
+    for key, value in request.query_params.multi_items():
+        if key in ITEMS_PARAMETERS:
+            continue
+        if key not in columns:
+            msg = (
+                f"unknown query parameter {key!r}: neither an items parameter nor a queryable of `{table.layer}` "
+                f"(queryables: {', '.join(table.columns)})"
+            )
+            raise _FilterError(msg, key)
+        filters.append((key, value))
+    return filters
+
+
+def _apply_filters(table: Any, positions: np.ndarray, filters: list[tuple[str, str]]) -> np.ndarray:
+    """``positions`` whose rows equal every filter (booleans: true/false/1/0; numbers compared numerically)."""
+    if not filters or not len(positions):
+        return positions
+    frame = table.frame
+    keep = np.ones(len(positions), dtype=bool)
+    for column, raw in filters:
+        values = frame[column].to_numpy()[positions]
+        kind = _json_type(frame[column])
+        if kind == "boolean":
+            low = raw.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise _FilterError(f"`{column}` is a boolean: give true/false (or 1/0); got {raw!r}", column)
+            want = low in _TRUE
+            keep &= np.array([v is not None and not (isinstance(v, float) and math.isnan(v)) and bool(v) == want for v in values], dtype=bool)
+        elif kind in ("integer", "number"):
+            try:
+                want_num = float(raw)
+            except ValueError:
+                want_num = math.nan
+            if not math.isfinite(want_num):
+                raise _FilterError(f"`{column}` is a number; got {raw!r}", column)
+            nums = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+            keep &= nums == want_num
+        else:
+            keep &= np.array([v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) == raw for v in values], dtype=bool)
+    return positions[keep]
 
 
 def _csv(frame: Any, positions: np.ndarray, properties: tuple[str, ...]) -> bytes:
@@ -222,22 +350,44 @@ def items(
 ) -> Response:
     """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links.
 
-    A ``limit`` above 10,000 is capped at 10,000; the links carry the capped value.
+    **Property filters.**  Any query parameter naming a queryable column (see
+    ``/collections/{layer}/queryables``) keeps the rows equal to it:
+    ``?covered=false&community=锦绣社区``.  Booleans take ``true``/``false``/``1``/``0``,
+    numbers compare numerically, text exactly; several filters are ANDed and combine
+    with ``bbox``, ``limit`` and ``offset``; ``numberMatched`` counts the filtered
+    rows and the ``next``/``prev`` links keep the filters.  A query parameter that
+    is neither a parameter of this endpoint nor a queryable answers 400
+    ``{"detail": ..., "field": <name>}``; a filter value of the wrong type answers
+    400 naming the column.
+
+    **Capped limit.**  A ``limit`` above 10,000 is capped at 10,000 (not an
+    error); the links carry the capped value, and the response says so: the
+    GeoJSON body gets ``"limit": 10000, "capped": true`` and every format
+    (CSV too) the header ``X-Limit-Capped: 10000``.  Uncapped responses carry neither.
     """
     _check_layer(state, layer)
+    capped = limit > MAX_LIMIT
     limit = min(limit, MAX_LIMIT)
     box = parse_bbox(bbox)
     table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
+    try:
+        filters = _property_filters(request, table)
+    except _FilterError as exc:
+        return JSONResponse(error_body(exc.detail, exc.field), status_code=400)
     props = table.check_properties(_split_properties(properties))
-    matched = table.select(box)
+    try:
+        matched = _apply_filters(table, table.select(box), filters)
+    except _FilterError as exc:
+        return JSONResponse(error_body(exc.detail, exc.field), status_code=400)
     page = matched[offset : offset + limit]
     key = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
-    etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props)
+    etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props, sorted(filters))
+    capped_headers = {"X-Limit-Capped": str(MAX_LIMIT)} if capped else {}
     if f == "csv":
         body = _csv(table.frame, page, props)
         return body_response(
             request, body, media_type="text/csv; charset=utf-8", etag=etag,
-            headers={"Content-Disposition": f'attachment; filename="{layer}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{layer}.csv"', **capped_headers},
         )
     base = public_base(request, settings)
     query = [(k, str(limit) if k == "limit" else v) for k, v in request.query_params.multi_items() if k != "offset"]
@@ -248,17 +398,18 @@ def items(
     if offset > 0:
         links.append({"href": f"{here}?{urlencode([*query, ('offset', max(0, offset - limit))])}", "rel": "prev", "type": GEOJSON})
     links.append({"href": f"{base}/collections/{layer}", "rel": "collection", "type": "application/json"})
-    head = dumps(
-        {
-            "type": "FeatureCollection",
-            "numberMatched": len(matched),
-            "numberReturned": len(page),
-            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "links": links,
-        }
-    )
+    head_doc: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "numberMatched": len(matched),
+        "numberReturned": len(page),
+        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "links": links,
+    }
+    if capped:
+        head_doc |= {"limit": MAX_LIMIT, "capped": True}
+    head = dumps(head_doc)
     text_body = head[:-1] + ',"features":[' + ",".join(table.features(page, props)) + "]}"
-    return body_response(request, text_body.encode("utf-8"), media_type=GEOJSON, etag=etag)
+    return body_response(request, text_body.encode("utf-8"), media_type=GEOJSON, etag=etag, headers=capped_headers)
 
 
 @router.get("/collections/{layer}/items/{feature_id}", summary="One feature (GeoJSON; ETag = version for centres and compounds)", responses={200: {"content": {GEOJSON: {}}}})
