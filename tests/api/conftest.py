@@ -121,11 +121,15 @@ def token_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stor
 
 
 @contextmanager
-def served_in_thread(app: object) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on a free loopback port; its base URL (for clients that need HTTP)."""
+def served_in_thread(app: object, *, port: int | None = None) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on loopback (a free port unless given); its base URL.
+
+    For clients that need real HTTP (OWSLib, browsers, raw sockets); GDAL holds the GIL during its
+    reads and needs a server process instead (see ``tests/api/test_gdal_oapif.py``).
+    """
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,8 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
-from tests.api.conftest import EVIL, _copy
+from tests.api.conftest import EVIL, _copy, served_in_thread
 from tests.conftest import DEMO
-from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -45,18 +43,8 @@ def base_url(_demo_built: Dataset) -> Iterator[str]:
     compounds.loc[compounds["id"] == "XQ001", "name"] = EVIL
     centers.loc[centers["id"] == "DQ05", "name"] = BOLD
     app = create_app(Settings(dataset=DEMO), dataset=ds)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

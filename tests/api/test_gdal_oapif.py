@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +31,7 @@ import shapely
 
 from api.app import create_app
 from api.settings import Settings
+from tests.api.conftest import served_in_thread
 from tests.conftest import DEMO
 from tests.pgcluster import free_port
 
@@ -71,22 +71,11 @@ def _serve(dataset: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     served = Served("")
     app = create_app(Settings(dataset=dataset))
-    port = free_port()
-    config = uvicorn.Config(_counting(app, served.requests), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    served.url = f"http://127.0.0.1:{port}"
-    served.get("/collections")  # the first load builds the dataset: not part of what GDAL is timed on
-    served.requests.clear()
-    yield served
-    server.should_exit = True
-    thread.join(10)
+    with served_in_thread(_counting(app, served.requests)) as url:
+        served.url = url
+        served.get("/collections")  # the first load builds the dataset: not part of what GDAL is timed on
+        served.requests.clear()
+        yield served
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
-from tests.api.conftest import _copy
+from tests.api.conftest import _copy, served_in_thread
 from tests.conftest import DEMO
 from tests.pgcluster import free_port
 
@@ -82,24 +82,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _serve(server: uvicorn.Server) -> threading.Thread:
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    return thread
-
-
 @pytest.fixture(scope="module")
 def page_url(_blocks_built: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     api_port, page_port = free_port(), free_port()
     page_origin = f"http://127.0.0.1:{page_port}"
     app = create_app(Settings(dataset=DEMO, cors_origins=[page_origin]), dataset=_copy(_blocks_built))
-    api = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning", lifespan="off"))
-    api_thread = _serve(api)
     from fastapi.testclient import TestClient
 
     tilejson = TestClient(app).get("/tiles/compounds.json").json()
@@ -112,11 +99,10 @@ def page_url(_blocks_built: Dataset, tmp_path_factory: pytest.TempPathFactory) -
     portal = http.server.ThreadingHTTPServer(("127.0.0.1", page_port), handler)
     portal_thread = threading.Thread(target=portal.serve_forever, daemon=True)
     portal_thread.start()
-    yield f"{page_origin}/index.html"
+    with served_in_thread(app, port=api_port):
+        yield f"{page_origin}/index.html"
     portal.shutdown()
     portal_thread.join(10)
-    api.should_exit = True
-    api_thread.join(10)
 
 
 @pytest.fixture(scope="module")
