@@ -46,6 +46,7 @@ from layers.build import summary_lines
 from layers.i18n import text
 from layers.report_formats import defuse_formula
 from layers.store import VERSIONED_LAYERS
+from layers.store.frames import column_kind
 
 router = APIRouter(tags=["features"])
 
@@ -193,22 +194,17 @@ def collection(request: Request, layer: LayerPath, state: StateDep, settings: Se
     return _collection(public_base(request, settings), state, layer, lang)
 
 
+#: JSON Schema type of each storage kind (:func:`layers.store.frames.column_kind`); the others are strings.
+_JSON_TYPES = {"bool": "boolean", "int": "integer", "float": "number"}
+
+
 def _json_type(column: pd.Series) -> str:
     """The JSON Schema type of a column: ``boolean``, ``integer``, ``number`` or ``string``.
 
-    Object columns (a column with gaps, say) are judged by their non-missing values.
+    The same judgement as the store's column kinds: object columns (a column
+    with gaps, say) are judged by their non-missing values.
     """
-    kind = column.dtype
-    if pd.api.types.is_object_dtype(kind):
-        inferred = pd.api.types.infer_dtype(column.dropna(), skipna=True)
-        return {"boolean": "boolean", "integer": "integer", "floating": "number", "mixed-integer-float": "number"}.get(inferred, "string")
-    if pd.api.types.is_bool_dtype(kind):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(kind):
-        return "integer"
-    if pd.api.types.is_float_dtype(kind):
-        return "number"
-    return "string"
+    return _JSON_TYPES.get(column_kind(column), "string")
 
 
 def _queryable_types(frame: pd.DataFrame, columns: list[str]) -> dict[str, str]:
