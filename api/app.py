@@ -23,7 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api.routers
-from api.auth import read_access, token_store_of
+from api.auth import read_access
 from api.bodylimit import WriteGate
 from api.deps import DatasetState
 from api.errors import install_error_handlers
@@ -168,12 +168,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
 
     csp = content_security_policy(None, basemap=settings.basemap, frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))
     app.state.auth_failures = FailedTokenChecks(settings)
-    app.add_middleware(
-        WriteGate,
-        token_store=lambda: token_store_of(app),
-        limit_for=lambda path: body_limit(settings, path),
-        failures=lambda: app.state.auth_failures,
-    )
+    app.add_middleware(WriteGate, limit_for=lambda path: body_limit(settings, path))
     app.add_middleware(SecurityHeaders, csp=csp)
     app.add_middleware(HeadAsGet)
     if settings.cors_origins:

@@ -92,15 +92,11 @@ def client_address(request: Request) -> str:
 
 
 def _token_store(request: Request) -> Store | None:
-    return token_store_of(request.app)
-
-
-def token_store_of(app: Any) -> Store | None:
-    """The store whose tokens an app accepts (``app.state.token_store``, else the served dataset's), if any."""
-    store = getattr(app.state, "token_store", None)
+    """The store whose tokens the app accepts (``app.state.token_store``, else the served dataset's), if any."""
+    store = getattr(request.app.state, "token_store", None)
     if isinstance(store, Store):
         return store
-    state = getattr(app.state, "dangjian", None)
+    state = getattr(request.app.state, "dangjian", None)
     if state is None or not state.has_store:
         return None
     try:
@@ -115,31 +111,45 @@ def app_settings(request: Request) -> Settings:
     return settings if isinstance(settings, Settings) else Settings()
 
 
-async def authenticate(request: Request, needed: Role, *, token: str | None = None) -> Caller:
-    """The :class:`Caller` of ``request`` if its token allows ``needed``; 401 or 403 otherwise.
+#: The challenge sent with every 401.
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dangjian-map"'}
 
-    ``token`` overrides the ``Authorization`` header (reads may carry it as ``access_token``).
+
+async def verified_token(request: Request, token: str | None, *, missing: str) -> TokenInfo:
+    """The stored token ``token`` names: 401 when absent, unknown or revoked, 429 after too many wrong ones.
+
+    Wrong tokens are counted per client address and token id
+    (``app.state.auth_failures``, :class:`api.ratelimit.FailedTokenChecks`);
+    past the limit a token is refused before it is checked (no scrypt).
+    ``missing`` is the message when no token was sent.
     """
-    token = token or bearer_token(request)
-    challenge = {"WWW-Authenticate": 'Bearer realm="dangjian-map"'}
     if token is None:
-        msg = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
-        raise AuthError(401, msg, headers=challenge)
+        raise AuthError(401, missing, headers=CHALLENGE)
     store = _token_store(request)
     if store is None:
-        raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=challenge)
+        raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=CHALLENGE)
     failures = getattr(request.app.state, "auth_failures", None)
     parts = split_token(token)
     keys = failures.keys(client_address(request), parts[0] if parts else None) if failures is not None else []
     if failures is not None and (wait := failures.wait(keys)) > 0:
         seconds = max(1, math.ceil(wait))
         msg = f"too many wrong tokens from here; try again in {seconds} s"
-        raise AuthError(429, msg, field=None, headers={"Retry-After": str(seconds)})
+        raise AuthError(429, msg, headers={"Retry-After": str(seconds)})
     info = await run_in_threadpool(store.verify_token, token)
     if info is None:
         if failures is not None:
             failures.failed(keys)
-        raise AuthError(401, "the token is unknown, malformed or revoked", headers=challenge)
+        raise AuthError(401, "the token is unknown, malformed or revoked", headers=CHALLENGE)
+    return info
+
+
+async def authenticate(request: Request, needed: Role, *, token: str | None = None) -> Caller:
+    """The :class:`Caller` of ``request`` if its token allows ``needed``; 401, 403 or 429 otherwise.
+
+    ``token`` overrides the ``Authorization`` header (reads may carry it as ``access_token``).
+    """
+    missing = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
+    info = await verified_token(request, token or bearer_token(request), missing=missing)
     if not info.role.allows(needed):
         msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"
         raise AuthError(403, msg)

@@ -14,16 +14,13 @@ reads the body and answered by the app's error handlers), so memory stays flat.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
-from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from layers.store import Store
-from layers.store.tokens import split_token
+from api.auth import AuthError, bearer_token, verified_token
 
 #: Methods that write (each needs a token).
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,14 +32,6 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body passed {limit:,} bytes, the most this route takes")
         self.limit = limit
-
-
-def _bearer(scope: Scope) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() or None if scheme.lower() == "bearer" else None
-    return None
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -71,51 +60,28 @@ class WriteGate:
     Parameters
     ----------
     app
-        The application.
-    token_store
-        Called per write: the store whose tokens are valid (``None``: no
-        store, every write is refused).
+        The application (its tokens and failed-check limits are those of
+        :func:`api.auth.verified_token`).
     limit_for
         The body limit of a path in bytes.
-    failures
-        Called per write: the failed-check limiter (:class:`api.ratelimit.FailedTokenChecks`), if any.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        token_store: Callable[[], Store | None],
-        limit_for: Callable[[str], int],
-        failures: Callable[[], Any] = lambda: None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
         self.app = app
-        self.token_store = token_store
         self.limit_for = limit_for
-        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
-        challenge = [(b"www-authenticate", b'Bearer realm="dangjian-map"')]
-        token = _bearer(scope)
-        if token is None:
-            await _answer(send, 401, "every write needs a token: send `Authorization: Bearer <token>`", "Authorization", challenge)
-            return
-        failures = self.failures()
-        client = scope.get("client")
-        parts = split_token(token)
-        keys = failures.keys(client[0] if client else "unknown", parts[0] if parts else None) if failures is not None else []
-        if failures is not None and (wait := failures.wait(keys)) > 0:
-            seconds = str(max(1, math.ceil(wait))).encode()
-            await _answer(send, 429, "too many wrong tokens from here; try again later", "Authorization", [(b"retry-after", seconds)])
-            return
-        store = self.token_store()
-        if store is None or await run_in_threadpool(store.verify_token, token) is None:
-            if failures is not None:
-                failures.failed(keys)
-            await _answer(send, 401, "the token is unknown, malformed or revoked", "Authorization", challenge)
+        request = Request(scope)
+        try:
+            await verified_token(
+                request, bearer_token(request), missing="every write needs a token: send `Authorization: Bearer <token>`"
+            )
+        except AuthError as exc:
+            headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
+            await _answer(send, exc.status_code, str(exc.detail), exc.field or "Authorization", headers)
             return
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
