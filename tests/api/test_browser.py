@@ -10,7 +10,6 @@ as text.  A screenshot goes to the test's temporary folder (and to
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +19,13 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
+from tests.api.chromium import offline_chromium, skip_without_chromium
 from tests.api.conftest import EVIL, _copy, served_in_thread
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):  # pragma: no cover - scripts/system-deps.sh installs both
-    pytest.skip("headless Chromium and chromedriver are not installed (make system-deps)", allow_module_level=True)
+skip_without_chromium()
 
 webdriver = pytest.importorskip("selenium.webdriver")
 uvicorn = pytest.importorskip("uvicorn")
@@ -49,36 +46,8 @@ def base_url(_demo_built: Dataset) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--disable-extensions",
-        "--no-first-run",
-        "--lang=zh-CN",
-        "--window-size=1400,900",
-        # Offline: names resolve to nothing except loopback, and anything else goes to a dead proxy.
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--proxy-server=http://127.0.0.1:9",
-        "--proxy-bypass-list=127.0.0.1",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
+    with offline_chromium("--disable-gpu", "--lang=zh-CN", window=(1400, 900)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _load(driver: webdriver.Chrome, url: str) -> dict:

@@ -14,7 +14,6 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -25,16 +24,14 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
+from tests.api.chromium import offline_chromium, skip_without_chromium
 from tests.api.conftest import _copy, served_in_thread
 from tests.conftest import DEMO
 from tests.pgcluster import free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):  # pragma: no cover - scripts/system-deps.sh installs both
-    pytest.skip("headless Chromium and chromedriver are not installed (make system-deps)", allow_module_level=True)
+skip_without_chromium()
 
 webdriver = pytest.importorskip("selenium.webdriver")
 uvicorn = pytest.importorskip("uvicorn")
@@ -107,37 +104,9 @@ def page_url(_blocks_built: Dataset, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        # WebGL without a GPU: ANGLE on SwiftShader.
-        "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader",
-        "--ignore-gpu-blocklist",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--disable-extensions",
-        "--no-first-run",
-        "--window-size=1000,750",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-        "--proxy-server=http://127.0.0.1:9",
-        "--proxy-bypass-list=127.0.0.1",
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(30)
-    try:
+    # WebGL without a GPU: ANGLE on SwiftShader.
+    with offline_chromium("--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist", window=(1000, 750)) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_maplibre_draws_our_vector_tilejson_and_png_tiles(browser, page_url: str, tmp_path: Path):
