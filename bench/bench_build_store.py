@@ -40,41 +40,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent / "out"
-#: Size name: (edges, centres, compounds); the same files as bench_network / bench_coverage_cli.
+from bench.bench_network import SIZES, city_path
+
 #: The layers a build replaces (layers.schema.DERIVED_LAYERS).
 DERIVED = ("units", "grids", "cells", "circles", "service_areas")
-SIZES = {"10k": (10_000, 100, 2_000), "100k": (100_000, 1_000, 20_000), "1m": (1_000_000, 10_000, 200_000)}
 
 
 # ---------------------------------------------------------------------------
 # the city and the child processes
 # ---------------------------------------------------------------------------
-
-
-def city(edges: int) -> Path:
-    """The cached synthetic city of about ``edges`` road edges (centres edges/100, compounds edges/5)."""
-    name = next((k for k, v in SIZES.items() if v[0] == edges), str(edges))
-    path = OUT / f"city-{name}.gpkg"
-    if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path.name} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.synth_city",
-                str(path),
-                "--edges",
-                str(edges),
-                "--centers",
-                str(max(1, edges // 100)),
-                "--compounds",
-                str(max(1, edges // 5)),
-            ],
-            check=True,
-        )
-    return path
 
 
 def child(mode: str, **kwargs: Any) -> dict[str, Any]:
@@ -410,8 +384,7 @@ def report(res: dict[str, list[dict[str, Any]]], args: argparse.Namespace, prep:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default=None, help="city size (default 100k)")
-    parser.add_argument("--edges", type=int, default=None, help="road edges of the city (overrides --size)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="100k", help="city size (the cities of bench_network)")
     parser.add_argument("--method", choices=("circle", "network"), default="network")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each whole build (a, b first, b rebuild)")
     parser.add_argument("--write-repeat", type=int, default=3, help="runs of each write-only measurement (c)")
@@ -423,8 +396,8 @@ def main() -> None:
     if args.child:
         child_main(args.child, json.loads(args.args))
         return
-    args.edges = args.edges or SIZES[args.size or "100k"][0]
-    src = city(args.edges)
+    args.edges = SIZES[args.size][0]
+    src = city_path(args.size)
     started = time.perf_counter()
     res: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="bench-build-store-") as tmp_name:
