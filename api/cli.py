@@ -92,18 +92,15 @@ LevelOpt = Annotated[str | None, typer.Option("--level-minutes", help="Per-level
 LangOpt = Annotated[str | None, typer.Option("--lang", help="zh (default) or en")]
 
 
-def _lang_and_options(
-    lang: str | None, minutes: float | None, speed: float | None, method: str | None, level: str | None
-) -> tuple[str, dict[str, Any]]:
-    """The language of a command and the build parameters its options set (only those given)."""
-    settings = Settings()
+def _build_options(minutes: float | None, speed: float | None, method: str | None, level: str | None) -> dict[str, Any]:
+    """The build parameters a command's options set (only those given)."""
     given = {"minutes": minutes, "speed_kmh": speed, "method": method, "level_minutes": parse_level_minutes(level)}
-    return check_lang(lang or settings.lang), {k: v for k, v in given.items() if v is not None}
+    return {k: v for k, v in given.items() if v is not None}
 
 
-def command_params(meta: dict[str, Any], options: dict[str, Any]) -> BuildParams:
+def command_params(meta: dict[str, Any], options: dict[str, Any], settings: Settings) -> BuildParams:
     """What a build uses: its options, then the dataset's stored defaults, then the settings (``DANGJIAN_*``)."""
-    base = BuildParams.from_meta(meta, Settings().build_params())
+    base = BuildParams.from_meta(meta, settings.build_params())
     return dataclasses.replace(base, **options).validate()
 
 
@@ -118,24 +115,22 @@ def _print_summary(ds: Dataset, lang: str) -> None:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _derive(
-    dataset: Path, output: Path | None, lang: str, options: dict[str, Any], total: int, derive: Derive
-) -> None:
+def _derive(dataset: Path, output: Path | None, lang: str | None, options: dict[str, Any], total: int, derive: Derive) -> None:
     """Derive layers with a progress bar: inside the dataset's store, or into the new GeoPackage ``output``."""
     settings = Settings()
-    notice = _notice
-    with open_dataset_store(dataset, settings, actor=cli_actor(), notice=notice) as store:
+    lang = check_lang(lang or settings.lang)
+    with open_dataset_store(dataset, settings, actor=cli_actor(), notice=_notice) as store:
+        copy = output is not None and (store.path is None or Path(output).resolve() != store.path.resolve())
         with store.snapshot() as snap:
             meta = snap.get_meta()
             state = build_state(snap)
-        params = command_params(meta, options)
+            stored = snap.export_dataset() if copy else None
+        params = command_params(meta, options, settings)
         _print_params(params, lang)
-        if output is not None and (store.path is None or Path(output).resolve() != store.path.resolve()):
-            target = Path(output)
+        if stored is not None:
+            target = Path(str(output))
             if target.exists():
                 raise InputError(text("store.copy_exists", lang, path=target), field="output")
-            with store.snapshot() as snap:
-                stored = snap.export_dataset()
             with steps(lang, total) as advance:
                 result = derive(prepared_inputs(stored), params, advance)
                 advance("progress.write")
@@ -179,8 +174,7 @@ def build(
     it was last built.  Inputs, edits, tokens and the audit log are kept.  With
     -o, a new GeoPackage is written instead and the dataset is left as it is.
     """
-    lang, options = _lang_and_options(lang, minutes, speed_kmh, method, level_minutes)
-    _derive(dataset, output, lang, options, 8, full_build)
+    _derive(dataset, output, lang, _build_options(minutes, speed_kmh, method, level_minutes), 8, full_build)
 
 
 @app.command()
@@ -196,8 +190,7 @@ def coverage(
     areas: Annotated[bool, typer.Option("--areas/--no-areas", help="Also draw walking service areas")] = False,
 ) -> None:
     """Add only the coverage columns (and circles): into a dataset not yet built, or with -o into a new GeoPackage."""
-    lang, options = _lang_and_options(lang, minutes, speed_kmh, method, level_minutes)
-    _derive(dataset, output, lang, options, 4, coverage_only(areas=areas))
+    _derive(dataset, output, lang, _build_options(minutes, speed_kmh, method, level_minutes), 4, coverage_only(areas=areas))
 
 
 def _register_commands() -> None:
