@@ -109,7 +109,7 @@ def coverage_only(*, areas: bool) -> Derive:
 def _write_build(tx: Transaction, before: Dataset, built: Dataset) -> None:
     """Write what a build made: derived layers, the rewritten inputs, parameters and summary."""
     for name in (*_REWRITTEN_INPUTS, *DERIVED_LAYERS):
-        if name in built.layers and (name in _REWRITTEN_INPUTS or built.layers[name] is not before.layers.get(name)):
+        if name in built.layers:  # ``before`` holds the inputs only: everything derived was made now
             tx.write_layer(name, built.layers[name])
     meta = {k: v for k, v in built.meta.items() if k not in before.meta or before.meta[k] != v}
     meta.update({k: None for k in before.meta if k not in built.meta})  # notes the new build no longer makes
@@ -150,15 +150,17 @@ def build_in_store(
     DatasetNotFoundError
         The store holds no ``compounds`` layer.
     """
-    attempts = 0
-    for _ in range(OPTIMISTIC_TRIES):
-        attempts += 1
-        with store.snapshot() as snap:
-            stamp = _input_stamp(snap)
-            stored = snap.export_dataset()
+    def compute(stored: Dataset) -> tuple[BuildParams, Dataset]:
         use = (params or stored_params(stored.meta) or fallback or BuildParams()).validate()
         built = derive(prepared_inputs(stored), use, progress)
         progress("progress.write")
+        return use, built
+
+    for attempt in range(1, OPTIMISTIC_TRIES + 1):
+        with store.snapshot() as snap:
+            stamp = _input_stamp(snap)
+            stored = snap.export_dataset(inputs_only=True)
+        use, built = compute(stored)
         try:
             with store.transaction(actor=actor) as tx:
                 if _input_stamp(tx) != stamp:
@@ -167,17 +169,14 @@ def build_in_store(
                 revision = tx.revision
         except _InputsMoved:
             continue
-        return StoredBuild(dataset=_stored_form(built, revision), revision=revision, params=use, attempts=attempts)
+        return StoredBuild(dataset=_stored_form(built, revision), revision=revision, params=use, attempts=attempt)
     # inputs keep changing under us: compute while holding the write lock
-    attempts += 1
     with store.transaction(actor=actor) as tx:
-        stored = tx.export_dataset()
-        use = (params or stored_params(stored.meta) or fallback or BuildParams()).validate()
-        built = derive(prepared_inputs(stored), use, progress)
-        progress("progress.write")
+        stored = tx.export_dataset(inputs_only=True)
+        use, built = compute(stored)
         _write_build(tx, stored, built)
         revision = tx.revision
-    return StoredBuild(dataset=_stored_form(built, revision), revision=revision, params=use, attempts=attempts)
+    return StoredBuild(dataset=_stored_form(built, revision), revision=revision, params=use, attempts=OPTIMISTIC_TRIES + 1)
 
 
 def _stored_form(built: Dataset, revision: int) -> Dataset:

@@ -626,8 +626,11 @@ class Snapshot:
 
     # -- the whole dataset ---------------------------------------------------------------------
 
-    def export_dataset(self) -> Dataset:
+    def export_dataset(self, *, inputs_only: bool = False) -> Dataset:
         """The stored layers and meta as a :class:`~layers.dataset.Dataset` (absent input layers empty).
+
+        ``inputs_only`` leaves out the derived layers (a build that replaces
+        them need not read them).
 
         Raises
         ------
@@ -644,7 +647,7 @@ class Snapshot:
                 layers[name] = self._s.read_layer(name)  # type: ignore[assignment]
             elif name != "gates":
                 layers[name] = empty_layer(name)
-        for name in sorted(names):
+        for name in [] if inputs_only else sorted(names):
             if name not in layers:
                 frame = self._s.read_layer(name)
                 if isinstance(frame, gpd.GeoDataFrame):
