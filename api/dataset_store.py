@@ -94,9 +94,9 @@ def dataset_file(dataset: str | os.PathLike[str] | None, settings: Settings, *, 
     return path
 
 
-def _import_folder(store: Store, dataset: object) -> None:
+def _import_folder(store: Store, dataset: Dataset) -> None:
     with store.transaction(actor="system:import") as tx:
-        tx.import_dataset(dataset)  # type: ignore[arg-type]
+        tx.import_dataset(dataset)
 
 
 def open_dataset_store(
