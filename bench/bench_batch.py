@@ -6,7 +6,7 @@ Usage (from the repository root)::
     python -m bench.bench_batch --districts 16 --edges 60000 --big-edges 0   # skip the big district
 
 Part 1 builds the same districts (synthetic cities, cached in ``bench/out/``)
-with :func:`layers.batch.run_batch` on a fresh ``LocalCluster`` of 1, 2 and 4
+with :func:`layers.batch.run.run_batch` on a fresh ``LocalCluster`` of 1, 2 and 4
 worker processes (one thread each) and prints districts per minute and road
 edges per second; the baseline is the 1-worker run of the same run.  Each
 district is the whole pipeline: read, build (units, grids, cells, circles,
@@ -81,7 +81,8 @@ def _cpu_seconds() -> float:
 
 def throughput(paths: list[Path], worker_counts: list[int], *, split_all: bool) -> dict[int, dict[str, float]]:
     """Run the batch for each worker count; returns seconds, districts/min and edges/s per count."""
-    from layers.batch import BatchEntry, run_batch
+    from layers.batch.manifest import BatchEntry
+    from layers.batch.run import run_batch
     from layers.build import BuildParams
 
     params = BuildParams(method="network")
@@ -92,7 +93,7 @@ def throughput(paths: list[Path], worker_counts: list[int], *, split_all: bool) 
         shutil.rmtree(target, ignore_errors=True)
         cluster, client = _cluster(w)
         try:
-            client.run(lambda: __import__("layers.batch"))  # warm the imports on every worker
+            client.run(lambda: __import__("layers.batch.run"))  # warm the imports on every worker
             cpu0 = sum(client.run(_cpu_seconds).values())
             t0 = time.perf_counter()
             outcome = run_batch(entries, target, client=client, split_edges=0 if split_all else 10**12, force=True)

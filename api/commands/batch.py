@@ -64,7 +64,9 @@ def register(app: typer.Typer) -> None:
 
     from api.cli import err, friendly_errors, out, parse_level_minutes
     from api.settings import Settings
-    from layers.batch import DEFAULT_SPLIT_EDGES, DatasetResult, read_manifest, run_batch
+    from layers.batch.manifest import read_manifest
+    from layers.batch.run import run_batch
+    from layers.batch.task import DEFAULT_SPLIT_EDGES, DatasetResult
     from layers.i18n import check_lang, text
     from layers.report_formats import parse_format
 

@@ -22,17 +22,10 @@ from typer.testing import CliRunner
 from bench.synth_city import make_city, write_city
 from geo.errors import DatasetNotFoundError, InvalidValueError, MissingColumnError
 from geo.partition import partitioned_walk_coverage, road_segments
-from layers.batch import (
-    STATE_FILE,
-    BatchEntry,
-    DatasetResult,
-    load_state,
-    province_rollup,
-    read_manifest,
-    rollup_html,
-    rollup_xlsx,
-    run_batch,
-)
+from layers.batch.manifest import BatchEntry, read_manifest
+from layers.batch.rollup import province_rollup, rollup_html, rollup_xlsx
+from layers.batch.run import STATE_FILE, load_state, run_batch
+from layers.batch.task import DatasetResult
 from layers.build import BuildParams
 from layers.coverage import compound_coverage
 from layers.dataset import read_dataset
