@@ -27,7 +27,7 @@ from api.auth import read_access
 from api.bodylimit import WriteGate
 from api.deps import DatasetState
 from api.errors import install_error_handlers
-from api.maps import add_nonce, allowed_ancestors, content_security_policy
+from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.ratelimit import FailedTokenChecks
 from api.settings import Settings
 from layers.dataset import Dataset

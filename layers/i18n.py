@@ -126,7 +126,7 @@ ZH: dict[str, str] = {
     "map.title": "党群服务中心 15分钟服务圈",
     "map.legend": "图例",
     "map.search": "搜索小区或服务中心",
-    # map page (api/maps.py, api/static/dangjian/map.js)
+    # map pages (api/maps/, api/static/dangjian/)
     "map.subtitle": "党群服务中心 {minutes:g}分钟服务圈",
     "map.kpi.compounds": "小区覆盖率",
     "map.kpi.households": "户数覆盖率",

@@ -1,6 +1,6 @@
 """Map pages: ``/maps/coverage`` (the full page) and ``/embed/coverage`` (the same map for iframes).
 
-Both are folium pages built by :func:`api.maps.coverage_map_html`; their data
+Both are folium pages built by :func:`api.maps.coverage_page.coverage_map_html`; their data
 loads from the service's own endpoints.  Each answer carries a
 Content-Security-Policy whose script nonce is fresh per response (inline
 event handlers can never run, even if a name slipped through unescaped) and
@@ -18,7 +18,9 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import access_token, bearer_token
 from api.deps import CoverageDep, SettingsDep, StateDep, example, path_prefix
-from api.maps import MapOptions, add_nonce, allowed_ancestors, content_security_policy, coverage_map_html, parse_layers
+from api.maps.coverage_page import coverage_map_html
+from api.maps.options import MapOptions, parse_layers
+from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.settings import Settings
 
 router = APIRouter(tags=["maps"])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from api.maps import add_nonce, json_for_script
+from api.maps.assets import json_for_script
+from api.maps.security import add_nonce
 from layers.dataset import Dataset
 from tests.api.conftest import EVIL, client_for
 
@@ -183,9 +184,9 @@ def test_pages_are_not_cached(blocks_client: TestClient, path: str):
 
 
 def test_big_layers_come_as_tiles(blocks_client: TestClient, monkeypatch: pytest.MonkeyPatch):
-    import api.maps
+    import api.maps.coverage_page
 
-    monkeypatch.setattr(api.maps, "RASTER_ABOVE_VERTICES", 100)  # the blocks' circles have 9 x 65 vertices
+    monkeypatch.setattr(api.maps.coverage_page, "RASTER_ABOVE_VERTICES", 100)  # the blocks' circles have 9 x 65 vertices
     page = blocks_client.get("/maps/coverage?minutes=10&cells=square").text
     names = {s["name"] for s in config_of(page)["layers"]}
     assert "circles" not in names and "cells" not in names
