@@ -46,11 +46,12 @@ from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
 from layers.build import BuildParams, build_dataset
 from layers.coverage import parse_method
 from layers.dataset import Dataset
+from layers.planning.scenario_coverage import scenario_dataset
+from layers.planning.scenario_store import ScenarioStore, StoredScenarios, scenario_dir_for
+from layers.planning.scenarios import SCENARIO_ID_PATTERN
 from layers.rebuild import build_in_store, build_state
 from layers.render import TileSource, compound_state
-from layers.scenarios import SCENARIO_ID_PATTERN, ScenarioStore, scenario_dataset, scenario_dir_for
 from layers.store import VERSIONED_LAYERS, Store
-from layers.store.scenarios import StoredScenarios
 from layers.update import coverage_variant
 
 log = logging.getLogger("dangjian.api")

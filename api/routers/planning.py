@@ -10,8 +10,7 @@
   never change it.
 
 Other routers (the coverage map's ``?scenario=ID``) get a scenario's dataset
-with :func:`scenario_for` or ``Depends(get_scenario_store)`` plus
-:func:`layers.scenarios.scenario_dataset`.
+from :meth:`api.deps.DatasetState.variant`.
 """
 
 from __future__ import annotations
@@ -29,14 +28,9 @@ from api.auth import Caller, require
 from api.deps import LRU, SettingsDep, StateDep
 from api.ratelimit import rate_limited
 from geo.errors import InputError, InvalidValueError
-from layers.dataset import Dataset
-from layers.scenarios import (
-    Scenario,
-    ScenarioResult,
-    ScenarioStore,
-    scenario_dataset,
-    scenario_result,
-)
+from layers.planning.scenario_coverage import ScenarioResult, scenario_result
+from layers.planning.scenario_store import Scenarios
+from layers.planning.scenarios import Scenario
 from layers.store import Role
 from layers.suggest import coverage_problem, maximal_covering, set_covering
 
@@ -144,7 +138,7 @@ class ScenarioIn(BaseModel):
     changes: list[ChangeIn] = Field(default_factory=list, max_length=1000)
 
     def as_data(self) -> dict[str, Any]:
-        """Plain dict for :func:`layers.scenarios.parse_scenario`."""
+        """Plain dict for :func:`layers.planning.scenarios.parse_scenario`."""
         return self.model_dump(mode="json")
 
 
@@ -157,12 +151,12 @@ _EXAMPLE = {
 }
 
 
-def get_scenario_store(state: StateDep) -> ScenarioStore:
+def get_scenario_store(state: StateDep) -> Scenarios:
     """The scenarios of the served dataset (FastAPI dependency): its store's, else JSON files beside it."""
     return state.scenarios()
 
 
-StoreDep = Annotated[ScenarioStore, Depends(get_scenario_store)]
+StoreDep = Annotated[Scenarios, Depends(get_scenario_store)]
 #: Scenarios and suggestions need a ``planner`` token.
 PlannerDep = Annotated[Caller, Depends(require(Role.planner))]
 _results = LRU(32)
@@ -175,11 +169,6 @@ def _result(state: Any, scenario: Scenario) -> ScenarioResult:
         found = scenario_result(state.dataset(), scenario)
         _results.put(key, found)
     return found
-
-
-def scenario_for(state: Any, store: ScenarioStore, scenario_id: str) -> Dataset:
-    """The served dataset with the stored scenario ``scenario_id`` applied (for map and tile routers)."""
-    return scenario_dataset(state.dataset(), store.get(scenario_id))
 
 
 def _save_guard(func: Any, *args: Any, **kwargs: Any) -> Scenario:

@@ -529,7 +529,7 @@ def _adopt_legacy(session: GpkgSession, path: Path) -> None:
         if built:
             # written whole by `dangjian build`: its derived layers agree with its centres and compounds as they are
             session.exec("INSERT OR REPLACE INTO dj_meta (key, value) VALUES (?, ?)", (DERIVED_REVISION, Json(0)))
-    from layers.scenarios import scenario_dir_for
+    from layers.planning.scenario_store import scenario_dir_for
 
     folder = scenario_dir_for(path)
     if folder.is_dir():

@@ -20,7 +20,7 @@ from api.errors import install_error_handlers
 from api.routers import planning, reports
 from api.settings import Settings
 from layers.dataset import Dataset, write_dataset
-from layers.scenarios import ScenarioStore
+from layers.planning.scenario_store import ScenarioStore
 from layers.store import Store
 from tests.api.conftest import bearer
 from tests.conftest import LOCAL, ORIGIN

@@ -9,14 +9,10 @@ import pytest
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset
-from layers.scenarios import (
-    ScenarioStore,
-    apply_changes,
-    parse_scenario,
-    scenario_dataset,
-    scenario_dir_for,
-    scenario_result,
-)
+from layers.planning.changes import apply_changes
+from layers.planning.scenario_coverage import scenario_dataset, scenario_result
+from layers.planning.scenario_store import ScenarioStore, scenario_dir_for
+from layers.planning.scenarios import parse_scenario
 from tests.conftest import DEMO, LOCAL, ORIGIN
 from tests.layers.town import built_town, town
 

@@ -34,9 +34,9 @@ from geo.errors import (
 )
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset, write_dataset
-from layers.scenarios import ScenarioStore, parse_scenario
+from layers.planning.scenario_store import ScenarioStore, StoredScenarios
+from layers.planning.scenarios import parse_scenario
 from layers.store import DERIVED_REVISION, Role, Store, open_store, schema_name_for
-from layers.store.scenarios import StoredScenarios
 from layers.store.tokens import split_token
 
 BACKENDS = ["gpkg", "postgis"]
