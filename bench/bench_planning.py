@@ -131,7 +131,9 @@ def random_intersections(ds: Dataset, n: int, seed: int) -> gpd.GeoDataFrame:
 
 def bench_optimise(ds: Dataset, candidates: gpd.GeoDataFrame, *, method: str, k: int, time_limit: float) -> dict[str, Any]:
     """Coverage problem, greedy baseline, HiGHS MCLP for ``k`` and set covering, timed."""
-    from layers.suggest import coverage_problem, greedy_max_cover, solve_maximal_covering, solve_set_covering
+    from layers.planning.greedy import greedy_max_cover
+    from layers.planning.problem import coverage_problem
+    from layers.planning.solve import solve_maximal_covering, solve_set_covering
 
     problem, t_problem = _timed(coverage_problem, ds, candidates=candidates, method=method)
     (greedy, g_obj), t_greedy = _timed(greedy_max_cover, problem.reach, problem.weights, k)

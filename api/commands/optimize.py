@@ -19,14 +19,9 @@ def register(app: typer.Typer) -> None:
     from geo.errors import InvalidValueError
     from geo.files import check_output_folder, write_atomic
     from layers.i18n import check_lang, text
-    from layers.suggest import (
-        coverage_problem,
-        maximal_covering,
-        read_candidates,
-        set_covering,
-        suggestion_dataset,
-        write_suggestion,
-    )
+    from layers.planning.files import read_candidates, write_suggestion
+    from layers.planning.problem import coverage_problem
+    from layers.planning.suggestion import maximal_covering, set_covering, suggestion_dataset
 
     @app.command()
     @friendly_errors

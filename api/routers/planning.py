@@ -28,11 +28,12 @@ from api.auth import Caller, require
 from api.deps import LRU, SettingsDep, StateDep
 from api.ratelimit import rate_limited
 from geo.errors import InputError, InvalidValueError
+from layers.planning.problem import coverage_problem
 from layers.planning.scenario_coverage import ScenarioResult, scenario_result
 from layers.planning.scenario_store import Scenarios
 from layers.planning.scenarios import Scenario
+from layers.planning.suggestion import maximal_covering, set_covering
 from layers.store import Role
-from layers.suggest import coverage_problem, maximal_covering, set_covering
 
 router = APIRouter(tags=["planning"])
 

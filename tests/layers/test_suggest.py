@@ -14,16 +14,11 @@ from shapely.geometry import Point
 from geo.errors import GeometryError, InputError, InvalidValueError
 from layers.coverage import compound_coverage
 from layers.dataset import Dataset, read_dataset
-from layers.suggest import (
-    coverage_problem,
-    greedy_max_cover,
-    maximal_covering,
-    read_candidates,
-    set_covering,
-    solve_maximal_covering,
-    solve_set_covering,
-    write_suggestion,
-)
+from layers.planning.files import read_candidates, write_suggestion
+from layers.planning.greedy import greedy_max_cover
+from layers.planning.problem import coverage_problem
+from layers.planning.solve import solve_maximal_covering, solve_set_covering
+from layers.planning.suggestion import maximal_covering, set_covering
 from tests.conftest import DEMO, local
 from tests.layers.town import town as make_town
 
