@@ -49,21 +49,12 @@ from geo.errors import CRSError, DangjianError, DatasetExistsError, InputError, 
 from geo.files import write_atomic
 from layers.dataset import Dataset, LayerReport, empty_layer, prepare_layer
 from layers.i18n import text
-from layers.osm import OSMOptions, read_osm
-from layers.readers import (
-    RawLayer,
-    header_key,
-    read_csv,
-    read_geojson,
-    read_gpkg,
-    read_kml,
-    read_shapefile,
-    read_xlsx,
-    remove_tree,
-    safe_extract,
-    source_format,
-    zip_members,
-)
+from layers.importing.archives import remove_tree, safe_extract, zip_members
+from layers.importing.options import OSMOptions
+from layers.importing.osm import read_osm
+from layers.importing.raw import RawLayer, header_key, source_format
+from layers.importing.readers import read_geojson, read_gpkg, read_kml, read_shapefile
+from layers.importing.tables import read_csv, read_xlsx
 from layers.schema import INPUT_LAYERS, LAYER_SPECS
 from layers.store import Store, open_store
 from layers.store.gpkg import new_geopackage
@@ -76,7 +67,7 @@ _STALE_SCRATCH_S = 3600.0
 #: Layers a source can be imported as.
 TARGETS: tuple[str, ...] = INPUT_LAYERS
 
-#: Header spellings per layer and design column (compared after :func:`layers.readers.header_key`).
+#: Header spellings per layer and design column (compared after :func:`layers.importing.raw.header_key`).
 HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "compounds": {
         "id": ("id", "编号", "小区编号", "代码", "小区代码"),

@@ -34,6 +34,7 @@ from geo.errors import CRSError, DatasetExistsError, InputError, InvalidValueErr
 from layers.build import BuildParams, build_dataset, summary_lines
 from layers.dataset import read_dataset
 from layers.importer import ImportOptions, import_sources, import_to_file, import_to_gpkg, parse_crs, report_lines
+from layers.importing.archives import safe_extract
 from layers.store import open_store
 
 GK = CRS.from_epsg(4546)
@@ -429,7 +430,6 @@ def test_zip_slip_is_refused_before_anything_is_written(tmp_path: Path):
     bomb = tmp_path / "bomb.zip"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.csv", b"0" * 1_000_000)
-    from layers.readers import safe_extract
 
     with pytest.raises(InputError, match="at most"):
         safe_extract(bomb, tmp_path / "x", max_bytes=1000)

@@ -1,8 +1,10 @@
-"""OpenStreetMap extracts as dataset layers.
+"""OpenStreetMap extracts as dataset layers: the rules that map OSM tags onto the design's input layers.
 
-``.osm.pbf`` files are read with pyrosm; ``.osm`` XML files (small hand or
-JOSM exports) with GDAL's OSM driver.  Both are reduced to the same tagged
-frames, which one set of rules turns into the design's input layers:
+``.osm.pbf`` files (pyrosm) and ``.osm`` XML files (small hand or JOSM
+exports, GDAL) are read by :mod:`layers.importing.osm_files` into the same
+tagged frames; households of residential areas are estimated by
+:mod:`layers.importing.households`.  One set of rules turns the frames into
+layers:
 
 =====================  ==============================================================
 OSM                    layer
@@ -30,11 +32,9 @@ Everything is returned in EPSG:4326, ready for :func:`layers.dataset.prepare_lay
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -43,8 +43,9 @@ import shapely
 
 from geo.crs import WGS84, metric_crs
 from geo.errors import InputError
-
-Progress = Callable[[str], None]
+from layers.importing.households import estimate_households
+from layers.importing.options import DEFAULT_OSM, OSMOptions, Progress, nothing
+from layers.importing.osm_files import CENTER_AMENITIES, read_osm_tables
 
 #: ``highway`` value -> road class; values not listed are not roads for us (construction, platform ...).
 HIGHWAY_CLASSES: dict[str, str] = {
@@ -62,36 +63,7 @@ _NOT_WALKABLE_ACCESS = {"no", "private"}
 #: ``waterway`` values kept as rivers (small ditches and drains would cut every block).
 WATERWAYS = ("river", "canal", "stream", "riverbank", "tidal_channel")
 
-#: Buildings counted as homes when estimating households, and their default storeys.
-RESIDENTIAL_BUILDINGS: dict[str, float] = {
-    **dict.fromkeys(("apartments", "residential", "dormitory", "yes"), 6.0),
-    **dict.fromkeys(("house", "detached", "semidetached_house", "terrace", "bungalow"), 2.0),
-}
-
-#: Candidate centre tags.
-CENTER_AMENITIES = ("community_centre", "social_facility", "social_centre", "townhall")
 _GOVERNMENT_NAME = re.compile(r"党群|党建|社区|居委|街道|便民服务|服务中心|服务站")
-
-
-@dataclass(frozen=True)
-class OSMOptions:
-    """How OSM features become layers (m², storeys).
-
-    Attributes
-    ----------
-    floor_area_per_household_m2
-        Gross residential floor area per household (m²); China's urban
-        average is roughly 90-110 m².
-    floor_area_ratio
-        Floor area per site area (容积率) assumed for compounds with no
-        mapped buildings.
-    min_households
-        Smallest estimate given to a compound (households).
-    """
-
-    floor_area_per_household_m2: float = 100.0
-    floor_area_ratio: float = 1.5
-    min_households: int = 1
 
 
 @dataclass
@@ -101,157 +73,6 @@ class OSMResult:
     layers: dict[str, gpd.GeoDataFrame]
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _nothing(_: str) -> None:
-    return None
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass
-class _Raw:
-    roads: gpd.GeoDataFrame
-    water: gpd.GeoDataFrame
-    residential: gpd.GeoDataFrame
-    buildings: gpd.GeoDataFrame
-    pois: gpd.GeoDataFrame
-    boundaries: gpd.GeoDataFrame
-
-
-def _empty() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"osm_ref": pd.Series(dtype=object)}, geometry=gpd.GeoSeries([], crs=WGS84))
-
-
-def _frame(gdf: gpd.GeoDataFrame | None, columns: Sequence[str]) -> gpd.GeoDataFrame:
-    """Keep ``osm_ref`` + ``columns`` (missing ones as NA) + geometry, EPSG:4326."""
-    if gdf is None or not len(gdf):
-        out = _empty()
-        for c in columns:
-            out[c] = pd.Series(dtype=object)
-        return out
-    if "osm_ref" not in gdf.columns:
-        gdf = gdf.assign(osm_ref=gdf["osm_type"].astype(str) + "/" + gdf["id"].astype("int64").astype(str))
-    data = {c: (gdf[c] if c in gdf.columns else pd.Series(pd.NA, index=gdf.index, dtype=object)) for c in ["osm_ref", *columns]}
-    crs = gdf.crs or WGS84
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(gdf.geometry.to_numpy(), index=gdf.index, crs=crs)).reset_index(drop=True)
-
-
-def _read_pbf(path: Path, bbox: Sequence[float] | None, progress: Progress) -> _Raw:
-    try:
-        from pyrosm import OSM
-    except ImportError as exc:  # pragma: no cover - pyrosm is a dependency
-        msg = "reading .osm.pbf needs the `pyrosm` package"
-        raise InputError(msg, field="source") from exc
-    try:
-        osm = OSM(str(path), bounding_box=list(bbox) if bbox is not None else None, progress=False)
-    except Exception as exc:
-        msg = f"cannot read `{path.name}` as an OpenStreetMap PBF file: {str(exc)[:200]}"
-        raise InputError(msg, field="source") from exc
-
-    def call(what: str, func: Callable[[], gpd.GeoDataFrame | None]) -> gpd.GeoDataFrame | None:
-        progress(what)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return func()
-        except Exception as exc:
-            msg = f"cannot read `{path.name}` as an OpenStreetMap PBF file ({what}): {str(exc)[:200]}"
-            raise InputError(msg, field="source") from exc
-
-    roads = call("roads", lambda: osm.get_network("all", extra_attributes=["foot", "access"]))
-    water = call(
-        "rivers",
-        lambda: osm.get_data_by_custom_criteria(
-            custom_filter={"waterway": True, "natural": ["water"], "water": True},
-            keep_nodes=False,
-            tags_as_columns=["name", "waterway", "natural", "water"],
-        ),
-    )
-    residential = call(
-        "compounds",
-        lambda: osm.get_data_by_custom_criteria(
-            custom_filter={"landuse": ["residential"], "place": ["neighbourhood"]},
-            keep_nodes=False,
-            tags_as_columns=["name", "landuse", "place"],
-        ),
-    )
-    buildings = call("buildings", lambda: osm.get_buildings(extra_attributes=["building:levels"]))
-    pois = call(
-        "centres",
-        lambda: osm.get_pois(custom_filter={"amenity": list(CENTER_AMENITIES), "office": ["government"]}),
-    )
-    boundaries = call("boundary", lambda: osm.get_boundaries(boundary_type="administrative"))
-    return _Raw(
-        roads=_frame(roads, ["name", "highway", "foot", "access"]),
-        water=_frame(water, ["name", "waterway", "natural", "water"]),
-        residential=_frame(residential, ["name", "landuse", "place"]),
-        buildings=_frame(buildings, ["building", "building:levels"]),
-        pois=_frame(pois, ["name", "amenity", "office"]),
-        boundaries=_frame(boundaries, ["name", "admin_level"]),
-    )
-
-
-def _tag(other: pd.Series, key: str) -> pd.Series:
-    """One key of GDAL's ``other_tags`` hstore text (``"k"=>"v","k2"=>"v2"``)."""
-    pattern = r'"' + re.escape(key) + r'"=>"((?:[^"\\]|\\.)*)"'
-    return other.astype("string").str.extract(pattern, expand=False).astype(object)
-
-
-def _read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> _Raw:
-    import pyogrio
-
-    def layer(name: str) -> gpd.GeoDataFrame:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return pyogrio.read_dataframe(path, layer=name, bbox=tuple(bbox) if bbox is not None else None, use_arrow=False)
-        except Exception as exc:
-            msg = f"cannot read `{path.name}` as an OpenStreetMap XML file: {str(exc)[:200]}"
-            raise InputError(msg, field="source") from exc
-
-    progress("roads")
-    lines = layer("lines")
-    polys = layer("multipolygons")
-    points = layer("points")
-    for f in (lines, polys, points):
-        if "other_tags" not in f.columns:
-            f["other_tags"] = None
-    lines["osm_ref"] = "way/" + lines["osm_id"].astype(str)
-    polys["osm_ref"] = np.where(polys["osm_way_id"].notna(), "way/" + polys["osm_way_id"].astype(str), "relation/" + polys["osm_id"].astype(str))
-    points["osm_ref"] = "node/" + points["osm_id"].astype(str)
-    lines["foot"] = _tag(lines["other_tags"], "foot")
-    lines["access"] = _tag(lines["other_tags"], "access")
-    polys["water"] = _tag(polys["other_tags"], "water")
-    polys["building:levels"] = _tag(polys["other_tags"], "building:levels")
-    polys["office"] = _tag(polys["other_tags"], "office")
-    polys["waterway"] = _tag(polys["other_tags"], "waterway")
-    points["amenity"] = _tag(points["other_tags"], "amenity")
-    points["office"] = _tag(points["other_tags"], "office")
-    progress("rivers")
-    water_lines = lines[lines["waterway"].notna()]
-    water_polys = polys[(polys["natural"] == "water") | polys["water"].notna() | polys["waterway"].notna()]
-    progress("compounds")
-    residential = polys[(polys["landuse"] == "residential") | (polys["place"] == "neighbourhood")]
-    progress("buildings")
-    buildings = polys[polys["building"].notna()]
-    progress("centres")
-    poi_mask = lambda f: f["amenity"].isin(CENTER_AMENITIES) | (f["office"] == "government")  # noqa: E731
-    pois = pd.concat([points[poi_mask(points)], polys[poi_mask(polys)]], ignore_index=True)
-    progress("boundary")
-    boundaries = polys[polys["boundary"] == "administrative"]
-    return _Raw(
-        roads=_frame(lines[lines["highway"].notna()], ["name", "highway", "foot", "access"]),
-        water=_frame(pd.concat([water_lines, water_polys], ignore_index=True), ["name", "waterway", "natural", "water"]),
-        residential=_frame(residential, ["name", "landuse", "place"]),
-        buildings=_frame(buildings, ["building", "building:levels"]),
-        pois=_frame(gpd.GeoDataFrame(pois, geometry="geometry", crs=points.crs or WGS84), ["name", "amenity", "office"]),
-        boundaries=_frame(boundaries, ["name", "admin_level"]),
-    )
-
-
-# --------------------------------------------------------------------------- rules
 
 
 def _names(frame: pd.DataFrame) -> pd.Series:
@@ -309,56 +130,8 @@ def osm_rivers(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     return out, int((~keep).sum())
 
 
-def estimate_households(
-    compounds: gpd.GeoDataFrame,
-    buildings: gpd.GeoDataFrame,
-    *,
-    metric: Any,
-    options: OSMOptions = OSMOptions(),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Households of compounds from the residential floor area of the buildings inside.
-
-    Parameters
-    ----------
-    compounds
-        Compound polygons (EPSG:4326).
-    buildings
-        OSM buildings with ``building`` and ``building:levels`` (EPSG:4326).
-    metric
-        Metric CRS for areas (m²).
-    options
-        Floor area per household (m²), floor area ratio for compounds without
-        mapped buildings.
-
-    Returns
-    -------
-    (households, source)
-        Whole households (at least ``options.min_households``) and, per
-        compound, ``"osm_buildings"`` or ``"osm_area"``.
-    """
-    comp_m = compounds.to_crs(metric)
-    floor = np.zeros(len(compounds))
-    if len(buildings):
-        homes = buildings[buildings["building"].isin(list(RESIDENTIAL_BUILDINGS))]
-        homes = homes[homes.geom_type.isin(["Polygon", "MultiPolygon"])]
-        if len(homes):
-            homes_m = homes.to_crs(metric)
-            levels = pd.to_numeric(homes["building:levels"], errors="coerce").to_numpy(dtype=float)
-            default = homes["building"].map(RESIDENTIAL_BUILDINGS).to_numpy(dtype=float)
-            levels = np.where(np.isfinite(levels) & (levels > 0), levels, default)
-            area = homes_m.geometry.area.to_numpy() * levels
-            pts = shapely.point_on_surface(homes_m.geometry.to_numpy())
-            b_idx, c_idx = comp_m.sindex.query(pts, predicate="within")
-            np.add.at(floor, c_idx, area[b_idx])
-    from_buildings = floor > 0
-    site = comp_m.geometry.area.to_numpy()
-    floor = np.where(from_buildings, floor, site * options.floor_area_ratio)
-    hh = np.maximum(np.round(floor / options.floor_area_per_household_m2), options.min_households).astype("int64")
-    return hh, np.where(from_buildings, "osm_buildings", "osm_area").astype(object)
-
-
 def osm_compounds(
-    raw: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, options: OSMOptions = OSMOptions()
+    raw: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, options: OSMOptions = DEFAULT_OSM
 ) -> tuple[gpd.GeoDataFrame, int, int]:
     """Residential areas as compounds with estimated households.
 
@@ -459,13 +232,41 @@ def osm_boundary(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     return out, wrong + int((~keep).sum())
 
 
+def _compound_notes(comp: gpd.GeoDataFrame, nested: int, options: OSMOptions) -> list[tuple[str, str]]:
+    """What the report says about OSM compounds: how their households were estimated, enclosing areas left out."""
+    notes = []
+    if len(comp):
+        by = int((comp["households_source"] == "osm_buildings").sum())
+        notes.append(
+            (
+                "households_estimated",
+                f"{len(comp)} compounds from OpenStreetMap have estimated households "
+                f"({by} from building floor area at {options.floor_area_per_household_m2:g} m² per household, "
+                f"{len(comp) - by} from site area at floor area ratio {options.floor_area_ratio:g}); "
+                "columns `households_estimated` and `households_source` mark them",
+            )
+        )
+    if nested:
+        notes.append(("nested_areas", f"{nested} residential areas that enclose other compounds were left out"))
+    return notes
+
+
+def _centre_notes(centers: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """What the report says about OSM centres: candidates, not existing ones."""
+    if not len(centers):
+        return []
+    return [
+        ("candidate_centers", f"{len(centers)} community centres from OpenStreetMap are candidates (status `proposed`), not counted as existing")
+    ]
+
+
 def read_osm(
     path: str | Path,
     *,
     bbox: Sequence[float] | None = None,
     layers: Sequence[str] | None = None,
-    options: OSMOptions = OSMOptions(),
-    progress: Progress = _nothing,
+    options: OSMOptions = DEFAULT_OSM,
+    progress: Progress = nothing,
 ) -> OSMResult:
     """Read an OpenStreetMap extract into dataset input layers.
 
@@ -495,7 +296,7 @@ def read_osm(
         msg = f"`{p}` does not exist"
         raise InputError(msg, field="source")
     wanted = set(layers or ("boundary", "rivers", "roads", "compounds", "centers"))
-    raw = _read_pbf(p, bbox, progress) if p.name.lower().endswith(".pbf") else _read_xml(p, bbox, progress)
+    raw = read_osm_tables(p, bbox, progress)
     result = OSMResult(layers={})
     if "roads" in wanted:
         result.layers["roads"], result.skipped["roads"] = osm_roads(raw.roads)
@@ -504,25 +305,10 @@ def read_osm(
     if "compounds" in wanted:
         comp, skipped, nested = osm_compounds(raw.residential, raw.buildings, options=options)
         result.layers["compounds"], result.skipped["compounds"] = comp, skipped
-        if len(comp):
-            by = int((comp["households_source"] == "osm_buildings").sum())
-            result.notes.append(
-                (
-                    "households_estimated",
-                    f"{len(comp)} compounds from OpenStreetMap have estimated households "
-                    f"({by} from building floor area at {options.floor_area_per_household_m2:g} m² per household, "
-                    f"{len(comp) - by} from site area at floor area ratio {options.floor_area_ratio:g}); "
-                    "columns `households_estimated` and `households_source` mark them",
-                )
-            )
-        if nested:
-            result.notes.append(("nested_areas", f"{nested} residential areas that enclose other compounds were left out"))
+        result.notes.extend(_compound_notes(comp, nested, options))
     if "centers" in wanted:
         result.layers["centers"], result.skipped["centers"] = osm_centers(raw.pois)
-        if len(result.layers["centers"]):
-            result.notes.append(
-                ("candidate_centers", f"{len(result.layers['centers'])} community centres from OpenStreetMap are candidates (status `proposed`), not counted as existing")
-            )
+        result.notes.extend(_centre_notes(result.layers["centers"]))
     if "boundary" in wanted:
         result.layers["boundary"], result.skipped["boundary"] = osm_boundary(raw.boundaries)
     if not any(len(f) for f in result.layers.values()):
