@@ -34,9 +34,9 @@ from api.deps import DatasetState
 from geo.errors import DangjianError, NotFoundError
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset
-from layers.service_areas import cached_walking_network
 from layers.store import DERIVED_REVISION, VERSIONED_LAYERS, StoredFeature, Transaction
 from layers.update import EditUpdate, splice, update_after_edit
+from layers.walking import SHARED_NETWORKS
 
 log = logging.getLogger("dangjian.api")
 
@@ -211,7 +211,7 @@ def update_in_store(
     params = state.params_for(dataset)
     network = None
     if parse_method(params.method) is Method.network:
-        network = cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+        network = SHARED_NETWORKS.get(dataset["roads"], metric_crs=dataset.metric_crs)
     update = update_after_edit(
         dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited=edited, network=network
     )

@@ -115,7 +115,7 @@ def bench_reports(ds: Dataset, *, by: str) -> dict[str, Any]:
 
 def random_intersections(ds: Dataset, n: int, seed: int) -> gpd.GeoDataFrame:
     """``n`` road intersections (nodes of degree >= 3) drawn at random, as candidate points (EPSG:4326)."""
-    from layers.service_areas import walking_network
+    from layers.walking import walking_network
 
     net = walking_network(ds["roads"], metric_crs=ds.metric_crs)
     degree = np.diff(net.adjacency.indptr)

@@ -28,6 +28,7 @@ from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
 from layers.schema import LEVELS
+from layers.service_areas import walking_service_areas
 from layers.shares import covered_shares, polygon_counts
 from layers.units import (
     DEFAULT_MIN_UNIT_AREA_M2,
@@ -36,6 +37,7 @@ from layers.units import (
     neighbourhood_units,
     study_area,
 )
+from layers.walking import walking_network
 
 Progress = Callable[[str], None]
 
@@ -167,8 +169,6 @@ def centre_circles(centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildPar
 
 def centre_service_areas(network: Any, centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildParams) -> gpd.GeoDataFrame:
     """Walking service areas of the counted ones of ``centers`` on ``network``, as a build draws them."""
-    from layers.service_areas import walking_service_areas
-
     return walking_service_areas(
         network,
         centers[centers["status"].isin(list(params.statuses))],
@@ -216,8 +216,6 @@ def coverage_layers(
     }
     notes: dict[str, Any] = {}
     if method is Method.network:
-        from layers.service_areas import walking_network
-
         net = None if network_pass is not None else walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
         covered = compound_coverage(compounds, centers, network=net, network_pass=network_pass, **kwargs)
         if net is None:

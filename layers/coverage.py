@@ -20,7 +20,8 @@ import shapely
 from pyproj import CRS
 
 from geo.errors import parse_choice
-from geo.geometry import interior_points, xy
+from geo.geometry import xy
+from geo.network import WalkNetwork, walk_coverage
 from layers.circles import (
     DEFAULT_MINUTES,
     DEFAULT_SPEED_KMH,
@@ -28,6 +29,7 @@ from layers.circles import (
     check_walk_params,
     walk_metres,
 )
+from layers.walking import access_points, walking_network
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "covered",
@@ -57,39 +59,6 @@ class Method(StrEnum):
 def parse_method(value: str | Method) -> Method:
     """A :class:`Method` from text, with an error listing the valid values."""
     return parse_choice(Method, value, field="method")
-
-
-def access_points(
-    compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Access points of compounds: their gates, else a point inside the polygon.
-
-    Parameters
-    ----------
-    compounds
-        Compounds with ``id`` in any CRS.
-    gates
-        Optional gates (points, same CRS) with a ``compound`` column naming a
-        compound ``id``; gates naming no known compound are ignored.
-
-    Returns
-    -------
-    (points, owner)
-        Shapely points and, for each, the position of its compound in ``compounds``.
-    """
-    pts = interior_points(compounds.geometry.to_numpy())
-    owner = np.arange(len(compounds))
-    if gates is None or not len(gates):
-        return pts, owner
-    pos = pd.Series(np.arange(len(compounds)), index=compounds["id"].astype(str).to_numpy())
-    gate_owner = pos.reindex(gates["compound"].astype(str).to_numpy()).to_numpy()
-    known = ~np.isnan(gate_owner)
-    has_gate = np.zeros(len(compounds), dtype=bool)
-    has_gate[gate_owner[known].astype(int)] = True
-    return (
-        np.concatenate([gates.geometry.to_numpy()[known], pts[~has_gate]]),
-        np.concatenate([gate_owner[known].astype(int), owner[~has_gate]]),
-    )
 
 
 def _reduce_by_owner(owner: np.ndarray, n: int, value: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
@@ -141,7 +110,7 @@ def compound_coverage(
     gates: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     max_snap_m: float = 300.0,
-    network: object | None = None,
+    network: WalkNetwork | None = None,
     network_pass: Callable[..., object] | None = None,
 ) -> gpd.GeoDataFrame:
     """Write the coverage columns onto a copy of ``compounds``.
@@ -217,16 +186,11 @@ def compound_coverage(
             nearest = np.where(cov_c, cover_i, near_c)
             dist = np.where(cov_c, cover_d, straight)
         else:
-            from geo.network import build_walk_network, walk_coverage
-
             if network_pass is not None:
                 res = network_pass(xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
             else:
                 if network is None:
-                    walk_roads = roads if roads is not None else gpd.GeoDataFrame(geometry=[], crs=4326)
-                    if "walkable" in walk_roads.columns:
-                        walk_roads = walk_roads[walk_roads["walkable"].astype(bool)]
-                    network = build_walk_network(walk_roads.to_crs(metric_crs))
+                    network = walking_network(roads, metric_crs=metric_crs)
                 res = walk_coverage(network, xy(cpts), xy(access), limit_m=np.asarray(limit), max_snap_m=max_snap_m)
             covered = res.covered
             nearest = np.where(covered, res.covering, res.nearest)

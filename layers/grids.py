@@ -17,7 +17,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
-from layers.coverage import access_points
+from layers.walking import access_points
 
 DEFAULT_MIN_HOUSEHOLDS = 300
 DEFAULT_MAX_HOUSEHOLDS = 500

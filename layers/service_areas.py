@@ -1,15 +1,13 @@
 """Walking service areas (步行网络服务圈): the part of the road network a centre reaches on foot.
 
-Thin layer over :mod:`geo.network`: builds the walking network from the
-``roads`` layer and turns per-centre reachable networks into polygons with
+Thin layer over :mod:`geo.network`: turns per-centre reachable parts of the
+walking network (:mod:`layers.walking`) into polygons with
 nested time bands (5/10/15 minutes), in the same shape as the straight-line
 ``circles`` layer so the map and tiles treat both alike.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterable, Mapping
 
 import geopandas as gpd
@@ -19,54 +17,10 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.geometry import xy
-from geo.network import WalkNetwork, build_walk_network, service_areas
+from geo.network import WalkNetwork, service_areas
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, walk_metres
 
 AREA_COLUMNS: tuple[str, ...] = ("center_id", "name", "level", "status", "minutes", "radius_m", "method", "reason")
-
-
-def walking_network(roads: gpd.GeoDataFrame, *, metric_crs: CRS, node_crossings: bool = False) -> WalkNetwork:
-    """The walking network of the walkable roads (EPSG:4326 in), built in ``metric_crs``.
-
-    Roads with ``walkable`` false are left out; rivers are never part of it,
-    so the network crosses a river only along a road (a bridge).
-    """
-    walk = roads
-    if "walkable" in roads.columns:
-        walk = roads[roads["walkable"].astype(bool)]
-    return build_walk_network(walk.to_crs(metric_crs), node_crossings=node_crossings)
-
-
-_NETWORKS: dict[tuple[int, str], tuple[weakref.ref[gpd.GeoDataFrame], WalkNetwork]] = {}
-_NETWORKS_LOCK = threading.Lock()
-#: Walking networks kept by :func:`cached_walking_network` (a large city's network holds a few hundred MB).
-NETWORK_CACHE_SIZE = 4
-
-
-def cached_walking_network(roads: gpd.GeoDataFrame, *, metric_crs: CRS) -> WalkNetwork:
-    """:func:`walking_network`, built once per roads frame (the same object) and CRS.
-
-    Scenarios, coverage variants and edits of one served dataset share its
-    roads frame, so they share one network.  At most
-    :data:`NETWORK_CACHE_SIZE` networks are kept, and none outlives its roads frame.
-    """
-    key = (id(roads), CRS.from_user_input(metric_crs).to_string())
-    with _NETWORKS_LOCK:
-        hit = _NETWORKS.get(key)
-        if hit is not None and hit[0]() is roads:
-            return hit[1]
-    net = walking_network(roads, metric_crs=metric_crs)
-    with _NETWORKS_LOCK:
-        while len(_NETWORKS) >= NETWORK_CACHE_SIZE:
-            _NETWORKS.pop(next(iter(_NETWORKS)))
-        _NETWORKS[key] = (weakref.ref(roads), net)
-    weakref.finalize(roads, _forget, key)
-    return net
-
-
-def _forget(key: tuple[int, str]) -> None:
-    with _NETWORKS_LOCK:
-        _NETWORKS.pop(key, None)
 
 
 def walking_service_areas(
@@ -86,7 +40,7 @@ def walking_service_areas(
     Parameters
     ----------
     network
-        From :func:`walking_network`, in ``metric_crs``.
+        From :func:`layers.walking.walking_network`, in ``metric_crs``.
     centers
         Centres in EPSG:4326 with ``id``, ``name``, ``level``, ``status``.
     minutes, speed_kmh, level_minutes

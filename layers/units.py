@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
-from layers.coverage import access_points
+from layers.walking import access_points
 
 #: Road classes that bound neighbourhood units by default.
 DEFAULT_UNIT_CLASSES: tuple[str, ...] = ("arterial", "secondary")

@@ -55,13 +55,13 @@ from layers.coverage import (
     CIRCLE_COMPARISON_COLUMNS,
     COVERAGE_COLUMNS,
     Method,
-    access_points,
     compound_coverage,
     parse_method,
 )
 from layers.dataset import Dataset
 from layers.shares import covered_shares, grid_attributes, polygon_counts
 from layers.units import assign_to_polygons
+from layers.walking import SHARED_NETWORKS, access_points
 
 #: Metres added to every distance bound (rounding of the stored distances).
 _SLACK_M = 1.0
@@ -284,7 +284,7 @@ def update_after_edit(
         or deleted.
     network
         The walking network of ``before``'s roads (network method); built
-        when not given (:func:`layers.service_areas.cached_walking_network`).
+        when not given (:data:`layers.walking.SHARED_NETWORKS`).
 
     Returns
     -------
@@ -299,9 +299,7 @@ def update_after_edit(
     old_compounds, old_centres = before["compounds"], before["centers"]
     gates = before.layers.get("gates")
     if method is Method.network and network is None:
-        from layers.service_areas import cached_walking_network
-
-        network = cached_walking_network(before["roads"], metric_crs=crs)
+        network = SHARED_NETWORKS.get(before["roads"], metric_crs=crs)
 
     # 1. where edited features lie: community, subdistrict; unit and grid of compounds
     compounds = compounds.reset_index(drop=True)

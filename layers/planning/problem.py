@@ -30,12 +30,12 @@ from geo.errors import InvalidValueError
 from geo.geometry import xy
 from geo.network import WalkNetwork, distance_matrix
 from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, check_walk_params, walk_metres
-from layers.coverage import DEFAULT_STATUSES, Method, access_points, compound_coverage, parse_method
+from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
 from layers.dataset import Dataset
 from layers.planning.counts import coverage_counts
 from layers.planning.sites import generated_candidates, given_candidates, intersections
 from layers.schema import LEVELS
-from layers.service_areas import walking_network
+from layers.walking import access_points, walking_network
 
 
 def _check_level(level: str) -> str:

@@ -25,13 +25,13 @@ from layers.dataset import Dataset
 from layers.planning.changes import apply_changes
 from layers.planning.counts import coverage_counts
 from layers.planning.scenarios import Scenario
-from layers.service_areas import cached_walking_network
 from layers.shares import covered_shares
+from layers.walking import SHARED_NETWORKS
 
 
 def _walk_network(dataset: Dataset) -> Any:
     """The walking network of the dataset's roads, built once per roads frame."""
-    return cached_walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
+    return SHARED_NETWORKS.get(dataset["roads"], metric_crs=dataset.metric_crs)
 
 
 def _coverage(base: Dataset, centers: gpd.GeoDataFrame, params: BuildParams) -> gpd.GeoDataFrame:

@@ -169,7 +169,7 @@ def test_network_builds_recompute_both_methods(base: Dataset):
 
 
 def test_recomputing_a_scenario_on_the_demo_reuses_its_walking_network(monkeypatch: pytest.MonkeyPatch):
-    import layers.service_areas as service_areas
+    import layers.walking as walking
 
     demo = read_dataset(DEMO)
     sc = parse_scenario(
@@ -180,8 +180,8 @@ def test_recomputing_a_scenario_on_the_demo_reuses_its_walking_network(monkeypat
         ]}
     )
     built = []
-    real = service_areas.walking_network
-    monkeypatch.setattr(service_areas, "walking_network", lambda *a, **k: built.append(1) or real(*a, **k))
+    real = walking.walking_network
+    monkeypatch.setattr(walking, "walking_network", lambda *a, **k: built.append(1) or real(*a, **k))
     first = scenario_result(demo, sc)
     r = scenario_result(demo, sc)  # timings belong in bench/bench_planning.py
     assert len(built) <= 1  # the network of the same roads is built once, then reused

@@ -21,10 +21,11 @@ from layers.cells import cell_totals
 from layers.circles import service_circles
 from layers.coverage import CIRCLE_COMPARISON_COLUMNS, COVERAGE_COLUMNS, compound_coverage
 from layers.dataset import Dataset, read_dataset
-from layers.service_areas import cached_walking_network, walking_service_areas
+from layers.service_areas import walking_service_areas
 from layers.shares import covered_shares, grid_attributes, polygon_counts
 from layers.units import assign_to_polygons
 from layers.update import EditUpdate, splice, update_after_edit
+from layers.walking import SHARED_NETWORKS
 from tests.conftest import DEMO
 
 PARAMS = BuildParams(method="network")
@@ -55,7 +56,7 @@ def reference(before: Dataset, centers: gpd.GeoDataFrame, compounds: gpd.GeoData
     compounds = compounds.copy()
     compounds["unit"] = assign_to_polygons(compounds, before["units"], metric_crs=crs).to_numpy()
     compounds["grid"] = assign_to_polygons(compounds, before["grids"], metric_crs=crs).to_numpy()
-    net = cached_walking_network(before["roads"], metric_crs=crs)
+    net = SHARED_NETWORKS.get(before["roads"], metric_crs=crs)
     kwargs = {"minutes": PARAMS.minutes, "speed_kmh": PARAMS.speed_kmh, "level_minutes": PARAMS.level_minutes, "statuses": PARAMS.statuses}
     compounds = compound_coverage(compounds, centers, metric_crs=crs, method="network", roads=before["roads"], network=net, **kwargs)
     units, grids = before["units"], before["grids"]
