@@ -17,7 +17,7 @@ says so.
 
 Part 2 runs the walking pass of one large district (``--big-edges``) in one
 process (network build + :func:`geo.network.walk_coverage`) and split into
-tiles on a 2-worker ``LocalCluster`` (:func:`geo.partition.partitioned_walk_coverage`),
+tiles on a 2-worker ``LocalCluster`` (:func:`geo.network.partitioned_walk_coverage`),
 checks that the answers are identical within the cut-off, and prints both
 times and the largest tile's share of the network.
 
@@ -157,7 +157,7 @@ def _with_peak_rss(fn, *args):  # noqa: ANN001, ANN002, ANN202
 
 
 def _tile_peak(task):  # noqa: ANN001, ANN202
-    from geo.partition import run_tile
+    from geo.network import run_tile
 
     return _with_peak_rss(run_tile, task)
 
@@ -185,7 +185,7 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
     """One large district's walking pass: single process vs split tiles on a local cluster."""
     from geo.crs import metric_crs
     from geo.geometry import interior_points, xy
-    from geo.partition import partitioned_walk_coverage, road_segments, tile_tasks
+    from geo.network import partitioned_walk_coverage, road_segments, tile_tasks
 
     path = OUT / f"big_{edges}.gpkg"
     if path.exists():
@@ -210,7 +210,7 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
     # the single process runs on a fresh 1-worker cluster too, so its memory is measured alone
     cluster, client = _cluster(1)
     try:
-        client.run(lambda: __import__("geo.partition"))
+        client.run(lambda: __import__("geo.network"))
         base_rss = max(client.run(_rss_mb).values())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)
@@ -226,7 +226,7 @@ def split_vs_single(edges: int, centers: int, compounds: int, *, workers: int = 
 
     cluster, client = _cluster(workers)
     try:
-        client.run(lambda: __import__("geo.partition"))
+        client.run(lambda: __import__("geo.network"))
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="(Large object|Sending large graph)", category=UserWarning)

@@ -30,6 +30,8 @@ import numpy as np
 
 from geo import network as gn
 from geo.crs import metric_crs
+from geo.network.attach import split_attachment
+from geo.network.paths import multi_source
 
 SIZES = {
     "10k": (10_000, 100, 2_000),
@@ -181,10 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     both = np.concatenate([sxy, txy])
     t_att, att = timed(lambda: gn.attach_points(net, both), args.repeat)
     row("  attach_points (centres + compounds)", t_att, f"{len(both)} points")
-    src, _ = gn._split_attachment(att, len(sxy))
+    src, _ = split_attachment(att, len(sxy))
     ok = np.flatnonzero(src.attached)
     t_dij, _ = timed(
-        lambda: gn._multi_source(net, src.edge[ok], src.along_m[ok], src.offset_m[ok], np.inf), args.repeat
+        lambda: multi_source(net, src.edge[ok], src.along_m[ok], src.offset_m[ok], np.inf), args.repeat
     )
     row("  one multi-source Dijkstra pass (unlimited)", t_dij, f"{len(ok)} sources")
     t_cov, cov = timed(lambda: gn.walk_coverage(net, sxy, txy, limit_m=limits), args.repeat)

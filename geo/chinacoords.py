@@ -153,46 +153,31 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     return np.where(outside, gx, wx), np.where(outside, gy, wy)
 
 
+#: Baidu's shift of BD-09 from GCJ-02 after its rotation (degrees east, north).
+_BD_SHIFT = (0.0065, 0.006)
+
+
+def _bd_rotate(x: np.ndarray, y: np.ndarray, sign: float) -> LonLat:
+    """Baidu's small radial stretch and rotation about (0, 0): ``sign`` +1 forward, -1 the inverse."""
+    z = np.hypot(x, y) + sign * 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + sign * 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta), z * np.sin(theta)
+
+
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """GCJ-02 to BD-09 (Baidu).
-
-    Parameters
-    ----------
-    lon, lat
-        GCJ-02 degrees.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        BD-09 longitude and latitude in degrees; unchanged outside China.
-    """
+    """GCJ-02 to BD-09 (Baidu): degrees in, degrees out, unchanged outside China."""
     x, y = _arrays(lon, lat)
-    z = np.hypot(x, y) + 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    rx, ry = _bd_rotate(x, y, 1.0)
     outside = out_of_china(x, y)
-    return np.where(outside, x, z * np.cos(theta) + 0.0065), np.where(outside, y, z * np.sin(theta) + 0.006)
+    return np.where(outside, x, rx + _BD_SHIFT[0]), np.where(outside, y, ry + _BD_SHIFT[1])
 
 
 def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
-    """BD-09 (Baidu) to GCJ-02 (the published closed-form inverse, error < 1 m).
-
-    Parameters
-    ----------
-    lon, lat
-        BD-09 degrees.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        GCJ-02 longitude and latitude in degrees; unchanged outside China.
-    """
+    """BD-09 (Baidu) to GCJ-02, the published closed-form inverse (error < 1 m); unchanged outside China."""
     bx, by = _arrays(lon, lat)
-    x = bx - 0.0065
-    y = by - 0.006
-    z = np.hypot(x, y) - 0.00002 * np.sin(y * _X_PI)
-    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
+    rx, ry = _bd_rotate(bx - _BD_SHIFT[0], by - _BD_SHIFT[1], -1.0)
     outside = out_of_china(bx, by)
-    return np.where(outside, bx, z * np.cos(theta)), np.where(outside, by, z * np.sin(theta))
+    return np.where(outside, bx, rx), np.where(outside, by, ry)
 
 
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:

@@ -81,10 +81,8 @@ class VersionConflictError(DangjianError):
 
     Parameters
     ----------
-    message
-        One line a planner can act on.
-    field
-        The input field at fault, when there is one.
+    message, field
+        As for :class:`DangjianError`.
     expected
         The version the caller sent (``None`` when it expected no feature).
     current

@@ -15,6 +15,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.network import NetworkCoverage, WalkNetwork
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
 from layers.circles import (
     DEFAULT_MINUTES,
@@ -167,7 +168,7 @@ def centre_circles(centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildPar
     )
 
 
-def centre_service_areas(network: Any, centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildParams) -> gpd.GeoDataFrame:
+def centre_service_areas(network: WalkNetwork, centers: gpd.GeoDataFrame, dataset: Dataset, params: BuildParams) -> gpd.GeoDataFrame:
     """Walking service areas of the counted ones of ``centers`` on ``network``, as a build draws them."""
     return walking_service_areas(
         network,
@@ -187,7 +188,7 @@ def coverage_layers(
     params: BuildParams,
     *,
     progress: Progress = _nothing,
-    network_pass: Callable[..., object] | None = None,
+    network_pass: Callable[..., NetworkCoverage] | None = None,
     areas: bool = True,
 ) -> Dataset:
     """Coverage columns on compounds, plus circles (and walking service areas for ``network``).
@@ -196,7 +197,7 @@ def coverage_layers(
     (``covered_circle``, ``walk_m_circle``) so reports can show both.
 
     ``network_pass`` (network method only) replaces the whole-network walking
-    pass, e.g. by the split pass of :mod:`geo.partition` for a very large
+    pass, e.g. by the split pass of :mod:`geo.network.partition` for a very large
     district (see :func:`layers.coverage.compound_coverage`); the walking
     service areas are then not drawn (``service_areas`` is empty and
     ``meta["service_areas"]`` says why), since they would need the whole
@@ -242,7 +243,7 @@ def build_dataset(
     params: BuildParams | None = None,
     *,
     progress: Progress = _nothing,
-    network_pass: Callable[..., object] | None = None,
+    network_pass: Callable[..., NetworkCoverage] | None = None,
 ) -> Dataset:
     """Derive units, coverage, grids, cells and circles for a dataset.
 

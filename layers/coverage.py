@@ -21,7 +21,7 @@ from pyproj import CRS
 
 from geo.errors import parse_choice
 from geo.geometry import xy
-from geo.network import WalkNetwork, walk_coverage
+from geo.network import NetworkCoverage, WalkNetwork, walk_coverage
 from layers.circles import (
     DEFAULT_MINUTES,
     DEFAULT_SPEED_KMH,
@@ -111,7 +111,7 @@ def compound_coverage(
     roads: gpd.GeoDataFrame | None = None,
     max_snap_m: float = 300.0,
     network: WalkNetwork | None = None,
-    network_pass: Callable[..., object] | None = None,
+    network_pass: Callable[..., NetworkCoverage] | None = None,
 ) -> gpd.GeoDataFrame:
     """Write the coverage columns onto a copy of ``compounds``.
 
@@ -145,7 +145,7 @@ def compound_coverage(
         ``network_pass(centres_xy, access_xy, limit_m=..., max_snap_m=...)``
         (metres, ``metric_crs``) and returning a
         :class:`geo.network.NetworkCoverage`; e.g. the split pass of
-        :func:`geo.partition.partitioned_walk_coverage` over the roads.
+        :func:`geo.network.partitioned_walk_coverage` over the roads.
 
     Returns
     -------

@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidValueError
+from geo.network import WalkNetwork
 from layers.build import (
     BuildParams,
     centre_circles,
@@ -266,7 +267,7 @@ def update_after_edit(
     centers: gpd.GeoDataFrame,
     compounds: gpd.GeoDataFrame,
     edited: Mapping[str, Iterable[str]],
-    network: object | None = None,
+    network: WalkNetwork | None = None,
 ) -> EditUpdate:
     """Bring a built dataset up to date after an edit of centres and/or compounds.
 

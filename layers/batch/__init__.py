@@ -18,7 +18,7 @@ recorded with its reason and never stops the others.
 
 A very large district (more road segments than ``split_edges``, or
 ``split`` set in the manifest) has its walking pass split into spatial tiles
-(:mod:`geo.partition`) that run as further tasks on the same cluster, so no
+(:mod:`geo.network.partition`) that run as further tasks on the same cluster, so no
 worker builds the whole network; its coverage is identical to a single
 process within the walking cut-off.
 

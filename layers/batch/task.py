@@ -25,7 +25,7 @@ from typing import Any
 
 from geo.errors import DangjianError, DatasetNotFoundError
 from geo.files import write_atomic
-from geo.partition import partitioned_walk_coverage, road_segments
+from geo.network import PartitionedCoverage, partitioned_walk_coverage, road_segments
 from layers.batch.manifest import BatchEntry, is_database
 from layers.build import build_dataset
 from layers.coverage import Method
@@ -294,7 +294,7 @@ def run_dataset(
             if split:
                 pass_ = partial(partitioned_walk_coverage, segments, tile_m=entry.tile_m, executor=executor)
 
-                def network_pass(*args: Any, **kwargs: Any) -> Any:
+                def network_pass(*args: Any, **kwargs: Any) -> PartitionedCoverage:
                     nonlocal tiles
                     res = pass_(*args, **kwargs)
                     tiles = res.n_tiles

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geo.network import WalkNetwork
 from layers.build import BuildParams, centre_circles, centre_service_areas, coverage_kwargs, summarize
 from layers.cells import cell_totals
 from layers.coverage import Method, compound_coverage, parse_method
@@ -29,7 +30,7 @@ from layers.shares import covered_shares
 from layers.walking import SHARED_NETWORKS
 
 
-def _walk_network(dataset: Dataset) -> Any:
+def _walk_network(dataset: Dataset) -> WalkNetwork:
     """The walking network of the dataset's roads, built once per roads frame."""
     return SHARED_NETWORKS.get(dataset["roads"], metric_crs=dataset.metric_crs)
 

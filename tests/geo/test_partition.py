@@ -25,14 +25,16 @@ from bench.synth_city import make_city
 from geo.crs import metric_crs
 from geo.errors import CRSError, GeometryError, InputError
 from geo.geometry import interior_points, xy
-from geo.network import REASON_FAR, build_walk_network, walk_coverage
-from geo.partition import (
+from geo.network import (
     REASON_BEYOND_CUTOFF,
+    REASON_FAR,
+    build_walk_network,
     halo_m,
     partitioned_walk_coverage,
     plan_tiles,
     road_segments,
     tile_tasks,
+    walk_coverage,
 )
 
 GK = CRS.from_epsg(4547)  # CGCS2000 3-degree GK CM 114E, metres

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from bench.synth_city import make_city, write_city
 from geo.errors import DatasetNotFoundError, InvalidValueError, MissingColumnError
-from geo.partition import partitioned_walk_coverage, road_segments
+from geo.network import partitioned_walk_coverage, road_segments
 from layers.batch.manifest import BatchEntry, read_manifest
 from layers.batch.rollup import province_rollup, rollup_html, rollup_xlsx
 from layers.batch.run import STATE_FILE, load_state, run_batch
