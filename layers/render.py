@@ -44,6 +44,9 @@ PALETTE: dict[str, Any] = {
     "compound": {"covered": "#2f9e5a", "covered_no_org": "#f2a93b", "uncovered": "#d7301f"},
     "level": {"district": "#a50026", "subdistrict": "#e35a1a", "community": "#1f6fb4", "compound": "#6a3d9a"},
     "coverage_ramp": [[0.0, "#d73027"], [0.5, "#fee08b"], [1.0, "#1a9850"]],
+    # uncovered compounds by minutes of walk beyond the target (0 = just over, 20 or more = far)
+    "gap_ramp": [[0.0, "#fcbba1"], [5.0, "#fb6a4a"], [10.0, "#cb181d"], [20.0, "#67000d"]],
+    "no_party_org": "#3f007d",
     "no_households": "#cfd8dc",
     "boundary": {"district": "#8b1a1a", "subdistrict": "#455a64", "community": "#78909c"},
     "units": "#37474f",
@@ -130,6 +133,7 @@ def layer_style() -> dict[str, Any]:
             "stroke": {k: _darker(v) for k, v in compound.items()},
             "weight": 1.0,
             "fillOpacity": 0.62,
+            "no_party_org": {"color": PALETTE["no_party_org"], "weight": 1.6, "dashArray": "3 2"},
         },
         "cells": {"weight": 0.6, "color": "#ffffff", "fillOpacity": 0.6},
         "units": {"color": PALETTE["units"], "weight": 2.0, "dashArray": "6 4", "fillOpacity": 0.0},

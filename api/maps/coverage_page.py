@@ -51,6 +51,10 @@ MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
     ),
     "centers": ("name", "level", "status", "community"),
 }
+#: Our scripts of the page, in load order (common.js first, map.js calls the others).
+PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "map")
+#: Uncovered compounds the gap panel lists (the most households first).
+GAP_ROWS = 10
 #: Above this many features a layer is drawn on canvas instead of SVG.
 CANVAS_ABOVE = 3000
 #: Layers the page may draw from the service's PNG tiles instead of GeoJSON when they are big
@@ -73,7 +77,7 @@ class _DangjianLayers(MacroElement):
         """
     )
 
-    def __init__(self, config: dict[str, Any], groups: dict[str, folium.FeatureGroup]) -> None:
+    def __init__(self, config: dict[str, Any], groups: dict[str, folium.FeatureGroup | folium.TileLayer]) -> None:
         super().__init__()
         self._name = "DangjianLayers"
         self.config_json = json_for_script(config)
@@ -151,7 +155,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
     m.default_js = [
         ("leaflet", static_url(prefix, "vendor/leaflet/leaflet.js")),
         ("leaflet_fullscreen", static_url(prefix, "vendor/leaflet.fullscreen/Control.FullScreen.js")),
-        ("dangjian", static_url(prefix, "dangjian/map.js")),
+        *((f"dangjian_{name}", static_url(prefix, f"dangjian/{name}.js")) for name in PAGE_SCRIPTS),
     ]
     m.default_css = [
         ("leaflet_css", static_url(prefix, "vendor/leaflet/leaflet.css")),
@@ -183,14 +187,14 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
             f"coords={coords}" if coords != "wgs84" else "",
         ) if q
     )
-    groups: dict[str, folium.FeatureGroup] = {}
+    groups: dict[str, folium.FeatureGroup | folium.TileLayer] = {}
     specs: list[dict[str, Any]] = []
     for layer in MAP_LAYERS:
         if not ds.has(layer):
             continue
         if layer in RASTER_OK and int(shapely.get_num_coordinates(ds[layer].geometry.to_numpy()).sum()) > RASTER_ABOVE_VERTICES:
             query = "&".join(q for q in (tile_query, f"cells={opts.cells}" if layer == "cells" else "") if q)
-            folium.TileLayer(
+            groups[layer] = folium.TileLayer(
                 tiles=f"{prefix}/tiles/{layer}/{{z}}/{{x}}/{{y}}{{r}}.png" + (f"?{query}" if query else ""),
                 attr="dangjian-map", name=text("layer." + layer, lang), overlay=True, control=True,
                 show=layer in shown, max_zoom=20, min_zoom=3, z_index=10 + MAP_LAYERS.index(layer),
@@ -221,6 +225,8 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         "focus": focus,
         "cellKind": opts.cells,
         "canvasAbove": CANVAS_ABOVE,
+        "target": float(params.get("minutes", 15)),
+        "gapRows": GAP_ROWS,
         "title": None if opts.embed else title_card(
             ds.meta.get("summary", {}), ds["compounds"], params, focus, lang, ds.meta.get("scenario") if opts.scenario else None
         ),

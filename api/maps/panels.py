@@ -66,7 +66,11 @@ def title_card(
 
 
 def legend(params: dict[str, Any], lang: str, method: str) -> dict[str, Any]:
-    """The legend's sections: compound states, centre levels and statuses, service circles, analysis cells."""
+    """The legend's sections: compounds (states, minutes beyond the target, no party organisation, land without
+    compounds), centre levels and statuses, service circles, boundary/unit/grid lines, analysis cells.
+
+    The page shows a section only while its layer is on.
+    """
     bands = sorted({float(b) for b in params.get("bands", []) if float(b) < float(params.get("minutes", 15))} | {float(params.get("minutes", 15))})
     return {
         "title": text("map.legend", lang),
@@ -80,4 +84,9 @@ def legend(params: dict[str, Any], lang: str, method: str) -> dict[str, Any]:
         "circle_note": text("layer.service_areas" if method == "network" else "layer.circles", lang),
         "network": method == "network",
         "cells": text("map.legend.cells", lang),
+        "gap": text("map.legend.gap", lang),
+        "no_org": text("map.legend.no_org", lang),
+        "land": text("map.legend.land", lang),
+        "lines": text("map.legend.lines", lang),
+        "boundary": {lv: text("map.legend.boundary." + lv, lang) for lv in ("district", "subdistrict", "community")},
     }

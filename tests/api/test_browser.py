@@ -9,7 +9,9 @@ as text.  A screenshot goes to the test's temporary folder (and to
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,4 +117,106 @@ def test_the_embed_and_english_pages(browser, base_url: str):
     assert js("return document.querySelector('.dj-legend-head').textContent") == "Legend"
     assert js("return document.querySelector('.dj-legend').classList.contains('dj-collapsed')")
     assert js("return document.querySelector('.dj-search input').placeholder") == "Find a compound or centre"
+    assert js("return document.querySelector('.dj-gaps-head').textContent") == "Gaps: largest compounds not covered"
+    assert js("return document.querySelector('.dj-print-control').textContent") == "PrintA4 landscapeA3 landscape"
+    assert _console_errors(browser) == []
+
+
+def _layer_checkbox(driver: webdriver.Chrome, label: str):
+    for row in driver.find_elements("css selector", ".leaflet-control-layers-overlays label"):
+        if row.text.strip() == label:
+            return row.find_element("css selector", "input")
+    pytest.fail(f"no layer switch {label!r}")
+
+
+def _legend_keys(driver: webdriver.Chrome) -> set[str]:
+    return set(driver.execute_script("return Array.from(document.querySelectorAll('.dj-legend [data-legend]')).map(r => r.dataset.legend)"))
+
+
+def test_the_legend_lists_only_the_layers_that_are_on(browser, base_url: str):
+    _load(browser, f"{base_url}/maps/coverage")
+    keys = _legend_keys(browser)
+    assert {"state-covered", "no-org", "land", "level-district", "status-planned", "rings", "boundary-community"} <= keys
+    assert "units" not in keys and "grids" not in keys
+    assert browser.execute_script("return document.querySelectorAll('.dj-legend .dj-ramp').length") == 1  # the gap ramp; cells are off
+    _layer_checkbox(browser, "邻里单元").click()
+    _layer_checkbox(browser, "党群服务中心").click()
+    keys = _legend_keys(browser)
+    assert "units" in keys and not any(k.startswith(("level-", "status-")) for k in keys)
+    _layer_checkbox(browser, "分析格网").click()
+    assert browser.execute_script("return document.querySelectorAll('.dj-legend .dj-ramp').length") == 2
+    assert _console_errors(browser) == []
+
+
+def test_labels_compounds_and_gaps_read_at_a_glance(browser, base_url: str, _demo_built: Dataset):
+    _load(browser, f"{base_url}/maps/coverage")
+    js = browser.execute_script
+    comps = _demo_built["compounds"]
+    # community labels never under a centre marker, at the district view and closer in
+    for zoom in (None, 14.5, 15.5):
+        if zoom is not None:
+            js(f"window.DangjianMap.ctx.map.setZoom({zoom}, {{animate: false}})")
+        js("window.DangjianMap.placeLabels()")
+        assert js("return window.DangjianMap.labelCollisions()") == []
+    js("window.DangjianMap.fit(); window.DangjianMap.placeLabels()")
+    labels = js("return window.DangjianMap.labels")
+    assert labels["moved"] >= 1 and labels["placed"] + labels["moved"] + labels["dropped"] == 8  # 和谐社区 sat under 街
+    # land without compounds is hatched, under the road tiles
+    assert js("return document.querySelectorAll('path.dj-land').length") == 1
+    assert js("return getComputedStyle(document.querySelector('path.dj-land')).fill") == 'url("#dj-hatch")'
+    assert js("return getComputedStyle(document.querySelector('.leaflet-dj-land-pane')).zIndex") == "150"
+    # uncovered compounds on a gradient by minutes beyond the target; no party organisation has its own outline
+    fills = js("return Array.from(document.querySelectorAll('path.dj-uncovered')).map(p => p.getAttribute('fill'))")
+    assert len(fills) == 27 and len(set(fills)) >= 10
+    assert js("return document.querySelectorAll('path.dj-no-org').length") == int((~comps["has_party_org"]).sum())
+    assert js("return document.querySelector('path.dj-no-org').getAttribute('stroke-dasharray')") == "3 2"
+    # the gap panel: the ten largest uncovered compounds, a click zooms there and opens the popup
+    uncovered = comps[~comps["covered"]].sort_values("households", ascending=False, kind="stable")
+    rows = js("return Array.from(document.querySelectorAll('.dj-gap .dj-gap-name')).map(n => n.textContent)")
+    assert rows == uncovered["name"].head(10).tolist()
+    first = js("return document.querySelector('.dj-gap .dj-gap-figures').textContent")
+    worst = uncovered.iloc[0]
+    assert first.startswith(f"{worst['households']:,}户") and "超" in first
+    zoom = js("return window.DangjianMap.ctx.map.getZoom()")
+    js("document.querySelectorAll('.dj-gap')[1].click()")
+    title = "return (document.querySelector('.leaflet-popup-content .dj-popup-title') || {}).textContent"
+    deadline = time.monotonic() + 5
+    while js(title) != uncovered["name"].iloc[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert js(title) == uncovered["name"].iloc[1]
+    assert js("return window.DangjianMap.ctx.map.getZoom()") > zoom
+    assert _console_errors(browser) == []
+
+
+def test_the_print_view(browser, base_url: str, tmp_path: Path):
+    _load(browser, f"{base_url}/maps/coverage")
+    js = browser.execute_script
+    browser.execute_async_script("window.DangjianMap.preparePrint('a4').then(function () { arguments[0](); }.bind(null, arguments[0]))")
+    size = js("var s = window.DangjianMap.ctx.map.getSize(); return [s.x, s.y]")
+    assert size == [1060, 730]
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        shown = "return getComputedStyle(document.querySelector(arguments[0])).display !== 'none'"
+        for selector in (".dj-title", ".dj-legend", ".leaflet-control-scale", ".dj-north", ".dj-print-date"):
+            assert js(shown, selector), selector
+        hidden = (".dj-search", ".dj-gaps", ".leaflet-control-layers", ".leaflet-control-zoom", ".leaflet-control-zoom-fullscreen", ".dj-print-control")
+        for selector in hidden:
+            assert not js(shown, selector), selector
+        assert js("return document.querySelector('.dj-print-date').textContent").startswith("制图日期: 20")
+        assert js("return document.querySelector('.dj-north text').textContent") == "北"
+        shot = tmp_path / "print_a4.png"
+        browser.save_screenshot(str(shot))
+        if os.environ.get("DANGJIAN_PRINT_SCREENSHOT"):
+            browser.save_screenshot(os.environ["DANGJIAN_PRINT_SCREENSHOT"])
+        pdf = base64.b64decode(browser.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True})["data"])
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    pages = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert len(pages) == 1  # one sheet
+    width, height = (float(v) for v in pages[0])
+    assert abs(width - 841.9) < 2 and abs(height - 595.3) < 2  # A4 landscape in points
+    js("window.DangjianMap.preparePrint('a3')")
+    assert js("var s = window.DangjianMap.ctx.map.getSize(); return [s.x, s.y]") == [1524, 1060]
+    js("window.DangjianMap.endPrint()")
+    assert js("var s = window.DangjianMap.ctx.map.getSize(); return [s.x, s.y]") != [1524, 1060]
     assert _console_errors(browser) == []

@@ -1,0 +1,103 @@
+/* dangjian-map: helpers shared by the 2D coverage map and the 3D party-building map.
+ *
+ * Creates the window.DangjianMap namespace; the page scripts (map.js, panels.js, labels.js,
+ * print.js, phone.js, map3d.js) add to it.  Text from the data only ever reaches the page
+ * through textContent (el() below), never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var DJ = (window.DangjianMap = window.DangjianMap || { counts: {}, loaded: false, errors: [], index: [] });
+
+  /** A new element with a class and text (as textContent, so names from the data stay text). */
+  DJ.el = function (tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  };
+
+  /** "{a} of {b}" with values filled in (unknown keys stay as they are). */
+  DJ.fill = function (template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
+      return values[k] === undefined ? m : values[k];
+    });
+  };
+
+  function hexRgb(h) {
+    h = h.replace("#", "");
+    return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
+  }
+
+  /** The colour of `value` on a ramp of [stop, "#rrggbb"] pairs (clamped to its first and last stop). */
+  DJ.rampColour = function (ramp, value) {
+    var s = Math.max(ramp[0][0], Math.min(ramp[ramp.length - 1][0], value));
+    for (var i = 1; i < ramp.length; i++) {
+      if (s <= ramp[i][0] || i === ramp.length - 1) {
+        var a = ramp[i - 1], b = ramp[i];
+        var t = b[0] === a[0] ? 0 : (s - a[0]) / (b[0] - a[0]);
+        var ca = hexRgb(a[1]), cb = hexRgb(b[1]);
+        var c = [0, 1, 2].map(function (k) { return Math.round(ca[k] + (cb[k] - ca[k]) * t); });
+        return "rgb(" + c.join(",") + ")";
+      }
+    }
+    return ramp[ramp.length - 1][1];
+  };
+
+  /** A CSS linear-gradient of a ramp, left to right over its stops. */
+  DJ.rampGradient = function (ramp) {
+    var lo = ramp[0][0], span = ramp[ramp.length - 1][0] - lo || 1;
+    return "linear-gradient(to right," + ramp.map(function (s) { return s[1] + " " + ((s[0] - lo) / span) * 100 + "%"; }).join(",") + ")";
+  };
+
+  /** Minutes a compound's walk exceeds the target (null when covered; Infinity when no walk reaches a centre). */
+  DJ.minutesOver = function (p, target) {
+    if ((p.state || "uncovered") !== "uncovered") return null;
+    if (p.walk_min === null || p.walk_min === undefined || isNaN(p.walk_min)) return Infinity;
+    return Math.ceil(Math.max(0, p.walk_min - target) * 10) / 10;  // 0.02 min over shows as 0.1, never as 0.0
+  };
+
+  /** Number and share formatting in the page's language (null for missing values, so rows are skipped). */
+  DJ.formats = function (lang) {
+    var nf = new Intl.NumberFormat(lang === "zh" ? "zh-CN" : "en-GB");
+    return {
+      num: function (v, digits) {
+        if (v === null || v === undefined || v === "" || (typeof v === "number" && isNaN(v))) return null;
+        if (typeof v !== "number") return String(v);
+        return digits === undefined ? nf.format(v) : nf.format(Number(v.toFixed(digits)));
+      },
+      pct: function (v) {
+        return v === null || v === undefined || isNaN(v) ? null : (v * 100).toFixed(1) + "%";
+      },
+      date: function (d) {
+        return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", { year: "numeric", month: "long", day: "numeric" }).format(d);
+      },
+    };
+  };
+
+  function sameOrigin(href) {
+    try {
+      var u = new URL(href, window.location.href);
+      return u.pathname + u.search;
+    } catch (e) {
+      return href;
+    }
+  }
+
+  /** GET JSON from the service itself (credentials same-origin); rejects on a non-2xx answer. */
+  DJ.getJSON = function (url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status + " " + url);
+      return r.json();
+    });
+  };
+
+  /** Every feature of a paged /collections/{layer}/items answer (following its next links). */
+  DJ.loadAll = function (url) {
+    return DJ.getJSON(url).then(function (fc) {
+      var next = (fc.links || []).filter(function (l) { return l.rel === "next"; })[0];
+      if (!next) return fc.features;
+      return DJ.loadAll(sameOrigin(next.href)).then(function (rest) { return fc.features.concat(rest); });
+    });
+  };
+})();
