@@ -11,7 +11,7 @@ Run from the repository root::
 Baselines measured in the same run, printed as ratios:
 
 - report: a bare pandas ``groupby`` sum of households by group (what any
-  report must at least do) against the full :func:`layers.reports.gap_report`
+  report must at least do) against the full :func:`layers.reports.gaps.gap_report`
   and each file format;
 - optimisation: the greedy heuristic (pick the site that adds most, ten
   times) against HiGHS, in time and in households covered.
@@ -89,9 +89,10 @@ def _small_city(n_edges: int, n_centers: int, n_compounds: int, *, seed: int = 0
 
 def bench_reports(ds: Dataset, *, by: str) -> dict[str, Any]:
     """Time the gap report and each format against a bare groupby; check the totals agree."""
-    from layers.report_formats import report_csv, report_html, report_json, report_xlsx
-    from layers.report_map import gap_map_png
-    from layers.reports import gap_report
+    from layers.reports.formats import report_csv, report_json, report_xlsx
+    from layers.reports.gaps import gap_report
+    from layers.reports.html import report_html
+    from layers.reports.map_png import gap_map_png
 
     c = ds["compounds"]
     _, t_base = _timed(lambda: c.groupby(by)["households"].sum())

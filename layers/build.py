@@ -24,7 +24,7 @@ from layers.circles import (
     check_walk_params,
     service_circles,
 )
-from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
+from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, counted_centers, parse_method
 from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
@@ -323,7 +323,7 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
     params = dataset.meta.get("params", {})
     statuses = params.get("statuses", list(DEFAULT_STATUSES))
     centers = dataset["centers"]
-    counted = centers[centers["status"].isin(statuses)] if len(centers) else centers
+    counted = counted_centers(centers, statuses)
     cov = c["covered"].astype(bool) if "covered" in c else pd.Series(False, index=c.index)
     hh = c["households"].astype("int64")
 

@@ -61,6 +61,13 @@ def parse_method(value: str | Method) -> Method:
     return parse_choice(Method, value, field="method")
 
 
+def counted_centers(centers: gpd.GeoDataFrame, statuses: Iterable[str] = DEFAULT_STATUSES) -> gpd.GeoDataFrame:
+    """The centres whose status counts towards coverage (``statuses``, default only open ones)."""
+    if not len(centers):
+        return centers
+    return centers[centers["status"].isin(list(statuses))]
+
+
 def _reduce_by_owner(owner: np.ndarray, n: int, value: np.ndarray, *extra: np.ndarray) -> list[np.ndarray]:
     """For each owner, pick the row with the smallest ``value`` (and the matching extras)."""
     order = np.lexsort((value, owner))

@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
     from layers.batch.run import run_batch
     from layers.batch.task import DEFAULT_SPLIT_EDGES, DatasetResult
     from layers.i18n import check_lang, text
-    from layers.report_formats import parse_format
+    from layers.reports.formats import parse_format
 
     @app.command("batch")
     @friendly_errors

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             path = write_suggestion(result, output, lang=lang)
             err.print(text("suggest.written", lang, path=path), highlight=False, markup=False)
         if map_png is not None:
-            from layers.report_map import gap_map_png
+            from layers.reports.map_png import gap_map_png
 
             png = gap_map_png(suggestion_dataset(ds, result), lang=lang, sites=result.sites,
                               site_radius_m=result.problem.limit_m)

@@ -17,8 +17,9 @@ def register(app: typer.Typer) -> None:
     from api.settings import Settings
     from layers.build import build_dataset
     from layers.i18n import check_lang, text
-    from layers.report_formats import ReportFormat, parse_format, render_gap_report
-    from layers.reports import parse_group_by
+    from layers.reports.formats import ReportFormat, parse_format
+    from layers.reports.gap_tables import parse_group_by
+    from layers.reports.kinds import render_gap_report
 
     @app.command()
     @friendly_errors

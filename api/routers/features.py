@@ -44,7 +44,7 @@ from api.http import body_response, etag_for
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
-from layers.report_formats import defuse_formula
+from layers.reports.formats import defuse_formula
 from layers.store import VERSIONED_LAYERS
 from layers.store.frames import column_kind
 

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.deps import CoverageDep, SettingsDep, StateDep
 from api.http import body_response, etag_for, etag_matches, not_modified
 from api.ratelimit import rate_limited
-from layers.report_formats import ReportFormat, render_gap_report
+from layers.reports.formats import ReportFormat
+from layers.reports.kinds import render_gap_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

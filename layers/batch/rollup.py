@@ -20,7 +20,7 @@ from openpyxl.utils import get_column_letter
 
 from layers.batch.task import DatasetResult
 from layers.i18n import check_lang, text
-from layers.report_formats import REPORT_CSS, format_value
+from layers.reports.html import REPORT_CSS, format_value
 
 __all__ = ["ROLLUP_COLUMNS", "province_rollup", "rollup_html", "rollup_xlsx"]
 

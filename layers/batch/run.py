@@ -22,8 +22,8 @@ from layers.batch.manifest import ROLLUP_STEM, BatchEntry, is_database
 from layers.batch.rollup import rollup_html, rollup_xlsx
 from layers.batch.task import DEFAULT_SPLIT_EDGES, STATE_VERSION, DatasetResult, run_dataset
 from layers.i18n import check_lang
-from layers.report_formats import parse_format
-from layers.reports import parse_group_by
+from layers.reports.formats import parse_format
+from layers.reports.gap_tables import parse_group_by
 
 __all__ = ["STATE_FILE", "BatchOutcome", "load_state", "run_batch"]
 

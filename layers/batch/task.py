@@ -30,7 +30,7 @@ from layers.batch.manifest import BatchEntry, is_database
 from layers.build import build_dataset
 from layers.coverage import Method
 from layers.dataset import Dataset, read_dataset, write_dataset
-from layers.report_formats import render_gap_report
+from layers.reports.kinds import render_gap_report
 from layers.store import open_store
 
 __all__ = [

@@ -15,6 +15,7 @@ from api.cli import app
 from api.cli_errors import OneLineErrors, friendly_errors, log_file
 from layers.build import build_dataset
 from layers.dataset import read_dataset, write_dataset
+from layers.reports.kinds import REPORT_KINDS, ReportKind
 
 runner = CliRunner()
 
@@ -88,7 +89,7 @@ def test_an_internal_error_is_exit_1_with_the_traceback_in_the_log(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the grid\nfell over")
 
-    monkeypatch.setattr("layers.report_formats.gap_report", boom)
+    monkeypatch.setitem(REPORT_KINDS, "gaps", ReportKind(build=boom))
     res = runner.invoke(app, ["report", str(built_gpkg), "--format", "json"])
     assert res.exit_code == 1
     line = _one_line(res)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import read_dataset
-from layers.report_formats import defuse_formula
+from layers.reports.formats import defuse_formula
 from layers.store import open_store
 
 

@@ -17,15 +17,11 @@ from shapely.geometry import Point
 
 from geo.errors import InvalidValueError, NotBuiltError
 from layers.dataset import Dataset, read_dataset
-from layers.report_formats import (
-    group_table,
-    render_gap_report,
-    report_csv,
-    report_html,
-    report_json,
-    report_xlsx,
-)
-from layers.reports import GroupBy, gap_report
+from layers.reports.formats import report_csv, report_json, report_xlsx
+from layers.reports.gap_tables import GroupBy, group_table
+from layers.reports.gaps import gap_report
+from layers.reports.html import report_html
+from layers.reports.kinds import render_gap_report
 from tests.conftest import DEMO, local
 from tests.layers.town import built_town
 
@@ -240,7 +236,7 @@ def test_html_is_one_self_contained_page_with_the_map_embedded(town: Dataset):
 
 
 def test_map_falls_back_to_english_with_a_warning_without_a_cjk_font(town: Dataset, monkeypatch):
-    import layers.report_map as rm
+    import layers.reports.map_png as rm
 
     monkeypatch.setattr(rm, "cjk_font_family", lambda: None)
     with pytest.warns(rm.CJKFontMissingWarning):
@@ -249,7 +245,7 @@ def test_map_falls_back_to_english_with_a_warning_without_a_cjk_font(town: Datas
 
 
 def test_a_cjk_font_is_found_when_the_project_set_up_installed_one():
-    from layers.report_map import cjk_font_family
+    from layers.reports.map_png import cjk_font_family
 
     family = cjk_font_family()
     if family is None:
