@@ -52,7 +52,7 @@ MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
     "centers": ("name", "level", "status", "community"),
 }
 #: Our scripts of the page, in load order (common.js first, map.js calls the others).
-PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "map")
+PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "phone", "map")
 #: Uncovered compounds the gap panel lists (the most households first).
 GAP_ROWS = 10
 #: Above this many features a layer is drawn on canvas instead of SVG.

@@ -220,3 +220,93 @@ def test_the_print_view(browser, base_url: str, tmp_path: Path):
     js("window.DangjianMap.endPrint()")
     assert js("var s = window.DangjianMap.ctx.map.getSize(); return [s.x, s.y]") != [1524, 1060]
     assert _console_errors(browser) == []
+
+
+#: The share of the viewport where the map shows: sampled every 2 px against the rects of every visible panel.
+MAP_SHARE_JS = """
+var sel = '.dj-phone-bar, .dj-sheet, .leaflet-control-container .leaflet-control';
+var rects = Array.from(document.querySelectorAll(sel))
+  .filter(function (e) { return e.offsetParent !== null && getComputedStyle(e).visibility !== 'hidden'; })
+  .map(function (e) { return e.getBoundingClientRect(); });
+var vw = window.innerWidth, vh = window.innerHeight, n = 0, covered = 0;
+for (var y = 1; y < vh; y += 2) for (var x = 1; x < vw; x += 2) {
+  n++;
+  if (rects.some(function (r) { return x >= r.left && x < r.right && y >= r.top && y < r.bottom; })) covered++;
+}
+return 1 - covered / n;
+"""
+
+#: Whether the element of selector arguments[0], scrolled to within its panel, lies in the viewport and is what a
+#: tap on its centre hits.
+REACHABLE_JS = """
+var e = document.querySelector(arguments[0]);
+if (!e) return 'missing';
+e.scrollIntoView({block: 'nearest'});
+var r = e.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+if (r.width < 1 || r.height < 1 || r.left < 0 || r.top < 0 || r.right > window.innerWidth + 0.5 || r.bottom > window.innerHeight + 0.5) return 'outside';
+var hit = document.elementFromPoint(x, y);
+return hit === e || e.contains(hit) ? 'ok' : 'covered by ' + (hit && hit.className);
+"""
+
+
+@pytest.fixture(scope="module")
+def phone() -> Iterator[webdriver.Chrome]:
+    with offline_chromium("--disable-gpu", "--lang=zh-CN", window=(390, 844)) as driver:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+        )
+        yield driver
+
+
+def test_the_map_on_a_phone(phone, base_url: str, tmp_path: Path, _demo_built: Dataset):
+    _load(phone, f"{base_url}/maps/coverage")
+    time.sleep(0.4)
+    js = phone.execute_script
+    assert js("return [window.innerWidth, window.innerHeight]") == [390, 844]
+    assert js("return document.querySelector('.folium-map').classList.contains('dj-phone')")
+    rect = js("var r = document.querySelector('.folium-map').getBoundingClientRect(); return [r.width, r.height]")
+    assert rect == [390, 844]
+    share = js(MAP_SHARE_JS)
+    shot = tmp_path / "phone.png"
+    assert phone.save_screenshot(str(shot))
+    if os.environ.get("DANGJIAN_PHONE_SCREENSHOT"):
+        phone.save_screenshot(os.environ["DANGJIAN_PHONE_SCREENSHOT"])
+    assert share >= 0.70, share
+    assert js("return document.querySelector('.dj-phone-name').textContent") == "康巴什示范区"
+    # every control is reachable: on the map, in the bar and in each tab of the sheet
+    for selector in (".leaflet-control-zoom-in", ".leaflet-control-zoom-out", ".leaflet-control-zoom-fullscreen", ".dj-print-control .dj-print-a4",
+                     ".dj-phone-bar", ".dj-tab-search", ".dj-tab-layers", ".dj-tab-legend", ".dj-tab-gaps"):
+        assert js(REACHABLE_JS, selector) == "ok", selector
+    inside = {
+        "search": ".dj-sheet .dj-search input",
+        "layers": ".dj-sheet .leaflet-control-layers-overlays label:last-child input",
+        "legend": ".dj-sheet .dj-legend [data-legend='rings']",
+        "gaps": ".dj-sheet .dj-gap:last-child",
+    }
+    shares = {}
+    for tab, selector in inside.items():
+        js(f"document.querySelector('.dj-tab-{tab}').click()")
+        assert js(REACHABLE_JS, selector) == "ok", tab
+        shares[tab] = js(MAP_SHARE_JS)
+        phone.save_screenshot(str(tmp_path / f"phone_{tab}.png"))
+        if os.environ.get("DANGJIAN_PHONE_SCREENSHOT"):
+            phone.save_screenshot(os.environ["DANGJIAN_PHONE_SCREENSHOT"].replace(".png", f"_{tab}.png"))
+        js(f"document.querySelector('.dj-tab-{tab}').click()")  # closes it again
+    assert min(shares.values()) >= 0.5, shares  # an open sheet still leaves half the map
+    assert js("return window.DangjianMap.sheet()") is None
+    js("document.querySelector('.dj-phone-bar').click()")
+    assert js(REACHABLE_JS, ".dj-phone-bar .dj-title .dj-kpis") == "ok"
+    js("document.querySelector('.dj-phone-bar').click()")
+    # a gap chosen on the phone: the sheet folds and the popup opens on the map
+    js("document.querySelector('.dj-tab-gaps').click()")
+    js("document.querySelector('.dj-sheet .dj-gap').click()")
+    title = "return (document.querySelector('.leaflet-popup-content .dj-popup-title') || {}).textContent"
+    comps = _demo_built["compounds"]
+    first = comps[~comps["covered"]].sort_values("households", ascending=False, kind="stable")["name"].iloc[0]
+    deadline = time.monotonic() + 5
+    while js(title) != first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert js(title) == first
+    assert js("return window.DangjianMap.sheet()") is None
+    assert _console_errors(phone) == []
+    print(f"phone 390x844: map visible {share:.1%} (sheet open: {', '.join(f'{k} {v:.1%}' for k, v in shares.items())})")

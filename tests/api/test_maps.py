@@ -52,7 +52,7 @@ def test_the_page_is_small_offline_and_chinese(demo_client: TestClient):
 def test_every_asset_the_page_names_is_served(demo_client: TestClient):
     page = demo_client.get("/maps/coverage").text
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
-    assert len(assets) == 11  # leaflet js/css, fullscreen js/css, our five scripts and css, favicon
+    assert len(assets) == 12  # leaflet js/css, fullscreen js/css, our six scripts and css, favicon
     for asset in assets:
         r = demo_client.get(asset)
         assert r.status_code == 200, asset
