@@ -25,11 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import api.routers
 from api.auth import read_access
 from api.bodylimit import WriteGate
-from api.deps import DatasetState
 from api.errors import install_error_handlers
 from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.ratelimit import FailedTokenChecks
 from api.settings import Settings
+from api.state.dataset import DatasetState
 from layers.dataset import Dataset
 from layers.store import Store
 
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     -------
     fastapi.FastAPI
         With ``app.state.settings`` and ``app.state.dangjian`` (the
-        :class:`~api.deps.DatasetState`).  The dataset loads on first use.
+        :class:`~api.state.dataset.DatasetState`).  The dataset loads on first use.
     """
     settings = settings or Settings()
     app = FastAPI(

@@ -1,11 +1,14 @@
-"""Small HTTP helpers shared by the routers: ETags, 304s, gzip."""
+"""Small HTTP helpers shared by the routers: ETags, 304s, gzip, the service's base URL."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+
+from api.settings import Settings
 
 #: Bodies at least this large are gzipped for clients that accept it.
 GZIP_MIN_BYTES = 8192
@@ -56,3 +59,17 @@ def body_response(
         body = gzip.compress(body, compresslevel=5)
         h["Content-Encoding"] = "gzip"
     return Response(content=body, media_type=media_type, headers=h)
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """The service's absolute base URL (``settings.public_url`` behind a proxy, else the request's), no trailing slash."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def path_prefix(request: Request, settings: Settings) -> str:
+    """The path the service is mounted at (``""`` at the root), for same-origin links in pages."""
+    if settings.public_url:
+        return urlsplit(settings.public_url).path.rstrip("/")
+    return str(request.scope.get("root_path", "")).rstrip("/")

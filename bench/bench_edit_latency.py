@@ -41,7 +41,7 @@ def _lonlat_offset(lon: float, lat: float, dx_m: float, dy_m: float) -> list[flo
 def run(path: Path, *, rounds: int, full: bool) -> dict[str, list[float]]:
     from fastapi.testclient import TestClient
 
-    import api.editing as editing
+    import api.state.editing as editing
     from api.app import create_app
     from api.settings import Settings
     from layers.store import Role, open_store

@@ -27,12 +27,12 @@ import shapely
 from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
-from api.deps import DatasetState
 from api.maps.assets import json_for_script, static_url
 from api.maps.focus import focus_bounds, shift_bounds
 from api.maps.options import BASEMAPS, CONTEXT_LAYERS, DEFAULT_SHOWN, MAP_LAYERS, MapOptions, check_basemap
 from api.maps.panels import legend, page_words, title_card
 from api.settings import Settings
+from api.state.dataset import DatasetState
 from geo.tiles import fit_zoom
 from layers.i18n import check_lang, text
 from layers.render import layer_style

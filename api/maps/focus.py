@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from api.deps import DatasetState
 from api.maps.options import MapOptions
+from api.state.dataset import DatasetState
 from geo.chinacoords import wgs84_to_gcj02
 from geo.errors import NotFoundError
 

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, require
-from api.deps import StateDep, example
+from api.state.deps import StateDep, example
 from layers.store import Role
 
 router = APIRouter(tags=["audit"])

@@ -12,7 +12,7 @@ Every edit needs an ``editor`` token.  Input is validated like an import
 when a compound is larger than ``max_edit_area_km2`` or a feature lies more
 than ``max_edit_distance_km`` outside the dataset's extent (a swapped
 longitude/latitude or the wrong hemisphere).  The edit itself runs through
-:mod:`api.editing`: batched with edits of other planners arriving at the same
+:mod:`api.state.editing`: batched with edits of other planners arriving at the same
 time, each in its own savepoint, with what depends on them recomputed
 incrementally in the *same* store transaction (so a failure or a kill leaves
 the previous state), and served from memory at once.
@@ -34,9 +34,9 @@ from shapely.geometry import shape
 from starlette.exceptions import HTTPException
 
 from api.auth import Caller, require
-from api.deps import SettingsDep, StateDep, example
-from api.editing import submit_edit
 from api.settings import Settings
+from api.state.deps import SettingsDep, StateDep, example
+from api.state.editing import submit_edit
 from geo.crs import WGS84
 from geo.errors import GeometryError, InvalidValueError
 from layers.dataset import Dataset

@@ -28,19 +28,11 @@ import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import (
-    GEOJSON_DECIMALS,
-    VARIANT_LAYERS,
-    CoordsDep,
-    CoverageDep,
-    SettingsDep,
-    StateDep,
-    dumps,
-    example,
-    public_base,
-)
 from api.errors import error_body
-from api.http import body_response, etag_for
+from api.http import body_response, etag_for, public_base
+from api.state.deps import CoordsDep, CoverageDep, SettingsDep, StateDep, example
+from api.state.features import GEOJSON_DECIMALS, dumps
+from api.state.variants import VARIANT_LAYERS
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
@@ -91,7 +83,7 @@ PropertiesQuery = Annotated[
     Query(description="Comma-separated attribute columns to return (default: all)", openapi_examples=example("name,households,covered")),
 ]
 
-#: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.deps.FeatureTable` writes them.
+#: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.state.features.FeatureTable` writes them.
 DECIMALS = GEOJSON_DECIMALS
 
 

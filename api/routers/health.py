@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import StateDep
+from api.state.deps import StateDep
 
 router = APIRouter(tags=["health"])
 

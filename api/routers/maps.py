@@ -17,11 +17,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.auth import access_token, bearer_token
-from api.deps import CoverageDep, SettingsDep, StateDep, example, path_prefix
+from api.http import path_prefix
 from api.maps.coverage_page import coverage_map_html
 from api.maps.options import MapOptions, parse_layers
 from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.settings import Settings
+from api.state.deps import CoverageDep, SettingsDep, StateDep, example
 
 router = APIRouter(tags=["maps"])
 

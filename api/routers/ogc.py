@@ -6,7 +6,7 @@ header not preferring ``text/html`` to ``application/json``) with the links an
 OGC API - Features client starts from (``self``, ``service-desc``,
 ``service-doc``, ``conformance``, ``data``), else the redirect to the
 coverage map that browsers have always had.  Links are absolute, from
-:func:`api.deps.public_base` (the public URL behind a proxy).
+:func:`api.http.public_base` (the public URL behind a proxy).
 
 ``/conformance`` lists only the classes the service meets: Part 1 core,
 GeoJSON and the OpenAPI definition.  Not ``html``: the service has no HTML
@@ -21,8 +21,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from api.deps import SettingsDep, StateDep, example, public_base
+from api.http import public_base
 from api.routers.features import MAX_LIMIT
+from api.state.deps import SettingsDep, StateDep, example
 from layers.i18n import text
 
 router = APIRouter(tags=["features"])

@@ -10,7 +10,7 @@
   never change it.
 
 Other routers (the coverage map's ``?scenario=ID``) get a scenario's dataset
-from :meth:`api.deps.DatasetState.variant`.
+from :meth:`api.state.dataset.DatasetState.variant`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, require
-from api.deps import LRU, SettingsDep, StateDep
 from api.ratelimit import rate_limited
+from api.state.deps import SettingsDep, StateDep
+from api.state.lru import LRU
 from geo.errors import InputError, InvalidValueError
 from layers.planning.problem import coverage_problem
 from layers.planning.scenario_coverage import ScenarioResult, scenario_result

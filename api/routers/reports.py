@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.deps import CoverageDep, SettingsDep, StateDep
 from api.http import body_response, etag_for, etag_matches, not_modified
 from api.ratelimit import rate_limited
+from api.state.deps import CoverageDep, SettingsDep, StateDep
 from layers.reports.formats import ReportFormat
 from layers.reports.kinds import render_gap_report
 

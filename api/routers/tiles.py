@@ -19,21 +19,12 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import (
-    VARIANT_LAYERS,
-    CoordsDep,
-    CoordsQuery,
-    CoverageDep,
-    CoverageQuery,
-    DatasetState,
-    SettingsDep,
-    StateDep,
-    dumps,
-    example,
-    public_base,
-)
-from api.http import body_response, etag_for, etag_matches, not_modified
+from api.http import body_response, etag_for, etag_matches, not_modified, public_base
 from api.settings import Settings
+from api.state.dataset import DatasetState
+from api.state.deps import CoordsDep, CoordsQuery, CoverageDep, CoverageQuery, SettingsDep, StateDep, example
+from api.state.features import dumps
+from api.state.variants import VARIANT_LAYERS
 from geo.errors import InvalidValueError, NotFoundError
 from geo.tiles import MAX_LATITUDE, MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
 from layers.i18n import text

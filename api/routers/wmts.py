@@ -22,10 +22,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CoordsQuery, CoverageQuery, DatasetState, SettingsDep, StateDep, public_base
-from api.http import body_response, etag_for, etag_matches, not_modified
+from api.http import body_response, etag_for, etag_matches, not_modified, public_base
 from api.routers.tiles import TILEJSON_MAX_ZOOM, TILEJSON_MIN_ZOOM, serve_tile, source_bounds
 from api.settings import Settings
+from api.state.dataset import DatasetState
+from api.state.deps import CoordsQuery, CoverageQuery, SettingsDep, StateDep
 from geo.errors import DangjianError
 from geo.tiles import MAX_ZOOM, ORIGIN_SHIFT_M, tile_limits, tile_matrix
 from layers.i18n import text

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app, discover_routers
-from api.deps import DatasetState
 from api.errors import ERROR_STATUS, status_for
 from api.settings import Settings
+from api.state.dataset import DatasetState
 from geo.errors import (
     CRSError,
     DangjianError,

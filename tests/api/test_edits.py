@@ -304,7 +304,7 @@ def test_two_planners_patching_the_same_version_one_wins_one_gets_412(served):
 
 
 def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: pytest.MonkeyPatch):
-    import api.editing as editing
+    import api.state.editing as editing
 
     client, store, tokens = served
 

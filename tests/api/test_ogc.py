@@ -11,7 +11,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.deps import rfc7946_geometries
+from api.state.features import rfc7946_geometries
 from layers.dataset import Dataset
 from tests.api.conftest import client_for
 

@@ -15,10 +15,10 @@ from openpyxl import load_workbook
 from pyproj import Transformer
 from typer.testing import CliRunner
 
-from api.deps import DatasetState
 from api.errors import install_error_handlers
 from api.routers import planning, reports
 from api.settings import Settings
+from api.state.dataset import DatasetState
 from layers.dataset import Dataset, write_dataset
 from layers.planning.scenario_store import ScenarioStore
 from layers.store import Store

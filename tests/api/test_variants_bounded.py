@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import api.deps
+import api.state.variants
 from api.app import create_app
 from api.settings import Settings
 
@@ -32,7 +32,7 @@ def test_a_variant_is_computed_once_and_not_under_the_state_lock(client: TestCli
     state = client.app.state.dangjian
     state.dataset()
     calls: list[bool] = []
-    real = api.deps.coverage_variant
+    real = api.state.variants.coverage_variant
 
     def slow(ds, params):  # type: ignore[no-untyped-def]
         # the state's lock is free while a variant is computed: another thread (an edit, a reload) can take it
@@ -51,7 +51,7 @@ def test_a_variant_is_computed_once_and_not_under_the_state_lock(client: TestCli
         time.sleep(0.3)
         return real(ds, params)
 
-    monkeypatch.setattr(api.deps, "coverage_variant", slow)
+    monkeypatch.setattr(api.state.variants, "coverage_variant", slow)
     answers: list[int] = []
     threads = [
         threading.Thread(target=lambda: answers.append(client.get("/coverage/summary?minutes=5").status_code)) for _ in range(4)

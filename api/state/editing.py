@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.auth import Caller
-from api.deps import DatasetState
+from api.state.dataset import DatasetState
 from geo.errors import DangjianError, NotFoundError
 from layers.coverage import Method, parse_method
 from layers.dataset import Dataset
