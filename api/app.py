@@ -28,6 +28,7 @@ from api.bodylimit import WriteGate
 from api.errors import install_error_handlers
 from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.ratelimit import FailedTokenChecks
+from api.routers.planning import ScenarioResults
 from api.settings import Settings
 from api.state.dataset import DatasetState
 from layers.dataset import Dataset
@@ -145,8 +146,9 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     Returns
     -------
     fastapi.FastAPI
-        With ``app.state.settings`` and ``app.state.dangjian`` (the
-        :class:`~api.state.dataset.DatasetState`).  The dataset loads on first use.
+        With ``app.state.settings``, ``app.state.dangjian`` (the
+        :class:`~api.state.dataset.DatasetState`) and ``app.state.scenario_results``
+        (:class:`~api.routers.planning.ScenarioResults`).  The dataset loads on first use.
     """
     settings = settings or Settings()
     app = FastAPI(
@@ -164,6 +166,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     )
     app.state.settings = settings
     app.state.dangjian = DatasetState(settings, dataset, store=store)
+    app.state.scenario_results = ScenarioResults()
     install_error_handlers(app)
 
     csp = content_security_policy(None, basemap=settings.basemap, frame_ancestors=allowed_ancestors(list(settings.frame_ancestors)))

@@ -1,27 +1,25 @@
 """``dangjian optimize``: sites for new centres (maximal covering, or set covering with ``--cover-all``)."""
 
-
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
+
+from api.dataset_store import read_stored_dataset
+from api.settings import Settings
+from geo.errors import InvalidValueError
+from geo.files import check_output_folder, write_atomic
+from layers.i18n import check_lang, text
+from layers.planning.files import read_candidates, write_suggestion
+from layers.planning.problem import coverage_problem
+from layers.planning.suggestion import maximal_covering, set_covering, suggestion_dataset
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``optimize`` command to the ``dangjian`` app."""
-    from dataclasses import asdict
-
-    from rich.table import Table
-
-    from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out
-    from api.dataset_store import read_stored_dataset
-    from api.settings import Settings
-    from geo.errors import InvalidValueError
-    from geo.files import check_output_folder, write_atomic
-    from layers.i18n import check_lang, text
-    from layers.planning.files import read_candidates, write_suggestion
-    from layers.planning.problem import coverage_problem
-    from layers.planning.suggestion import maximal_covering, set_covering, suggestion_dataset
+    from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out  # api.cli imports this module: not at the top
 
     @app.command()
     @friendly_errors
@@ -72,7 +70,7 @@ def register(app: typer.Typer) -> None:
             path = write_suggestion(result, output, lang=lang)
             err.print(text("suggest.written", lang, path=path), highlight=False, markup=False)
         if map_png is not None:
-            from layers.reports.map_png import gap_map_png
+            from layers.reports.map_png import gap_map_png  # matplotlib: loaded only when a map is asked for
 
             png = gap_map_png(suggestion_dataset(ds, result), lang=lang, sites=result.sites,
                               site_radius_m=result.problem.limit_m)

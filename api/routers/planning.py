@@ -6,8 +6,10 @@
 - ``POST /scenarios``, ``GET /scenarios``, ``GET/PUT/DELETE /scenarios/{id}``:
   named sets of changes to centres (add, move, remove, change level or
   status); ``GET /scenarios/{id}`` answers the coverage and the difference
-  from the base by community.  Scenarios are stored beside the dataset and
-  never change it.
+  from the base by community.  Scenarios are kept in the dataset's store
+  (else in JSON files beside it) and never change the dataset; their results
+  are kept in the app's :class:`ScenarioResults` (made by
+  :func:`api.app.create_app`).
 
 Other routers (the coverage map's ``?scenario=ID``) get a scenario's dataset
 from :meth:`api.state.dataset.DatasetState.variant`.
@@ -21,11 +23,12 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import numpy as np
 import shapely
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Caller, require
 from api.ratelimit import rate_limited
+from api.state.dataset import DatasetState
 from api.state.deps import SettingsDep, StateDep
 from api.state.lru import LRU
 from geo.errors import InputError, InvalidValueError
@@ -158,19 +161,41 @@ def get_scenario_store(state: StateDep) -> Scenarios:
     return state.scenarios()
 
 
+class ScenarioResults:
+    """The scenario results an app has computed, the ``maxsize`` last used kept.
+
+    One per app: :func:`api.app.create_app` makes it as ``app.state.scenario_results``
+    and routes get it with ``Depends(get_scenario_results)``.  A result is kept under
+    the served dataset's version and the scenario's content, so editing either
+    computes it anew; the rest simply ages out.
+    """
+
+    def __init__(self, maxsize: int = 32) -> None:
+        self._kept = LRU(maxsize)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def result(self, state: DatasetState, scenario: Scenario) -> ScenarioResult:
+        """The coverage and difference from the base of ``scenario`` over the served dataset."""
+        base = state.dataset()
+        key = (state.version, json.dumps(scenario.as_dict(), sort_keys=True, ensure_ascii=False))
+        found = self._kept.get(key)
+        if found is None:
+            found = scenario_result(base, scenario)
+            self._kept.put(key, found)
+        return found
+
+
+def get_scenario_results(request: Request) -> ScenarioResults:
+    """The app's :class:`ScenarioResults` (FastAPI dependency)."""
+    return request.app.state.scenario_results
+
+
 StoreDep = Annotated[Scenarios, Depends(get_scenario_store)]
+ResultsDep = Annotated[ScenarioResults, Depends(get_scenario_results)]
 #: Scenarios and suggestions need a ``planner`` token.
 PlannerDep = Annotated[Caller, Depends(require(Role.planner))]
-_results = LRU(32)
-
-
-def _result(state: Any, scenario: Scenario) -> ScenarioResult:
-    key = (state.version, json.dumps(scenario.as_dict(), sort_keys=True, ensure_ascii=False))
-    found = _results.get(key)
-    if found is None:
-        found = scenario_result(state.dataset(), scenario)
-        _results.put(key, found)
-    return found
 
 
 def _save_guard(func: Any, *args: Any, **kwargs: Any) -> Scenario:
@@ -183,11 +208,15 @@ def _save_guard(func: Any, *args: Any, **kwargs: Any) -> Scenario:
 
 @router.post("/scenarios", status_code=201, summary="Create a scenario")
 def create_scenario(
-    state: StateDep, store: StoreDep, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
+    state: StateDep,
+    store: StoreDep,
+    results: ResultsDep,
+    body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])],
+    caller: PlannerDep,
 ) -> dict[str, Any]:
     """Store a new scenario (checked against the dataset) and answer its coverage and difference from the base."""
     scenario = _save_guard(store.as_actor(caller.actor).create, body.as_data(), base=state.dataset())
-    return _result(state, scenario).as_dict()
+    return results.result(state, scenario).as_dict()
 
 
 @router.get("/scenarios", summary="List scenarios")
@@ -209,19 +238,24 @@ def list_scenarios(store: StoreDep) -> dict[str, Any]:
 
 
 @router.get("/scenarios/{scenario_id}", summary="A scenario's coverage and difference from the base")
-def get_scenario(state: StateDep, store: StoreDep, scenario_id: str) -> dict[str, Any]:
+def get_scenario(state: StateDep, store: StoreDep, results: ResultsDep, scenario_id: str) -> dict[str, Any]:
     """The scenario, coverage before and after, households and compounds gained and lost by community,
     the compounds whose coverage changed, and the changed centres."""
-    return _result(state, store.get(scenario_id)).as_dict()
+    return results.result(state, store.get(scenario_id)).as_dict()
 
 
 @router.put("/scenarios/{scenario_id}", summary="Replace a scenario's changes")
 def put_scenario(
-    state: StateDep, store: StoreDep, scenario_id: str, body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])], caller: PlannerDep
+    state: StateDep,
+    store: StoreDep,
+    results: ResultsDep,
+    scenario_id: str,
+    body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])],
+    caller: PlannerDep,
 ) -> dict[str, Any]:
     """Replace name, description and changes; answers the new coverage and difference."""
     scenario = _save_guard(store.as_actor(caller.actor).replace, scenario_id, body.as_data(), base=state.dataset())
-    return _result(state, scenario).as_dict()
+    return results.result(state, scenario).as_dict()
 
 
 @router.delete("/scenarios/{scenario_id}", status_code=204, summary="Delete a scenario")

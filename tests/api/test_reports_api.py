@@ -42,6 +42,7 @@ def make_app(dataset: Dataset, scenario_dir: Path | None, tokens: Store | None =
     install_error_handlers(app)
     app.state.settings = settings
     app.state.dangjian = DatasetState(settings, dataset=dataset)
+    app.state.scenario_results = planning.ScenarioResults()
     app.state.token_store = tokens
     if scenario_dir is not None:
         app.state.dangjian.use_scenarios(ScenarioStore(scenario_dir))
@@ -160,6 +161,18 @@ def test_scenario_lifecycle(client: TestClient):
     assert client.delete(f"/scenarios/{sid}").status_code == 204
     missing = client.get(f"/scenarios/{sid}")
     assert missing.status_code == 404 and missing.json()["field"] == "scenario"
+
+
+def test_scenario_results_are_kept_per_app_and_bounded(town: Dataset, tmp_path: Path, token_store):
+    store, tokens = token_store
+    app = make_app(town, tmp_path / "scenarios", store)
+    app.state.scenario_results = planning.ScenarioResults(maxsize=1)
+    client = TestClient(app, headers=bearer(tokens["planner"]))
+    first = client.post("/scenarios", json={"name": "不变", "changes": []}).json()["scenario"]["id"]
+    assert client.post("/scenarios", json={"name": "撤销", "changes": [{"op": "remove", "center_id": "S1"}]}).status_code == 201
+    assert len(app.state.scenario_results) == 1  # the first result made room for the second
+    assert client.get(f"/scenarios/{first}").json()["difference"]["net_households"] == 0
+    assert len(make_app(town, tmp_path / "scenarios", store).state.scenario_results) == 0  # another app, its own
 
 
 def test_scenario_errors_name_the_change(client: TestClient):
