@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     from api.commands.token import cli_actor
     from api.settings import Settings
     from layers.i18n import check_lang
-    from layers.importer import (
+    from layers.importing import (
         ImportOptions,
         import_sources,
         import_to_file,

@@ -38,7 +38,7 @@ from api.errors import error_body, status_for
 from api.ratelimit import rate_limited
 from api.settings import Settings
 from geo.errors import DangjianError, NotFoundError
-from layers.importer import (
+from layers.importing import (
     ImportOptions,
     StoredImport,
     import_sources,

@@ -1,13 +1,73 @@
-"""Importing the files planners hold into a dataset, one concern per module.
+"""Importing the files planners hold into a dataset, and reporting every decision.
 
-Reading (each file becomes :class:`~layers.importing.raw.RawLayer` s, nothing validated):
+``import_sources`` reads one or more sources (GeoPackage, GeoJSON, Shapefile,
+zip, KML, CSV/XLSX with coordinates, OpenStreetMap), decides which input layer
+each table is, maps Chinese or English headers onto the design's columns,
+brings coordinates to WGS84 (any EPSG code, CGCS2000, or GCJ-02/BD-09 web-map
+coordinates), validates and repairs rows, and returns a
+:class:`~layers.dataset.Dataset` plus an :class:`ImportReport`; nothing is
+written.  ``write_import`` / ``import_to_gpkg`` / ``import_to_file`` then
+write it into the dataset's store in one transaction.  Heuristics warn, they
+never silently change data.
 
-- :mod:`~layers.importing.raw`: the raw layer, file formats by ending, header keys, text encodings.
-- :mod:`~layers.importing.readers`: GeoPackage, GeoJSON, Shapefile, KML/KMZ.
-- :mod:`~layers.importing.tables`: CSV/XLSX tables with coordinate columns (经度/纬度, X/Y, WKT).
-- :mod:`~layers.importing.archives`: zips, unpacked within limits.
-- :mod:`~layers.importing.osm_files`, :mod:`~layers.importing.osm`,
-  :mod:`~layers.importing.households`: OpenStreetMap files, their tags mapped
-  onto the layers, households estimated from buildings.
-- :mod:`~layers.importing.options`: the options of an import.
+One concern per module:
+
+Options and report
+    :mod:`~layers.importing.options` (``--crs``, ``--layer``, ``--columns`` ..., OSM household options),
+    :mod:`~layers.importing.report` (the import report and its text form).
+Reading (each file becomes :class:`~layers.importing.raw.RawLayer` s, nothing validated)
+    :mod:`~layers.importing.raw` (the raw layer, formats, header keys, encodings),
+    :mod:`~layers.importing.sources` (the tables in files, zips and OSM extracts),
+    :mod:`~layers.importing.readers` (GeoPackage, GeoJSON, Shapefile, KML),
+    :mod:`~layers.importing.tables` (CSV/XLSX with 经度/纬度, X/Y or WKT columns),
+    :mod:`~layers.importing.archives` (zips, unpacked within limits),
+    :mod:`~layers.importing.osm_files`, :mod:`~layers.importing.osm`, :mod:`~layers.importing.households`
+    (OpenStreetMap files, their tags mapped onto the layers, households from buildings).
+Preparing each table
+    :mod:`~layers.importing.kinds` (which layer a table is),
+    :mod:`~layers.importing.columns` (header spellings, safe column names),
+    :mod:`~layers.importing.coords` (to WGS84, checked against the declared CRS),
+    :mod:`~layers.importing.prepare` (the steps for one table, validation).
+Assembling and checking
+    :mod:`~layers.importing.pipeline` (``import_sources``, the steps in order),
+    :mod:`~layers.importing.clip` (``--bbox``, ``--clip``),
+    :mod:`~layers.importing.checks` (far-away features, outside China, no centres),
+    :mod:`~layers.importing.detect` (GCJ-02/BD-09 offsets against the roads).
+Writing
+    :mod:`~layers.importing.publish` (into the store in one transaction; report files beside a GeoPackage).
 """
+
+from __future__ import annotations
+
+from layers.importing.options import TARGETS, ImportOptions, OSMOptions, SourceCRS, parse_bbox, parse_columns, parse_crs
+from layers.importing.pipeline import import_sources
+from layers.importing.publish import (
+    StoredImport,
+    WriteOptions,
+    import_to_file,
+    import_to_gpkg,
+    remove_stale_scratch,
+    write_import,
+)
+from layers.importing.report import ImportReport, SourceReport, report_lines, report_paths
+
+__all__ = [
+    "TARGETS",
+    "ImportOptions",
+    "ImportReport",
+    "OSMOptions",
+    "SourceCRS",
+    "SourceReport",
+    "StoredImport",
+    "WriteOptions",
+    "import_sources",
+    "import_to_file",
+    "import_to_gpkg",
+    "parse_bbox",
+    "parse_columns",
+    "parse_crs",
+    "remove_stale_scratch",
+    "report_lines",
+    "report_paths",
+    "write_import",
+]

@@ -59,7 +59,7 @@ from bench.synth_city import make_city, write_city
 from geo.errors import NotFoundError
 from layers.build import BuildParams, build_dataset, coverage_layers, summarize
 from layers.dataset import Dataset
-from layers.importer import import_sources
+from layers.importing import import_sources
 from layers.store import Role, Store, open_store
 from tests.conftest import LOCAL, ORIGIN, block_layers, make_dataset
 from tests.pgcluster import free_port

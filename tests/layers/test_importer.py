@@ -33,7 +33,15 @@ from geo.chinacoords import transform_geometries, wgs84_to_bd09, wgs84_to_gcj02
 from geo.errors import CRSError, DatasetExistsError, InputError, InvalidValueError, MissingColumnError
 from layers.build import BuildParams, build_dataset, summary_lines
 from layers.dataset import read_dataset
-from layers.importer import ImportOptions, import_sources, import_to_file, import_to_gpkg, parse_crs, report_lines
+from layers.importing import (
+    ImportOptions,
+    import_sources,
+    import_to_file,
+    import_to_gpkg,
+    parse_crs,
+    remove_stale_scratch,
+    report_lines,
+)
 from layers.importing.archives import safe_extract
 from layers.store import open_store
 
@@ -647,7 +655,6 @@ def test_import_to_gpkg_refuses_an_existing_output_before_reading(tmp_path: Path
 
 
 def test_left_overs_of_killed_imports_and_uploads_are_removed_after_an_hour(tmp_path: Path):
-    from layers.importer import remove_stale_scratch
 
     old = time.time() - 2 * 3600
     names = [".town.import-ab12.gpkg", ".town.import-ab12.gpkg-wal", "..fresh0.import-cd34.dj-ef56.gpkg", ".upload-x1y2"]

@@ -1,0 +1,94 @@
+"""Checks of the assembled layers that warn in the report: data far from the rest, outside China, no centres yet.
+
+Heuristics warn, they never silently change data; the one exception is a
+feature farther than :data:`FAR_MIN_KM` (and :data:`FAR_FACTOR` times the
+data's own spread) from the bulk of all layers, typically a typo'd
+coordinate, another city's row or a 0,0 point: it is left out and named in
+the report.  Checks of single tables (coordinates against their CRS, the
+web-map offset) live in :mod:`~layers.importing.coords` and
+:mod:`~layers.importing.detect`.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.chinacoords import out_of_china
+from geo.crs import bulk_centre, distance_from_km
+from layers.importing.prepare import PreparedTable
+from layers.importing.report import ImportReport
+
+#: A feature farther than this from the bulk of the data (km), and than FAR_FACTOR times the bulk's own spread,
+#: is left out of the import and listed in the report (a typo'd coordinate, another city's row, a 0,0 point).
+FAR_MIN_KM = 50.0
+FAR_FACTOR = 5.0
+
+#: Far features named in the warning; the rest are counted.
+_FAR_NAMED = 10
+
+
+def _distances_km(layers: dict[str, gpd.GeoDataFrame]) -> tuple[dict[str, np.ndarray], float]:
+    """Per non-empty layer, each feature's distance (km) from the bulk centre of all; and the limit beyond which it is far."""
+    centre = bulk_centre(*[f for f in layers.values() if len(f)])
+    distances = {}
+    for layer, frame in layers.items():
+        if not len(frame):
+            continue
+        b = shapely.bounds(frame.geometry.to_numpy())
+        distances[layer] = distance_from_km((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, centre)
+    spreads = [d[np.isfinite(d)] for d in distances.values()]
+    spread = float(np.quantile(np.concatenate(spreads), 0.9)) if spreads else 0.0
+    return distances, max(FAR_MIN_KM, FAR_FACTOR * spread)
+
+
+def drop_far_away(layers: dict[str, gpd.GeoDataFrame], tables: dict[str, list[PreparedTable]], report: ImportReport) -> None:
+    """Leave out features far from the robust bulk of all layers; one report warning per layer with their ids/names."""
+    if not any(len(f) for f in layers.values()):
+        return
+    distances, limit = _distances_km(layers)
+    for layer, d in distances.items():
+        far = ~(d <= limit)
+        if not far.any():
+            continue
+        frame = layers[layer]
+        label = frame["name"] if "name" in frame.columns else frame.get("id", pd.Series(frame.index, index=frame.index))
+        named = [str(v) for v in label[far].head(_FAR_NAMED)]
+        first = tables[layer][0] if tables.get(layer) else None
+        report.warn(
+            "far_away",
+            f"{int(far.sum())} {layer} lie more than {limit:.0f} km from the rest of the data (up to {float(np.nanmax(np.where(far, d, 0))):.0f} km) "
+            f"and were left out: {', '.join(named)}{' ...' if far.sum() > _FAR_NAMED else ''}; check their coordinates",
+            first.raw.source if first else "",
+        )
+        layers[layer] = frame[~far].reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else frame[~far]
+        if first:
+            first.report.clipped += int(far.sum())
+
+
+def warn_outside_china(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:
+    """One warning naming the layers that lie mostly outside China."""
+    outside = []
+    for layer, frame in layers.items():
+        geoms = frame.geometry.to_numpy()
+        if not len(geoms):
+            continue
+        pts = shapely.get_coordinates(shapely.point_on_surface(geoms))
+        share = float(out_of_china(pts[:, 0], pts[:, 1]).mean())
+        if share > 0.5:
+            outside.append(f"{layer} {share:.0%}")
+    if outside:
+        report.warn(
+            "outside_china",
+            f"the data lies outside China ({', '.join(outside)} of the features): fine for a test, "
+            "but for a Chinese district check the coordinate system (--crs)",
+        )
+
+
+def warn_no_centres(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:
+    """Warn when no existing service centre was imported: every compound starts uncovered."""
+    centers = layers["centers"]
+    if not len(centers) or not centers["status"].eq("existing").any():
+        report.warn("no_centers", "the dataset has no existing service centre yet: it builds, and every compound is uncovered until centres are added")
