@@ -118,14 +118,16 @@ def _peak_mb() -> float:
 def _instrument_store(timers: Timers) -> None:
     """Time the snapshot read, each layer's write and its parts, the meta and the commit's checkpoint."""
     import layers.rebuild as rebuild
-    import layers.store.base as base
-    from layers.store.gpkg import GeoPackageStore, GpkgSession
+    import layers.store.layer_writes as layer_writes
+    from layers.store import Snapshot, Transaction
+    from layers.store.gpkg import GeoPackageStore
+    from layers.store.gpkg_session import GpkgSession
 
-    timers.wrap(base.Snapshot, "export_dataset", "read: snapshot export_dataset")
+    timers.wrap(Snapshot, "export_dataset", "read: snapshot export_dataset")
     timers.wrap(GpkgSession, "read_layer", lambda a, k: f"read.{a[1]}")
     timers.wrap(rebuild, "prepared_inputs", "read: prepared_inputs (checks, ids)")
 
-    orig_write = base.Transaction.write_layer
+    orig_write = Transaction.write_layer
 
     @functools.wraps(orig_write)
     def write_layer(tx: Any, name: str, frame: Any, *args: Any, **kwargs: Any) -> Any:
@@ -136,13 +138,13 @@ def _instrument_store(timers: Timers) -> None:
         finally:
             timers.s[f"write.{name}"] += time.perf_counter() - t
 
-    base.Transaction.write_layer = write_layer  # type: ignore[method-assign]
-    timers.wrap(base, "storage_frame", timers.sub("storage_frame"))
-    timers.wrap(base.Transaction, "_version_layer", timers.sub("versions"))
+    Transaction.write_layer = write_layer  # type: ignore[method-assign]
+    timers.wrap(layer_writes, "storage_frame", timers.sub("storage_frame"))
+    timers.wrap(Transaction, "_version_layer", timers.sub("versions"))
     timers.wrap(GpkgSession, "replace_layer", timers.sub("replace_layer"))
     timers.wrap(GpkgSession, "_copy_layer_from", timers.sub("copy_into_store"))
     timers.wrap(GpkgSession, "drop_layer", timers.sub("drop_old"))
-    timers.wrap(base.Transaction, "set_meta", "write: set_meta")
+    timers.wrap(Transaction, "set_meta", "write: set_meta")
     timers.wrap(GeoPackageStore, "_after_commit", "write: WAL checkpoint after commit")
 
 

@@ -8,10 +8,30 @@
 ::
 
     store = open_store("district.gpkg")                       # or a postgresql:// URL
-    ds = store.export_dataset()                               # a Dataset for build/report code
-    ref = store.update_feature("centers", "S0003", properties={"status": "existing"},
-                               expected_version=2, actor="token:3fa9c2d1")
-    store.revision()                                          # for ETags and tile caches
+    with store.snapshot() as snap:                            # one consistent view
+        ds = snap.export_dataset()                            # a Dataset for build/report code
+        revision = snap.revision                              # for ETags and tile caches
+    with store.transaction(actor="token:3fa9c2d1") as tx:     # all or nothing
+        ref = tx.update_feature("centers", "S0003", properties={"status": "existing"}, expected_version=2)
+
+The package, one concern a module:
+
+- :mod:`~layers.store.store`: :class:`Store`, connections and sessions, the token check;
+- :mod:`~layers.store.snapshot`: :class:`Snapshot`, every read;
+- :mod:`~layers.store.transaction`: :class:`Transaction`, the audit log, versions, meta, documents, tokens;
+  :mod:`~layers.store.layer_writes` (whole layers, whole datasets) and
+  :mod:`~layers.store.feature_writes` (one feature) are its writes;
+- :mod:`~layers.store.records`: what reads and writes hand back (:class:`StoredFeature`, :class:`TokenInfo` ...);
+- :mod:`~layers.store.session`: the :class:`~layers.store.session.Session` a backend implements;
+  :mod:`~layers.store.migrations` applies each backend's migrations;
+- :mod:`~layers.store.gpkg` (with ``gpkg_session``, ``gpkg_geometry``) and
+  :mod:`~layers.store.postgis` (with ``postgis_session``): the backends;
+- :mod:`~layers.store.frames` (frames in and out, column kinds), :mod:`~layers.store.tokens`
+  (roles, token format, hashes), :mod:`~layers.store.adopt` (what earlier versions left),
+  :mod:`~layers.store.catalog` (the datasets of a PostGIS database).
+
+The store knows datasets, layers, rows and JSON documents, never what a
+scenario, a report or an import means.
 """
 
 from __future__ import annotations
@@ -22,21 +42,23 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from geo.errors import InvalidValueError
-from layers.store.base import (
+from layers.dataset import read_dataset
+from layers.store.frames import VERSIONED_LAYERS
+from layers.store.gpkg import GeoPackageStore
+from layers.store.records import (
     DERIVED_REVISION,
     AuditAction,
     AuditEntry,
     FeatureRef,
     LayerInfo,
     NewToken,
-    Snapshot,
-    Store,
     StoredFeature,
     TokenInfo,
-    Transaction,
 )
-from layers.store.frames import VERSIONED_LAYERS
+from layers.store.snapshot import Snapshot
+from layers.store.store import Store
 from layers.store.tokens import Role, parse_role
+from layers.store.transaction import Transaction
 
 __all__ = [
     "DERIVED_REVISION",
@@ -137,15 +159,11 @@ def open_store(
         source = Path(target)
         schema = schema or from_url or schema_name_for(source.name)
     if url is None:
-        from layers.store.gpkg import GeoPackageStore
-
         return GeoPackageStore(Path(target))
-    from layers.store.postgis import PostGISStore
+    from layers.store.postgis import PostGISStore  # psycopg loads only for a PostGIS store
 
     store = PostGISStore(url, schema=schema_name_for(schema or DEFAULT_SCHEMA))
     if seed and source is not None and source.exists() and not store.list_layers():
-        from layers.dataset import read_dataset
-
         dataset = read_dataset(source)
         with store.transaction(actor="system:seed") as tx:
             if not tx.list_layers():  # another process may have seeded it meanwhile

@@ -1,24 +1,36 @@
-"""Adopt a legacy ``NAME.built.gpkg`` into the dataset's own store, once.
+"""Taking in, once, what earlier versions left beside or inside a dataset.
 
-Earlier versions served a second "built" copy beside each dataset and kept
-edits, tokens, scenarios and the audit log there.  A dataset is now one store:
-:func:`adopt_built_copy` merges such a copy into it in one transaction — the
-newer of the two states wins for the layers, tokens, audit entries, scenarios
-and import reports of the copy are added, nothing is dropped — and records the
-adoption in the store's meta values so it happens only once.  The copy itself
-is left where it is (another process may still have it open); it is no longer
-used.
+- A dataset file without the store's tables (:func:`adopt_file`, the
+  GeoPackage store's first migration): its layers are registered (every
+  feature of ``centers`` and ``compounds`` at version 1), its ``meta`` table
+  is copied into the meta values, and the scenario documents an earlier
+  version kept as JSON files in ``NAME.scenarios/`` beside it are stored as
+  they are.
+- A legacy ``NAME.built.gpkg`` (:func:`adopt_built_copy`): earlier versions
+  served a second "built" copy beside each dataset and kept edits, tokens,
+  scenarios and the audit log there.  It is merged into the store in one
+  transaction — the newer of the two states wins for the layers, tokens,
+  audit entries, scenarios and import reports of the copy are added, nothing
+  is dropped — and the adoption is recorded in the store's meta values so it
+  happens only once.  The copy itself is left where it is (another process
+  may still have it open); it is no longer used.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from layers.store.base import AuditAction, Store, Transaction
+from layers.dataset import read_dataset
+from layers.store.frames import VERSIONED_LAYERS, row_digests, storage_frame
+from layers.store.records import DERIVED_REVISION, AuditAction, Json, now_utc
+from layers.store.session import Session
+from layers.store.store import Store
+from layers.store.transaction import Transaction
 
 #: Meta key listing the copies adopted so far.
 ADOPTED = "adopted_copies"
@@ -83,8 +95,6 @@ def adopt_built_copy(store: Store, copy: Path, *, actor: str, store_changed: flo
         What was adopted (``newer``: whether the copy's layers won; counts of
         tokens, audit entries, scenarios), ``None`` when there was nothing to do.
     """
-    from layers.dataset import read_dataset
-
     copy = Path(copy).resolve()
     if not copy.is_file() or (store.path is not None and copy == store.path.resolve()):
         return None
@@ -149,3 +159,59 @@ def _merge_service_rows(tx: Transaction, rows: dict[str, list[tuple[Any, ...]]])
         "scenarios": len(scenarios),
         "import_reports": len(rows["dj_import_reports"]),
     }
+
+
+def adopt_file(session: Session, path: Path) -> None:
+    """First open of the dataset file ``path`` (in its first migration): register its layers, copy its ``meta`` table and scenario files."""
+    _adopt_layers(session)
+    if session.layer_kinds("meta") is None:
+        # A registered attribute table also keeps GDAL from listing the dj_ tables as layers.
+        session.meta_written({})
+    else:
+        for key, value in session.query('SELECT "key", "value" FROM "meta"'):
+            try:
+                parsed = json.loads(value) if value is not None else None
+            except ValueError:
+                parsed = value
+            session.exec("INSERT OR REPLACE INTO dj_meta (key, value) VALUES (?, ?)", (str(key), Json(parsed)))
+        kinds = session.layer_kinds("compounds") or {}
+        built = session.query("SELECT 1 FROM dj_meta WHERE key = 'built_at'") and "covered" in kinds and session.layer_kinds("units") is not None
+        if built:
+            # written whole by `dangjian build`: its derived layers agree with its centres and compounds as they are
+            session.exec("INSERT OR REPLACE INTO dj_meta (key, value) VALUES (?, ?)", (DERIVED_REVISION, Json(0)))
+    folder = path.parent / f"{path.stem}.scenarios"  # where versions before the store kept a file's scenarios
+    if folder.is_dir():
+        for f in sorted(folder.glob("*.json")):
+            try:
+                doc = json.loads(f.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(doc, dict):
+                continue
+            at = str(doc.get("created_at") or now_utc().isoformat())
+            session.exec(
+                "INSERT OR IGNORE INTO dj_scenarios (id, doc, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (f.stem, Json(doc), at, str(doc.get("updated_at") or at)),
+            )
+
+
+def _adopt_layers(session: Session) -> None:
+    """Register layers a store finds on first open: kinds, and version 1 for every feature of ``centers``/``compounds``."""
+    at = now_utc()
+    for name in session.layer_names():
+        kinds = session.layer_kinds(name) or {}
+        session.exec(
+            "INSERT INTO dj_layers (name, kinds, geometry_type, revision, updated_at) VALUES (?, ?, ?, 0, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, Json([[c, k] for c, k in kinds.items()]), session.geometry_type(name), at),
+        )
+        if name not in VERSIONED_LAYERS or "id" not in kinds:
+            continue
+        frame = session.read_layer(name)
+        table, _ = storage_frame(name, frame)
+        digests = row_digests(table, name)  # type: ignore[arg-type]
+        session.executemany(
+            "INSERT INTO dj_versions (layer, feature_id, version, digest, deleted) VALUES (?, ?, 1, ?, ?) "
+            "ON CONFLICT (layer, feature_id) DO NOTHING",
+            [(name, str(f), d, False) for f, d in zip(table["id"], digests, strict=True)],
+        )

@@ -19,8 +19,8 @@ from api.errors import install_error_handlers
 from api.routers.datasets import get_settings, router
 from api.settings import Settings
 from layers.dataset import read_dataset
-from layers.store import Store, open_store
-from layers.store import base as store_base
+from layers.store import Store, Transaction, open_store
+from layers.store import store as store_module
 from layers.store.catalog import postgis_datasets
 from tests.api.conftest import bearer
 
@@ -302,16 +302,16 @@ def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
     assert res.status_code == 422 and res.json()["field"] == "compounds.households"
 
     # A failure in the middle of writing (after the upload was read) rolls the whole import back.
-    def fail(tx: store_base.Transaction) -> None:
+    def fail(tx: Transaction) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_base, "_before_commit", fail)
+    monkeypatch.setattr(store_module, "_before_commit", fail)
     good = one_compound_csv("新小区")
     with pytest.raises(RuntimeError, match="disk full"):
         client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "kept", "replace": "true", "allow_empty": "true"})
     with pytest.raises(RuntimeError, match="disk full"):
         client.post("/datasets", files={"files": ("compounds.csv", good)}, data={"name": "fresh", "allow_empty": "true"})
-    monkeypatch.setattr(store_base, "_before_commit", None)
+    monkeypatch.setattr(store_module, "_before_commit", None)
 
     with open_store(path) as store:
         assert store.revision() == revision

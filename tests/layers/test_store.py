@@ -24,7 +24,7 @@ import pyogrio
 import pytest
 import shapely
 
-import layers.store.base as store_base
+import layers.store.store as store_module
 from geo.errors import (
     FeatureExistsError,
     GeometryError,
@@ -450,10 +450,10 @@ def test_a_transaction_failing_midway_leaves_the_previous_state(loaded: Store, m
     def fail(tx: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_base, "_before_commit", fail)
+    monkeypatch.setattr(store_module, "_before_commit", fail)
     with pytest.raises(OSError, match="disk full"):
         loaded.write_layer("compounds", loaded.read_layer("compounds").iloc[:1], actor="a")
-    monkeypatch.setattr(store_base, "_before_commit", None)
+    monkeypatch.setattr(store_module, "_before_commit", None)
     bad = Dataset(layers={**loaded.export_dataset().layers}, metric_crs=None, meta={})  # type: ignore[arg-type]
     bad.layers["centers"] = bad.layers["centers"].assign(id="S1")  # written after boundary, compounds ...
     with pytest.raises(InvalidValueError, match="repeated"):
@@ -468,7 +468,7 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import sys, time
     import geopandas as gpd, numpy as np, shapely
-    import layers.store.base as base
+    import layers.store.store as store_module
     from layers.store import open_store
 
     store = open_store(sys.argv[1])
@@ -482,7 +482,7 @@ _KILL_SCRIPT = textwrap.dedent(
         print("MIDWAY", tx._s.count_rows("roads"), flush=True)
         time.sleep(120)
 
-    base._before_commit = stall
+    store_module._before_commit = stall
     store.write_layer("roads", roads, actor="killed")
     """
 )

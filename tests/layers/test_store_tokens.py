@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-import layers.store.base as store_base
 import layers.store.gpkg as gpkg_module
 import layers.store.postgis as postgis_module
+import layers.store.store as store_module
 from layers.dataset import Dataset, write_dataset
 from layers.store import Role, Store, open_store
 from layers.store.tokens import TokenCheck, TokenChecks, split_token
@@ -66,13 +66,13 @@ def make_store(target: str) -> Iterator[Callable[[], Store]]:
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The secrets the stores hash (scrypt) from now on, in order."""
     seen: list[str] = []
-    check = store_base.check_secret
+    check = store_module.check_secret
 
     def counting(secret: str, stored: str) -> bool:
         seen.append(secret)
         return check(secret, stored)
 
-    monkeypatch.setattr(store_base, "check_secret", counting)
+    monkeypatch.setattr(store_module, "check_secret", counting)
     return seen
 
 
@@ -160,7 +160,6 @@ def test_a_store_made_before_the_token_revision_is_migrated(
     module = gpkg_module if backend == "gpkg" else postgis_module
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
-        m.setattr(module, "SCHEMA_VERSION", 1)
         old = make_store()
         new = old.create_token(Role.editor, actor="cli:root")
         with old._session(write=False) as session:
