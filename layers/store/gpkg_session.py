@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -37,7 +36,7 @@ import shapely
 from layers.store.frames import check_layer_name, frame_from_columns
 from layers.store.gpkg_geometry import gpkg_blob, gpkg_decode
 from layers.store.records import Json
-from layers.store.session import Session
+from layers.store.session import Session, plain_scalar
 
 if TYPE_CHECKING:
     from layers.store.gpkg import GeoPackageStore
@@ -72,13 +71,7 @@ def _sqlite_param(value: Any) -> Any:
     if isinstance(value, datetime):
         stamp = value.astimezone(UTC) if value.tzinfo else value
         return stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+    return plain_scalar(value)
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:

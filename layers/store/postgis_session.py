@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from layers.store.frames import VERSIONED_LAYERS, check_layer_name, frame_from_columns, python_values
 from layers.store.records import Json
-from layers.store.session import Session
+from layers.store.session import Session, plain_scalar
 
 if TYPE_CHECKING:
     from layers.store.postgis import PostGISStore
@@ -63,13 +63,7 @@ def _pg_sql(text: str) -> str:
 def _pg_param(value: Any) -> Any:
     if isinstance(value, Json):
         return Jsonb(value.value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
+    return plain_scalar(value)
 
 
 def _params(params: Sequence[Any]) -> tuple[Any, ...]:
