@@ -1,33 +1,30 @@
 """The FastAPI application: ``create_app(settings)``.
 
-Routers are found, not listed: every module of :mod:`api.routers` that
-defines a module-level ``router`` (an :class:`fastapi.APIRouter` carrying its
-own paths) is included, in module-name order.  Static assets (Leaflet, the
+The routers are listed in :data:`api.routers.ROUTERS` (the route map in one
+place) and included in that order.  Static assets (Leaflet, the
 map script, Swagger UI) are served from ``api/static`` under ``/static``; the
 OpenAPI docs at ``/docs`` use the shipped Swagger UI, so they work offline.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 import secrets
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import api.routers
 from api.auth import read_access
 from api.bodylimit import WriteGate
 from api.errors import install_error_handlers
 from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.ratelimit import FailedTokenChecks
+from api.routers import PUBLIC_ROUTERS, ROUTERS
 from api.routers.planning import ScenarioResults
 from api.settings import Settings
 from api.state.dataset import DatasetState
@@ -36,8 +33,6 @@ from layers.store import Store
 
 log = logging.getLogger("dangjian.api")
 
-#: Routers answered without a token even when reading needs one.
-PUBLIC_ROUTERS = frozenset({"health"})
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """
@@ -103,17 +98,6 @@ class HeadAsGet:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, send_headers_only)
-
-
-def discover_routers() -> list[tuple[str, APIRouter]]:
-    """``(module name, router)`` of every :mod:`api.routers` module exposing ``router``."""
-    found: list[tuple[str, APIRouter]] = []
-    for info in sorted(pkgutil.iter_modules(api.routers.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"api.routers.{info.name}")
-        router = getattr(module, "router", None)
-        if isinstance(router, APIRouter):
-            found.append((info.name, router))
-    return found
 
 
 #: Room for the multipart framing around an upload, so the upload route's own size check answers first.
@@ -184,7 +168,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
             max_age=600,
         )
 
-    for name, router in discover_routers():
+    for name, router in ROUTERS:
         app.include_router(router, dependencies=[] if name in PUBLIC_ROUTERS else [Depends(read_access)])
         log.debug("router %s included", name)
 

@@ -36,6 +36,7 @@ from api.state.variants import VARIANT_LAYERS
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
+from layers.render import TILE_LAYERS
 from layers.reports.formats import defuse_formula
 from layers.store import VERSIONED_LAYERS
 from layers.store.frames import column_kind
@@ -131,8 +132,6 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
     Tiled layers link their TileJSON (vector and PNG) and tile URL templates,
     the addresses :mod:`api.routers.tiles` answers.
     """
-    from layers.render import TILE_LAYERS
-
     frame = state.dataset().layers[layer]
     title = text("layer." + layer, lang)
     lang_query = "" if lang == "zh" else f"?lang={lang}"
