@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -191,8 +191,3 @@ async def read_access(request: Request) -> Caller:
     if app_settings(request).read_requires_token:
         return await authenticate(request, Role.viewer, token=bearer_token(request) or access_token(request))
     return Caller(token=None, address=client_address(request))
-
-
-def caller_dict(caller: Caller) -> dict[str, Any]:
-    """The caller as JSON data (id and role of the token)."""
-    return {"token": caller.token.id if caller.token else None, "role": caller.role.value if caller.role else None}

@@ -24,19 +24,19 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import wraps
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from api.commands.console import err
+from api.settings import Settings
 from geo.errors import DangjianError
 from layers.i18n import CATALOGUES, text
-
-err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,8 +73,6 @@ def _configured_log() -> Path | None:
     configured = os.environ.get("DANGJIAN_LOG_FILE", "").strip()
     if not configured:
         try:
-            from api.settings import Settings
-
             configured = str(Settings().log_file or "")
         except Exception:  # a broken setting must not hide the error being reported
             configured = ""
@@ -114,8 +112,6 @@ def log_traceback(exc: BaseException, *, argv: Sequence[str] | None = None) -> t
     The default state folder is created when missing; a configured file's
     folder is not (the temporary folder is used instead).
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         release = version("dangjian-map")
     except PackageNotFoundError:

@@ -9,8 +9,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
+from api.cli_errors import friendly_errors
+from api.commands.console import out, progress_bar
+from api.commands.options import parse_level_minutes
+from api.settings import Settings
 from geo.errors import InvalidValueError
+from layers.batch.manifest import read_manifest
+from layers.batch.run import run_batch
+from layers.batch.task import DEFAULT_SPLIT_EDGES, DatasetResult
+from layers.i18n import check_lang, text
+from layers.reports.formats import parse_format
 
 
 @contextmanager
@@ -29,7 +40,7 @@ def dask_client(*, scheduler: str | None = None, workers: int | None = None, mem
     memory_limit
         Local cluster only: memory per worker (``"4GB"``, ``"auto"``).
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # heavy (about a second); only when a batch runs
 
     if scheduler and workers:
         msg = "give either `--scheduler` (an existing cluster) or `--workers` (a local one), not both"
@@ -57,85 +68,73 @@ def dask_client(*, scheduler: str | None = None, workers: int | None = None, mem
         yield client
 
 
+@friendly_errors
+def batch(
+    manifest: Annotated[Path, typer.Argument(help="CSV (name,path[,city,minutes,speed_kmh,method,...]) or TOML manifest")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: <name>.gpkg, <name>.<report>, province.xlsx/.html")],
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing Dask scheduler, e.g. tcp://host:8786")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes of a local Dask cluster (default: CPUs, at most 4)")] = None,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="Local cluster: memory per worker, e.g. 4GB")] = "auto",
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Default walking minutes (default 15)")] = None,
+    speed_kmh: Annotated[float | None, typer.Option("--speed-kmh", help="Default walking speed, km/h (default 4)")] = None,
+    method: Annotated[str, typer.Option("--method", help="Default method: network (default) or circle")] = "network",
+    level_minutes: Annotated[str | None, typer.Option("--level-minutes", help="Default per-level minutes, e.g. compound=5,community=15")] = None,
+    report_format: Annotated[str, typer.Option("--report-format", help="Per-dataset report: xlsx (default), html, json or csv")] = "xlsx",
+    by: Annotated[str, typer.Option("--by", help="Report rows: subdistrict, community (default), unit or grid")] = "community",
+    split_edges: Annotated[int, typer.Option("--split-edges", help="Split the walking pass of districts with more road segments than this")] = DEFAULT_SPLIT_EDGES,
+    title: Annotated[str | None, typer.Option("--title", help="Heading of the roll-up (e.g. the province's name)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild every dataset, even unchanged ones")] = False,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh (default) or en")] = None,
+) -> None:
+    """Build every dataset of a manifest on a Dask cluster and write the province roll-up.
+
+    Unchanged datasets (same input file, same settings, outputs present)
+    are skipped; a dataset that fails is reported with its reason and the
+    others go on.  Exit code 1 when any dataset failed, 2 on a bad
+    manifest or option.
+    """
+    settings = Settings()
+    lang = check_lang(lang or settings.lang)
+    parse_format(report_format)
+    defaults = settings.build_params(
+        minutes=minutes, speed_kmh=speed_kmh, method=method, level_minutes=parse_level_minutes(level_minutes)
+    ).validate()
+    entries, manifest_title = read_manifest(manifest, defaults=defaults)
+    out.print(text("batch.start", lang, n=len(entries), outdir=output), highlight=False, markup=False)
+    with dask_client(scheduler=scheduler, workers=workers, memory_limit=memory_limit) as client:
+        info = client.scheduler_info()
+        n_workers = len(info.get("workers", {}))
+        threads = sum(w.get("nthreads", 0) for w in info.get("workers", {}).values())
+        out.print(text("batch.cluster", lang, address=client.scheduler.address, workers=n_workers, threads=threads),
+                  highlight=False, markup=False)
+        out.print(text("batch.dashboard", lang, link=client.dashboard_link), highlight=False, markup=False)
+        with progress_bar(BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
+            task = bar.add_task(text("batch.progress", lang), total=len(entries))
+
+            def on_result(res: DatasetResult) -> None:
+                if res.status == "failed":
+                    detail = res.reason
+                else:
+                    share = (res.row.get("covered_households", 0) / res.row["households"]) if res.row.get("households") else 0.0
+                    detail = text("batch.row_ok", lang, share=share, seconds=res.seconds)
+                line = text("batch.row", lang, status=text(f"batch.status.{res.status}", lang), name=res.name, detail=detail)
+                style = "red" if res.status == "failed" else ("dim" if res.status == "skipped" else "")
+                bar.console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False, soft_wrap=True)
+                bar.update(task, advance=1)
+
+            outcome = run_batch(
+                entries, output, client=client, title=title or manifest_title, report_format=report_format,
+                by=by, lang=lang, split_edges=split_edges, force=force, on_result=on_result,
+            )
+    out.print(text("batch.done", lang, built=outcome.count("built"), skipped=outcome.count("skipped"),
+                   failed=outcome.count("failed")), highlight=False, markup=False)
+    out.print(text("batch.rollup_written", lang, xlsx=outcome.rollup_xlsx, html=outcome.rollup_html),
+              highlight=False, markup=False)
+    out.print(text("batch.state_written", lang, path=outcome.state), highlight=False, markup=False)
+    if outcome.count("failed"):
+        raise typer.Exit(code=1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``batch`` command to the ``dangjian`` app."""
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from api.cli import err, friendly_errors, out, parse_level_minutes
-    from api.settings import Settings
-    from layers.batch.manifest import read_manifest
-    from layers.batch.run import run_batch
-    from layers.batch.task import DEFAULT_SPLIT_EDGES, DatasetResult
-    from layers.i18n import check_lang, text
-    from layers.reports.formats import parse_format
-
-    @app.command("batch")
-    @friendly_errors
-    def batch(
-        manifest: Annotated[Path, typer.Argument(help="CSV (name,path[,city,minutes,speed_kmh,method,...]) or TOML manifest")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="Output folder: <name>.gpkg, <name>.<report>, province.xlsx/.html")],
-        scheduler: Annotated[str | None, typer.Option("--scheduler", help="Existing Dask scheduler, e.g. tcp://host:8786")] = None,
-        workers: Annotated[int | None, typer.Option("--workers", help="Worker processes of a local Dask cluster (default: CPUs, at most 4)")] = None,
-        memory_limit: Annotated[str, typer.Option("--memory-limit", help="Local cluster: memory per worker, e.g. 4GB")] = "auto",
-        minutes: Annotated[float | None, typer.Option("--minutes", help="Default walking minutes (default 15)")] = None,
-        speed_kmh: Annotated[float | None, typer.Option("--speed-kmh", help="Default walking speed, km/h (default 4)")] = None,
-        method: Annotated[str, typer.Option("--method", help="Default method: network (default) or circle")] = "network",
-        level_minutes: Annotated[str | None, typer.Option("--level-minutes", help="Default per-level minutes, e.g. compound=5,community=15")] = None,
-        report_format: Annotated[str, typer.Option("--report-format", help="Per-dataset report: xlsx (default), html, json or csv")] = "xlsx",
-        by: Annotated[str, typer.Option("--by", help="Report rows: subdistrict, community (default), unit or grid")] = "community",
-        split_edges: Annotated[int, typer.Option("--split-edges", help="Split the walking pass of districts with more road segments than this")] = DEFAULT_SPLIT_EDGES,
-        title: Annotated[str | None, typer.Option("--title", help="Heading of the roll-up (e.g. the province's name)")] = None,
-        force: Annotated[bool, typer.Option("--force", help="Rebuild every dataset, even unchanged ones")] = False,
-        lang: Annotated[str | None, typer.Option("--lang", help="zh (default) or en")] = None,
-    ) -> None:
-        """Build every dataset of a manifest on a Dask cluster and write the province roll-up.
-
-        Unchanged datasets (same input file, same settings, outputs present)
-        are skipped; a dataset that fails is reported with its reason and the
-        others go on.  Exit code 1 when any dataset failed, 2 on a bad
-        manifest or option.
-        """
-        settings = Settings()
-        lang = check_lang(lang or settings.lang)
-        parse_format(report_format)
-        defaults = settings.build_params(
-            minutes=minutes, speed_kmh=speed_kmh, method=method, level_minutes=parse_level_minutes(level_minutes)
-        ).validate()
-        entries, manifest_title = read_manifest(manifest, defaults=defaults)
-        out.print(text("batch.start", lang, n=len(entries), outdir=output), highlight=False, markup=False)
-        with dask_client(scheduler=scheduler, workers=workers, memory_limit=memory_limit) as client:
-            info = client.scheduler_info()
-            n_workers = len(info.get("workers", {}))
-            threads = sum(w.get("nthreads", 0) for w in info.get("workers", {}).values())
-            out.print(text("batch.cluster", lang, address=client.scheduler.address, workers=n_workers, threads=threads),
-                      highlight=False, markup=False)
-            out.print(text("batch.dashboard", lang, link=client.dashboard_link), highlight=False, markup=False)
-            with Progress(
-                SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=err, transient=False, disable=not err.is_terminal,
-            ) as bar:
-                task = bar.add_task(text("batch.progress", lang), total=len(entries))
-
-                def on_result(res: DatasetResult) -> None:
-                    if res.status == "failed":
-                        detail = res.reason
-                    else:
-                        share = (res.row.get("covered_households", 0) / res.row["households"]) if res.row.get("households") else 0.0
-                        detail = text("batch.row_ok", lang, share=share, seconds=res.seconds)
-                    line = text("batch.row", lang, status=text(f"batch.status.{res.status}", lang), name=res.name, detail=detail)
-                    style = "red" if res.status == "failed" else ("dim" if res.status == "skipped" else "")
-                    bar.console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False, soft_wrap=True)
-                    bar.update(task, advance=1)
-
-                outcome = run_batch(
-                    entries, output, client=client, title=title or manifest_title, report_format=report_format,
-                    by=by, lang=lang, split_edges=split_edges, force=force, on_result=on_result,
-                )
-        out.print(text("batch.done", lang, built=outcome.count("built"), skipped=outcome.count("skipped"),
-                       failed=outcome.count("failed")), highlight=False, markup=False)
-        out.print(text("batch.rollup_written", lang, xlsx=outcome.rollup_xlsx, html=outcome.rollup_html),
-                  highlight=False, markup=False)
-        out.print(text("batch.state_written", lang, path=outcome.state), highlight=False, markup=False)
-        if outcome.count("failed"):
-            raise typer.Exit(code=1)
+    app.command("batch")(batch)

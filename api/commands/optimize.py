@@ -1,5 +1,6 @@
 """``dangjian optimize``: sites for new centres (maximal covering, or set covering with ``--cover-all``)."""
 
+
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -7,8 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.cli_errors import friendly_errors
+from api.commands.console import err, out
+from api.commands.options import LangOpt
 from api.dataset_store import read_stored_dataset
-from api.settings import Settings
+from api.settings import DEMO_DATASET, Settings
 from geo.errors import InvalidValueError
 from geo.files import check_output_folder, write_atomic
 from layers.i18n import check_lang, text
@@ -19,7 +23,6 @@ from layers.planning.suggestion import maximal_covering, set_covering, suggestio
 
 def register(app: typer.Typer) -> None:
     """Add the ``optimize`` command to the ``dangjian`` app."""
-    from api.cli import DEMO_DATASET, LangOpt, err, friendly_errors, out  # api.cli imports this module: not at the top
 
     @app.command()
     @friendly_errors

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
+from api.cli_errors import friendly_errors
+from api.commands.console import err, notice, out, steps
 from api.dataset_store import Notice, open_dataset_store
 from api.settings import Settings
 from geo.errors import InputError
@@ -73,57 +77,51 @@ def tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+@friendly_errors
+def serve(
+    dataset: Annotated[Path | None, typer.Argument(help="GeoPackage or folder (default: the demo district)")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild in place even if the build is current")] = False,
+) -> None:
+    """Serve the coverage map, tiles and features over HTTP (builds the dataset in place first if needed)."""
+    # the web app (FastAPI, the routers, folium: about 2 s) is imported only for this command, not at every command's start
+    from api.app import create_app
+
+    settings = Settings()
+    lang = check_lang(settings.lang)
+    try:
+        sock = tcp_socket(host, port)
+    except OSError as exc:
+        msg = text("serve.port_busy", lang, host=host, port=port, reason=exc.strerror or exc)
+        raise InputError(msg, field="port") from None
+    try:
+        with open_dataset_store(dataset, settings, actor="system:serve", notice=notice) as store:
+            with steps(lang, 9) as advance:
+                done = ensure_built(store, settings, force=rebuild, progress=advance, notice=notice)
+            if done is not None:
+                out.print(text("store.built", lang, revision=done.revision, path=store.location), highlight=False, markup=False, soft_wrap=True)
+            served = store.path if store.path is not None else Path(dataset or settings.dataset)
+        settings = settings.model_copy(update={"dataset": served})
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        out.print(f"{text('map.title', lang)}: http://{shown}:{port}/maps/coverage", highlight=False, markup=False)
+        if workers > 1:
+            os.environ["DANGJIAN_DATASET"] = str(served)
+            if not settings.rate_limit_file:
+                # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
+                os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
+            config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+            Multiprocess(config, sockets=[sock]).run()
+            return
+        application = create_app(settings)
+        application.state.dangjian.dataset()  # load before the first request
+        err.print(f"serving {served}", highlight=False, markup=False)
+        uvicorn.Server(uvicorn.Config(application, log_level="info")).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the ``dangjian`` CLI."""
-    from api.cli import err, friendly_errors, out, steps
-
-    @app.command()
-    @friendly_errors
-    def serve(
-        dataset: Annotated[Path | None, typer.Argument(help="GeoPackage or folder (default: the demo district)")] = None,
-        host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", help="Port to listen on")] = 8000,
-        workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
-        rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild in place even if the build is current")] = False,
-    ) -> None:
-        """Serve the coverage map, tiles and features over HTTP (builds the dataset in place first if needed)."""
-        import uvicorn
-
-        from api.app import create_app
-
-        settings = Settings()
-        lang = check_lang(settings.lang)
-        try:
-            sock = tcp_socket(host, port)
-        except OSError as exc:
-            msg = text("serve.port_busy", lang, host=host, port=port, reason=exc.strerror or exc)
-            raise InputError(msg, field="port") from None
-        try:
-            def notice(line: str) -> None:
-                err.print(line, highlight=False, markup=False, soft_wrap=True)
-
-            with open_dataset_store(dataset, settings, actor="system:serve", notice=notice) as store:
-                with steps(lang, 9) as advance:
-                    done = ensure_built(store, settings, force=rebuild, progress=advance, notice=notice)
-                if done is not None:
-                    out.print(text("store.built", lang, revision=done.revision, path=store.location), highlight=False, markup=False, soft_wrap=True)
-                served = store.path if store.path is not None else Path(dataset or settings.dataset)
-            settings = settings.model_copy(update={"dataset": served})
-            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-            out.print(f"{text('map.title', lang)}: http://{shown}:{port}/maps/coverage", highlight=False, markup=False)
-            if workers > 1:
-                from uvicorn.supervisors import Multiprocess
-
-                os.environ["DANGJIAN_DATASET"] = str(served)
-                if not settings.rate_limit_file:
-                    # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
-                    os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
-                config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
-                Multiprocess(config, sockets=[sock]).run()
-                return
-            application = create_app(settings)
-            application.state.dangjian.dataset()  # load before the first request
-            err.print(f"serving {served}", highlight=False, markup=False)
-            uvicorn.Server(uvicorn.Config(application, log_level="info")).run(sockets=[sock])
-        finally:
-            sock.close()
+    app.command()(serve)

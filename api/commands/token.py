@@ -12,9 +12,12 @@ from typing import Annotated
 
 import typer
 
+from api.cli_errors import friendly_errors
+from api.commands.console import err, notice, out
 from api.dataset_store import open_dataset_store
 from api.settings import Settings
-from layers.store import Store
+from layers.store import Role, Store, parse_role
+from layers.store.tokens import split_token
 
 DatasetOpt = Annotated[
     Path | None,
@@ -37,70 +40,61 @@ def dataset_store(dataset: Path | None) -> Store:
     first ``serve`` works once it runs, and one revoked here stops working on
     the next request to every worker.
     """
-    from api.cli import err
-
-    def notice(line: str) -> None:
-        err.print(line, highlight=False, markup=False, soft_wrap=True)
-
     return open_dataset_store(dataset, Settings(), actor=cli_actor(), notice=notice)
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``token`` command group to the ``dangjian`` app."""
-    from api.cli import err, friendly_errors, out
-    from layers.store import Role, parse_role
+@friendly_errors
+def create(
+    dataset: DatasetOpt = None,
+    role: Annotated[str, typer.Option("--role", help="viewer, planner, editor or admin")] = Role.viewer.value,
+    name: Annotated[str, typer.Option("--name", help="Who or what the token is for (shown in `token list`)")] = "",
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    chosen = parse_role(role)
+    with dataset_store(dataset) as store:
+        new = store.create_token(chosen, name=name, actor=cli_actor())
+        where = store.location
+    out.print(new.token, highlight=False, markup=False, soft_wrap=True)
+    err.print(
+        f"token {new.info.id} ({new.info.role.value}) for {where}: shown only now, keep it safe",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
+@friendly_errors
+def list_(dataset: DatasetOpt = None) -> None:
+    """List the tokens (id, role, name, created, by whom, revoked): never the tokens themselves."""
+    with dataset_store(dataset) as store:
+        infos = store.list_tokens()
+    for t in infos:
+        status = f"revoked {t.revoked_at}" if t.revoked_at else "active"
+        line = f"{t.id}  {t.role.value:<7}  {status:<8}  {t.created_at}  {t.created_by}  {t.name}"
+        out.print(line.rstrip(), highlight=False, markup=False, soft_wrap=True)
+    if not infos:
+        err.print("no tokens yet: dangjian token create --role editor", highlight=False, markup=False)
+
+@friendly_errors
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (first column of `token list`, or dj_<id>_... )")],
+    dataset: DatasetOpt = None,
+) -> None:
+    """Revoke a token: it stops working at once, on the next request to every server worker."""
+    parts = split_token(token_id)
+    tid = parts[0] if parts else token_id.strip()
+    with dataset_store(dataset) as store:
+        store.revoke_token(tid, actor=cli_actor())
+    out.print(f"revoked {tid}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``token`` command group (create, list, revoke) to the ``dangjian`` app."""
     tokens = typer.Typer(
         name="token",
         help="Access tokens: create (printed once), list, revoke. Roles: viewer < planner < editor < admin.",
         no_args_is_help=True,
     )
+    tokens.command("create")(create)
+    tokens.command("list")(list_)
+    tokens.command("revoke")(revoke)
     app.add_typer(tokens, name="token")
-
-    @tokens.command("create")
-    @friendly_errors
-    def create(
-        dataset: DatasetOpt = None,
-        role: Annotated[str, typer.Option("--role", help="viewer, planner, editor or admin")] = Role.viewer.value,
-        name: Annotated[str, typer.Option("--name", help="Who or what the token is for (shown in `token list`)")] = "",
-    ) -> None:
-        """Create a token and print it once (only its hash is stored)."""
-        chosen = parse_role(role)
-        with dataset_store(dataset) as store:
-            new = store.create_token(chosen, name=name, actor=cli_actor())
-            where = store.location
-        out.print(new.token, highlight=False, markup=False, soft_wrap=True)
-        err.print(
-            f"token {new.info.id} ({new.info.role.value}) for {where}: shown only now, keep it safe",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-
-    @tokens.command("list")
-    @friendly_errors
-    def list_(dataset: DatasetOpt = None) -> None:
-        """List the tokens (id, role, name, created, by whom, revoked): never the tokens themselves."""
-        with dataset_store(dataset) as store:
-            infos = store.list_tokens()
-        for t in infos:
-            status = f"revoked {t.revoked_at}" if t.revoked_at else "active"
-            line = f"{t.id}  {t.role.value:<7}  {status:<8}  {t.created_at}  {t.created_by}  {t.name}"
-            out.print(line.rstrip(), highlight=False, markup=False, soft_wrap=True)
-        if not infos:
-            err.print("no tokens yet: dangjian token create --role editor", highlight=False, markup=False)
-
-    @tokens.command("revoke")
-    @friendly_errors
-    def revoke(
-        token_id: Annotated[str, typer.Argument(help="The token's id (first column of `token list`, or dj_<id>_... )")],
-        dataset: DatasetOpt = None,
-    ) -> None:
-        """Revoke a token: it stops working at once, on the next request to every server worker."""
-        from layers.store.tokens import split_token
-
-        parts = split_token(token_id)
-        tid = parts[0] if parts else token_id.strip()
-        with dataset_store(dataset) as store:
-            store.revoke_token(tid, actor=cli_actor())
-        out.print(f"revoked {tid}", highlight=False, markup=False)
