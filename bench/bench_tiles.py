@@ -125,7 +125,7 @@ def naive_cold_ms(dataset: Path, layer: str, fmt: str, urls: list[str]) -> list[
     """Baseline: render each tile in-process, preparing (projecting, indexing) the layer every time."""
     from geo.tiles import tile_box
     from layers.dataset import read_dataset
-    from layers.render import TileSource
+    from layers.tiles.source import TileSource
 
     frame = read_dataset(dataset)[layer]
     out = []

@@ -23,14 +23,8 @@ from api.settings import DEMO_DATASET, Settings
 from geo.files import check_output_folder
 from layers.build import build_dataset
 from layers.i18n import check_lang, text
-from layers.tile_package import (
-    DEFAULT_LAYERS,
-    DEFAULT_MAX_TILES,
-    export_tile_package,
-    package_kind,
-    parse_tile_format,
-    parse_zoom_range,
-)
+from layers.tiles.containers import package_kind, parse_tile_format
+from layers.tiles.package import DEFAULT_LAYERS, DEFAULT_MAX_TILES, export_tile_package, parse_zoom_range
 
 
 @friendly_errors

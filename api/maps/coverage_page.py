@@ -3,7 +3,7 @@
 The page is small (a few kilobytes of HTML): folium lays out the Leaflet map,
 the basemap and one empty layer group per layer; ``static/dangjian/map.js``
 then fetches every layer as GeoJSON from ``/collections/{layer}/items`` and
-draws it in the shared palette (:func:`layers.render.layer_style`), with
+draws it in the shared palette (:func:`layers.tiles.style.layer_style`), with
 popups, tooltips, a legend, a search box and a title card.  Roads and rivers
 come as the service's own PNG tiles, so the map reads well with no basemap.
 
@@ -35,7 +35,7 @@ from api.settings import Settings
 from api.state.dataset import DatasetState
 from geo.tiles import fit_zoom
 from layers.i18n import check_lang, text
-from layers.render import layer_style
+from layers.tiles.style import layer_style
 
 #: Attributes each layer's GeoJSON carries to the page (only those present are asked for).
 MAP_PROPERTIES: dict[str, tuple[str, ...]] = {

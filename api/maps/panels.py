@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from layers.i18n import CATALOGUES, text
-from layers.render import COMPOUND_STATES
 from layers.schema import LEVELS, CenterStatus
+from layers.tiles.style import COMPOUND_STATES
 
 #: Catalogue key prefixes the page scripts use.
 _WORD_PREFIXES = ("layer.", "field.", "state.", "level.", "status.", "flag.", "map.", "method.")

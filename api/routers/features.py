@@ -36,10 +36,10 @@ from api.state.variants import VARIANT_LAYERS
 from geo.errors import InvalidValueError, NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
-from layers.render import TILE_LAYERS
 from layers.reports.formats import defuse_formula
 from layers.store import VERSIONED_LAYERS
 from layers.store.frames import column_kind
+from layers.tiles.source import TILE_LAYERS
 
 router = APIRouter(tags=["features"])
 

@@ -28,7 +28,9 @@ from api.state.variants import VARIANT_LAYERS
 from geo.errors import InvalidValueError, NotFoundError
 from geo.tiles import MAX_LATITUDE, MAX_ZOOM, check_tile, fit_zoom, mercator_to_lonlat, tile_box
 from layers.i18n import text
-from layers.render import EMPTY_MVT, EMPTY_PNG, TILE_LAYERS, TileSource, mvt_field_types
+from layers.tiles.mvt import EMPTY_MVT, mvt_field_types
+from layers.tiles.raster import EMPTY_PNG
+from layers.tiles.source import TILE_LAYERS, TileSource
 
 router = APIRouter(tags=["tiles"])
 

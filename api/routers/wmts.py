@@ -30,7 +30,7 @@ from api.state.deps import CoordsQuery, CoverageQuery, SettingsDep, StateDep
 from geo.errors import DangjianError
 from geo.tiles import MAX_ZOOM, ORIGIN_SHIFT_M, tile_limits, tile_matrix
 from layers.i18n import text
-from layers.render import TILE_LAYERS
+from layers.tiles.source import TILE_LAYERS
 
 router = APIRouter(tags=["tiles"])
 

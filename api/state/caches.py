@@ -19,7 +19,7 @@ import numpy as np
 from api.state.features import FeatureTable, shift_geometries
 from api.state.lru import LRU
 from geo.crs import WGS84
-from layers.render import TileSource
+from layers.tiles.source import TileSource
 
 
 def _tile_lonlat(z: int, x: int, y: int, margin: float) -> tuple[float, float, float, float]:
@@ -108,7 +108,7 @@ class DerivedCache:
     def tile_source(
         self, frame: gpd.GeoDataFrame, *, version: str, layer: str, variant: str, coords: str, cells: str
     ) -> TileSource:
-        """The :class:`~layers.render.TileSource` of ``frame``; ``cells`` keeps only analysis cells of that kind."""
+        """The :class:`~layers.tiles.source.TileSource` of ``frame``; ``cells`` keeps only analysis cells of that kind."""
 
         def make() -> TileSource:
             f = frame

@@ -41,8 +41,8 @@ from geo.errors import NotFoundError
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.rebuild import build_in_store
-from layers.render import TileSource
 from layers.store import VERSIONED_LAYERS, Store
+from layers.tiles.source import TileSource
 
 log = logging.getLogger("dangjian.api")
 
@@ -333,7 +333,7 @@ class DatasetState:
         self, layer: str, *, minutes: float | None = None, method: str | None = None, coords: str = "wgs84", cells: str = "",
         scenario: str | None = None,
     ) -> TileSource:
-        """The :class:`~layers.render.TileSource` of ``layer`` for a variant and coordinate system.
+        """The :class:`~layers.tiles.source.TileSource` of ``layer`` for a variant and coordinate system.
 
         ``cells`` (``h3``/``square``) keeps only analysis cells of that kind, so hexagons and squares never overlap.
         """

@@ -21,7 +21,7 @@ import shapely
 from api.state.lru import LRU
 from geo.chinacoords import transform_geometries
 from geo.errors import InvalidValueError, NotFoundError
-from layers.render import compound_state
+from layers.tiles.style import compound_state
 
 
 def feature_ids(frame: pd.DataFrame) -> np.ndarray:

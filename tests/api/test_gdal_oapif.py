@@ -194,7 +194,7 @@ def test_landing_and_collections_documents(blocks_served: Served):
     zh = blocks_served.get("/collections/cells")
     check_schema(zh, COLLECTION)
     assert zh["title"] == "分析格网" and zh["description"].startswith("覆盖分析格网")
-    from layers.render import TILE_LAYERS
+    from layers.tiles.source import TILE_LAYERS
 
     for c in body["collections"]:  # tile links exactly for the tiled layers
         assert any(link["rel"] == "tiles" for link in c["links"]) == (c["id"] in TILE_LAYERS), c["id"]

@@ -17,8 +17,9 @@ from api.app import create_app
 from api.settings import Settings
 from geo.tiles import lonlat_to_mercator, tile_box
 from layers.dataset import Dataset
-from layers.render import EMPTY_PNG, PALETTE, hex_rgb
 from layers.store import open_store
+from layers.tiles.raster import EMPTY_PNG
+from layers.tiles.style import PALETTE, hex_rgb
 from tests.api.conftest import bearer, client_for, make_tokens
 from tests.conftest import local
 

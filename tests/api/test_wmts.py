@@ -20,7 +20,7 @@ from api.routers.wmts import MATRIX_SET
 from api.settings import Settings
 from geo.tiles import TMS, tile_box
 from layers.dataset import Dataset
-from layers.render import TILE_LAYERS
+from layers.tiles.source import TILE_LAYERS
 from tests.api.conftest import client_for
 
 NS = {"wmts": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1", "xlink": "http://www.w3.org/1999/xlink"}

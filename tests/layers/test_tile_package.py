@@ -20,15 +20,9 @@ from geo.errors import InvalidValueError
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.i18n import text
-from layers.render import TileSource
-from layers.tile_package import (
-    TileFormat,
-    export_tile_package,
-    package_layers,
-    parse_tile_format,
-    parse_zoom_range,
-    render_tile,
-)
+from layers.tiles.containers import TileFormat, parse_tile_format
+from layers.tiles.package import export_tile_package, package_layers, parse_zoom_range, render_tile
+from layers.tiles.source import TileSource
 from tests.conftest import block_layers, make_dataset
 
 TMS = morecantile.tms.get("WebMercatorQuad")
