@@ -121,3 +121,19 @@ def xy(points: np.ndarray | gpd.GeoSeries) -> np.ndarray:
     """Coordinates of points as an ``(n, 2)`` float array."""
     arr = np.asarray(points, dtype=object)
     return np.column_stack([shapely.get_x(arr), shapely.get_y(arr)])
+
+
+def containing_polygon(points: np.ndarray | gpd.GeoSeries, polygons: np.ndarray | gpd.GeoSeries) -> np.ndarray:
+    """For each point, the position of the polygon it lies within (``-1`` when none); same CRS.
+
+    A point within several (overlapping) polygons takes the first the spatial
+    index reports.
+    """
+    pts = np.asarray(points, dtype=object)
+    out = np.full(len(pts), -1, dtype=np.int64)
+    if not len(pts) or not len(polygons):
+        return out
+    p_idx, poly_idx = shapely.STRtree(np.asarray(polygons, dtype=object)).query(pts, predicate="within")
+    held, first = np.unique(p_idx, return_index=True)
+    out[held] = poly_idx[first]
+    return out

@@ -120,23 +120,13 @@ def fill_admin(dataset: Dataset) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     boundary = dataset["boundary"]
     compounds, centers = dataset["compounds"].copy(), dataset["centers"].copy()
     crs = dataset.metric_crs
-    for level, column in (("community", "community"), ("subdistrict", "subdistrict")):
+    for level in ("community", "subdistrict"):
         polys = boundary[boundary["level"] == level] if len(boundary) else boundary
-        found = assign_to_polygons(compounds, polys, metric_crs=crs, column="name")
-        if column not in compounds.columns:
-            compounds[column] = ""
-        blank = compounds[column].astype(str) == ""
-        compounds.loc[blank, column] = found[blank]
-        if len(centers) and len(polys):
-            pts = centers.to_crs(crs)
-            hit = gpd.sjoin(pts[["geometry"]], polys.to_crs(crs)[["name", "geometry"]], predicate="within")
-            names = hit["name"].groupby(level=0).first().reindex(centers.index).fillna("")
-            if column not in centers.columns:
-                centers[column] = ""
-            blank_c = centers[column].astype(str) == ""
-            centers.loc[blank_c, column] = names[blank_c]
-        elif column not in centers.columns:
-            centers[column] = ""
+        for frame in (compounds, centers):
+            if level not in frame.columns:
+                frame[level] = ""
+            blank = frame[level].astype(str) == ""
+            frame.loc[blank, level] = assign_to_polygons(frame, polys, metric_crs=crs, column="name")[blank]
     if len(boundary) and (boundary["level"] == "community").any():
         # The subdistrict of a community named in the data, when the compound lies outside polygons.
         parents = boundary[boundary["level"] == "community"].set_index("name")["parent"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -17,6 +18,8 @@ from layers.schema import LEVELS
 #: Default walking speed (km/h) and time (minutes): 4 km/h x 15 min = 1000 m (GB 50180-2018).
 DEFAULT_SPEED_KMH = 4.0
 DEFAULT_MINUTES = 15.0
+#: Columns of a service-area layer, straight-line circles and walking areas alike (then ``geometry``).
+BAND_COLUMNS: tuple[str, ...] = ("center_id", "name", "level", "status", "minutes", "radius_m", "method")
 
 
 def walk_metres(minutes: float | np.ndarray, speed_kmh: float) -> float | np.ndarray:
@@ -58,6 +61,40 @@ def center_minutes(
         raise InvalidValueError(msg, field="level_minutes")
     lv = pd.Series(list(levels), dtype=object)
     return lv.map(lambda v: overrides.get(v, minutes)).to_numpy(dtype=float)
+
+
+def parse_level_minutes(value: str, *, option: str = "") -> dict[str, float]:
+    """Per-level minutes from text: ``compound=5,community=15`` (pairs split by ``,`` or ``;``, full-width too).
+
+    Parameters
+    ----------
+    value
+        ``LEVEL=MINUTES`` pairs; blank pairs are skipped.  The levels are
+        checked later (:func:`center_minutes`).
+    option
+        How the caller names the setting in errors (e.g. ``--level-minutes``);
+        ``""``: the message starts with "takes".
+
+    Raises
+    ------
+    InvalidValueError
+        A pair without ``=`` or whose minutes are not a number, naming
+        ``level_minutes``.
+    """
+    out: dict[str, float] = {}
+    for part in value.replace("；", ";").replace("，", ";").replace(",", ";").split(";"):
+        if not part.strip():
+            continue
+        key, sep, minutes = part.partition("=")
+        try:
+            out[key.strip()] = float(minutes)
+        except ValueError:
+            sep = ""
+        if not sep:
+            subject = f"`{option}` " if option else ""
+            msg = f"{subject}takes LEVEL=MINUTES pairs split by , or ; like compound=5,community=15; got {part.strip()!r}"
+            raise InvalidValueError(msg, field="level_minutes")
+    return out
 
 
 def service_circles(
@@ -103,21 +140,32 @@ def service_circles(
             continue
         radius = float(walk_metres(band, speed_kmh))
         frames.append(
-            pd.DataFrame(
-                {
-                    "center_id": centers["id"].to_numpy()[keep],
-                    "name": centers["name"].to_numpy()[keep],
-                    "level": centers["level"].to_numpy()[keep],
-                    "status": centers["status"].to_numpy()[keep],
-                    "minutes": band,
-                    "radius_m": radius,
-                    "method": "circle",
-                    "geometry": shapely.buffer(pts[keep], radius, quad_segs=quad_segs),
-                }
+            band_rows(
+                centers, np.flatnonzero(keep), minutes=band, radius_m=radius, method="circle",
+                geometry=shapely.buffer(pts[keep], radius, quad_segs=quad_segs),
             )
         )
+    return band_layer(frames, metric_crs=metric_crs)
+
+
+def band_rows(centers: pd.DataFrame, rows: np.ndarray, **columns: Any) -> pd.DataFrame:
+    """Rows of a service-area layer: ``center_id``, ``name``, ``level``, ``status`` of ``centers`` at positions ``rows``, then ``columns``."""
+    return pd.DataFrame(
+        {
+            "center_id": centers["id"].to_numpy()[rows],
+            "name": centers["name"].to_numpy()[rows],
+            "level": centers["level"].to_numpy()[rows],
+            "status": centers["status"].to_numpy()[rows],
+            **columns,
+        }
+    )
+
+
+def band_layer(
+    frames: list[pd.DataFrame], *, metric_crs: CRS, columns: tuple[str, ...] = BAND_COLUMNS
+) -> gpd.GeoDataFrame:
+    """:func:`band_rows` frames (geometry in ``metric_crs``) as one layer in EPSG:4326; no frames: an empty layer of ``columns``."""
     if not frames:
-        cols = ["center_id", "name", "level", "status", "minutes", "radius_m", "method"]
-        return gpd.GeoDataFrame(columns=[*cols, "geometry"], geometry="geometry", crs=WGS84)
+        return gpd.GeoDataFrame(columns=[*columns, "geometry"], geometry="geometry", crs=WGS84)
     out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=metric_crs)
     return out.to_crs(WGS84)

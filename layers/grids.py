@@ -17,6 +17,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
+from geo.geometry import containing_polygon
 from layers.walking import access_points
 
 DEFAULT_MIN_HOUSEHOLDS = 300
@@ -151,8 +152,7 @@ def governance_grids(
     pts, _ = access_points(cm)
     xy = shapely.get_coordinates(pts)
     hh = cm["households"].to_numpy(dtype=np.int64)
-    c_idx, p_idx = shapely.STRtree(pm.geometry.to_numpy()).query(pts, predicate="within")
-    owner = pd.Series(p_idx, index=c_idx).groupby(level=0).first().reindex(range(len(cm)), fill_value=-1).to_numpy()
+    owner = containing_polygon(pts, pm.geometry.to_numpy())
     rows: list[dict[str, object]] = []
     compound_grid = np.full(len(cm), "", dtype=object)
     for p in range(len(pm)):
@@ -199,10 +199,5 @@ def _grid_row(
         "compound_ids": ",".join(ids),
         "geometry": geom,
     }
-
-
-def expected_grid_count(households: int, *, min_households: int, max_households: int) -> int:
-    """Rough number of grids a parent of ``households`` gets (for reports and tests)."""
-    return max(1, round(households / ((min_households + max_households) / 2))) if households else 1
 
 

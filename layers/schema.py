@@ -15,14 +15,12 @@ import pandas as pd
 
 from geo.errors import InvalidValueError, MissingColumnError
 
-
-class CenterLevel(StrEnum):
-    """The four levels of party-mass service centres (党群服务中心)."""
-
-    district = "district"
-    subdistrict = "subdistrict"
-    community = "community"
-    compound = "compound"
+#: The four levels of party-mass service centres (党群服务中心), the largest area served first.
+LEVELS: tuple[str, ...] = ("district", "subdistrict", "community", "compound")
+#: Administrative levels of the boundary layer: the centre levels but ``compound``.
+BOUNDARY_LEVELS: tuple[str, ...] = LEVELS[:-1]
+#: Road classes used for neighbourhood units and the walking network.
+ROAD_CLASSES: tuple[str, ...] = ("arterial", "secondary", "local", "path")
 
 
 class CenterStatus(StrEnum):
@@ -33,24 +31,8 @@ class CenterStatus(StrEnum):
     proposed = "proposed"
 
 
-class RoadClass(StrEnum):
-    """Road classes used for neighbourhood units and the walking network."""
-
-    arterial = "arterial"
-    secondary = "secondary"
-    local = "local"
-    path = "path"
-
-
-class BoundaryLevel(StrEnum):
-    """Administrative levels of the boundary layer."""
-
-    district = "district"
-    subdistrict = "subdistrict"
-    community = "community"
-
-
-LEVELS: tuple[str, ...] = tuple(m.value for m in CenterLevel)
+#: Centre statuses, as text.
+STATUSES: tuple[str, ...] = tuple(m.value for m in CenterStatus)
 
 #: Spellings accepted for enumerated values (Chinese survey sheets, English variants).
 ALIASES: dict[str, dict[str, str]] = {
@@ -286,7 +268,7 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
             out.assign(status=out["status"].fillna("existing")),
             name,
             "status",
-            tuple(m.value for m in CenterStatus),
+            STATUSES,
             ALIASES["status"],
         )
         out["community"] = out["community"].astype("string").fillna("").astype(object)
@@ -300,7 +282,7 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
             out.assign(**{"class": out["class"].fillna("local")}),
             name,
             "class",
-            tuple(m.value for m in RoadClass),
+            ROAD_CLASSES,
             ALIASES["class"],
         )
         out["walkable"] = parse_bool(out.assign(walkable=out["walkable"].fillna(True)), name, "walkable")
@@ -309,7 +291,7 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
             out.assign(level=out["level"].fillna("district")),
             name,
             "level",
-            tuple(m.value for m in BoundaryLevel),
+            BOUNDARY_LEVELS,
             ALIASES["boundary_level"],
         )
         out["parent"] = out["parent"].astype("string").fillna("").astype(object)

@@ -15,12 +15,19 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo.crs import WGS84
 from geo.geometry import xy
 from geo.network import WalkNetwork, service_areas
-from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, walk_metres
+from layers.circles import (
+    BAND_COLUMNS,
+    DEFAULT_MINUTES,
+    DEFAULT_SPEED_KMH,
+    band_layer,
+    band_rows,
+    center_minutes,
+    walk_metres,
+)
 
-AREA_COLUMNS: tuple[str, ...] = ("center_id", "name", "level", "status", "minutes", "radius_m", "method", "reason")
+AREA_COLUMNS: tuple[str, ...] = (*BAND_COLUMNS, "reason")
 
 
 def walking_service_areas(
@@ -73,24 +80,13 @@ def walking_service_areas(
             buffer_m=buffer_m,
             max_snap_m=max_snap_m,
         )
-        rows = members[areas["source"].to_numpy()]
         frames.append(
-            pd.DataFrame(
-                {
-                    "center_id": centers["id"].to_numpy()[rows],
-                    "name": centers["name"].to_numpy()[rows],
-                    "level": centers["level"].to_numpy()[rows],
-                    "status": centers["status"].to_numpy()[rows],
-                    "minutes": np.round(areas["limit_m"].to_numpy() / (speed_kmh * 1000 / 60), 2),
-                    "radius_m": areas["limit_m"].to_numpy(),
-                    "method": "network",
-                    "reason": areas["reason"].to_numpy(),
-                    "geometry": areas.geometry.to_numpy(),
-                }
+            band_rows(
+                centers, members[areas["source"].to_numpy()],
+                minutes=np.round(areas["limit_m"].to_numpy() / (speed_kmh * 1000 / 60), 2),
+                radius_m=areas["limit_m"].to_numpy(), method="network", reason=areas["reason"].to_numpy(),
+                geometry=areas.geometry.to_numpy(),
             )
         )
-    if not frames:
-        return gpd.GeoDataFrame(columns=[*AREA_COLUMNS, "geometry"], geometry="geometry", crs=WGS84)
-    out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=metric_crs)
-    out = out.sort_values(["minutes", "center_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    return out.to_crs(WGS84)
+    out = band_layer(frames, metric_crs=metric_crs, columns=AREA_COLUMNS)
+    return out.sort_values(["minutes", "center_id"], ascending=[False, True], kind="stable").reset_index(drop=True)

@@ -19,6 +19,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
+from geo.geometry import containing_polygon, interior_points
 from layers.walking import access_points
 
 #: Road classes that bound neighbourhood units by default.
@@ -228,15 +229,14 @@ def _compound_totals(polys: gpd.GeoDataFrame, compounds_m: gpd.GeoDataFrame) -> 
     cols = ["compounds", "households", "population"]
     if not len(compounds_m):
         return pd.DataFrame(0, index=polys.index, columns=cols)
-    pts = shapely.point_on_surface(compounds_m.geometry.to_numpy())
-    p_idx, c_idx = shapely.STRtree(polys.geometry.to_numpy()).query(pts, predicate="within")
-    first = pd.Series(c_idx, index=p_idx).groupby(level=0).first()
+    pos = containing_polygon(interior_points(compounds_m.geometry.to_numpy()), polys.geometry.to_numpy())
+    inside = pos >= 0
     frame = pd.DataFrame(
         {
-            "poly": first.to_numpy(),
+            "poly": pos[inside],
             "compounds": 1,
-            "households": compounds_m["households"].to_numpy()[first.index.to_numpy()],
-            "population": compounds_m["population"].to_numpy()[first.index.to_numpy()],
+            "households": compounds_m["households"].to_numpy()[inside],
+            "population": compounds_m["population"].to_numpy()[inside],
         }
     )
     sums = frame.groupby("poly")[cols].sum()
@@ -251,9 +251,7 @@ def assign_to_polygons(
     if not len(compounds) or not len(polygons):
         return pd.Series("", index=compounds.index, dtype=object)
     pts, _ = access_points(compounds.to_crs(metric_crs))
-    tree = shapely.STRtree(polygons.to_crs(metric_crs).geometry.to_numpy())
-    c_idx, p_idx = tree.query(pts, predicate="within")
-    first = pd.Series(p_idx, index=c_idx).groupby(level=0).first()
+    pos = containing_polygon(pts, polygons.to_crs(metric_crs).geometry.to_numpy())
     values = np.full(len(compounds), "", dtype=object)
-    values[first.index.to_numpy()] = polygons[column].astype(str).to_numpy()[first.to_numpy()]
+    values[pos >= 0] = polygons[column].astype(str).to_numpy()[pos[pos >= 0]]
     return pd.Series(values, index=compounds.index, dtype=object)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TimeElapsedColumn
 
 from api.cli_errors import friendly_errors
 from api.commands.console import out, progress_bar
-from api.commands.options import parse_level_minutes
+from api.commands.options import level_minutes_option
 from api.settings import Settings
 from geo.errors import InvalidValueError
 from layers.batch.manifest import read_manifest
@@ -97,7 +97,7 @@ def batch(
     lang = check_lang(lang or settings.lang)
     parse_format(report_format)
     defaults = settings.build_params(
-        minutes=minutes, speed_kmh=speed_kmh, method=method, level_minutes=parse_level_minutes(level_minutes)
+        minutes=minutes, speed_kmh=speed_kmh, method=method, level_minutes=level_minutes_option(level_minutes)
     ).validate()
     entries, manifest_title = read_manifest(manifest, defaults=defaults)
     out.print(text("batch.start", lang, n=len(entries), outdir=output), highlight=False, markup=False)

@@ -26,7 +26,7 @@ from api.commands.options import (
     MinutesOpt,
     OutOpt,
     SpeedOpt,
-    parse_level_minutes,
+    level_minutes_option,
 )
 from api.commands.token import cli_actor
 from api.dataset_store import open_dataset_store
@@ -124,7 +124,7 @@ def derive_command(total: int) -> Callable[[Callable[..., Derive]], Callable[...
             *, dataset: Path, output: Path | None, minutes: float | None, speed_kmh: float | None, method: str | None,
             level_minutes: str | None, lang: str | None, **own: Any,
         ) -> None:
-            given = {"minutes": minutes, "speed_kmh": speed_kmh, "method": method, "level_minutes": parse_level_minutes(level_minutes)}
+            given = {"minutes": minutes, "speed_kmh": speed_kmh, "method": method, "level_minutes": level_minutes_option(level_minutes)}
             options = {k: v for k, v in given.items() if v is not None}
             _derive(dataset, output, lang, options, total, choose(**own))
 

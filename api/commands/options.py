@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from geo.errors import InvalidValueError
+from layers.circles import parse_level_minutes
 
 DatasetArg = Annotated[Path, typer.Argument(help="GeoPackage or folder of layers (default: the demo district)")]
 OutOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write a new GeoPackage instead of building inside the dataset")]
@@ -18,18 +18,6 @@ LevelOpt = Annotated[str | None, typer.Option("--level-minutes", help="Per-level
 LangOpt = Annotated[str | None, typer.Option("--lang", help="zh (default) or en")]
 
 
-def parse_level_minutes(value: str | None) -> dict[str, float] | None:
-    """Parse ``compound=5,community=15`` into a dict."""
-    if not value:
-        return None
-    out: dict[str, float] = {}
-    for part in value.split(","):
-        key, sep, minutes = part.partition("=")
-        try:
-            out[key.strip()] = float(minutes)
-        except ValueError:
-            sep = ""
-        if not sep:
-            msg = f"`--level-minutes` takes LEVEL=MINUTES pairs like compound=5,community=15; got {part!r}"
-            raise InvalidValueError(msg, field="level_minutes")
-    return out
+def level_minutes_option(value: str | None) -> dict[str, float] | None:
+    """The ``--level-minutes`` option (``compound=5,community=15``) as a dict, ``None`` when not given."""
+    return parse_level_minutes(value, option="--level-minutes") if value else None

@@ -18,6 +18,7 @@ from typing import Any
 
 from geo.errors import DangjianError, DatasetNotFoundError, InputError, InvalidValueError, MissingColumnError
 from layers.build import BuildParams
+from layers.circles import parse_level_minutes
 from layers.coverage import Method, parse_method
 
 __all__ = ["DEFAULT_TILE_M", "ROLLUP_STEM", "BatchEntry", "is_database", "read_manifest"]
@@ -77,14 +78,7 @@ def _param_value(name: str, value: Any) -> Any:
     if name == "level_minutes":
         if isinstance(value, dict):
             return {str(k): float(v) for k, v in value.items()}
-        out: dict[str, float] = {}
-        for part in _split_list(str(value)):
-            key, sep, minutes = part.partition("=")
-            if not sep:
-                msg = f"takes LEVEL=MINUTES pairs like compound=5;community=15; got {part!r}"
-                raise ValueError(msg)
-            out[key.strip()] = float(minutes)
-        return out
+        return parse_level_minutes(str(value))
     if name in _TUPLE_FIELDS:
         kind = _TUPLE_FIELDS[name]
         items = value if isinstance(value, list) else _split_list(str(value))

@@ -32,6 +32,7 @@ from layers.dataset import Dataset
 from layers.i18n import text
 from layers.planning.scenarios import CenterChange, ChangeOp
 from layers.schema import CenterStatus
+from layers.units import assign_to_polygons
 
 #: Farthest an added or moved centre may lie outside the dataset's extent (metres).
 MAX_OUTSIDE_M = 10_000.0
@@ -135,16 +136,13 @@ def _fill_admin(centers: gpd.GeoDataFrame, dataset: Dataset | None) -> gpd.GeoDa
         return centers
     boundary = dataset["boundary"]
     out = centers.copy()
-    pts = out.geometry.to_numpy()[touched]
     for level in ("community", "subdistrict"):
         polys = boundary[boundary["level"] == level]
         if not len(polys):
             continue
         if level not in out.columns:
             out[level] = ""
-        p_idx, poly_idx = shapely.STRtree(polys.geometry.to_numpy()).query(pts, predicate="within")
-        names = np.full(int(touched.sum()), "", dtype=object)
-        names[p_idx] = polys["name"].astype(str).to_numpy()[poly_idx]
+        names = assign_to_polygons(out[touched], polys, metric_crs=dataset.metric_crs, column="name").to_numpy()
         current = out.loc[touched, level].fillna("").astype(str).to_numpy()
         moved = out.loc[touched, "scenario_change"].astype(str).str.contains("moved").to_numpy()
         out.loc[touched, level] = np.where((current == "") | moved, names, current)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from geo.errors import InvalidValueError, NotFoundError
-from layers.schema import LEVELS, CenterStatus
+from layers.schema import LEVELS, STATUSES
 
 #: What a scenario id may look like (safe as a file name and in a URL).
 SCENARIO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -38,9 +38,6 @@ class ChangeOp(StrEnum):
     remove = "remove"
     level = "level"
     status = "status"
-
-
-_STATUSES: tuple[str, ...] = tuple(s.value for s in CenterStatus)
 
 
 @dataclass(frozen=True)
@@ -168,8 +165,8 @@ def parse_change(data: Mapping[str, Any], *, index: int = 0) -> CenterChange:
             msg = f"`{where}.level` must be one of {', '.join(LEVELS)}; got {data.get('level')!r}"
             raise InvalidValueError(msg, field=f"{where}.level")
     if op is ChangeOp.status or (op is ChangeOp.add and status):
-        if status not in _STATUSES:
-            msg = f"`{where}.status` must be one of {', '.join(_STATUSES)}; got {data.get('status')!r}"
+        if status not in STATUSES:
+            msg = f"`{where}.status` must be one of {', '.join(STATUSES)}; got {data.get('status')!r}"
             raise InvalidValueError(msg, field=f"{where}.status")
     if op in (ChangeOp.add, ChangeOp.move):
         for key, value, lo, hi in (("lon", lon, -180, 180), ("lat", lat, -90, 90)):

@@ -1,7 +1,7 @@
 import numpy as np
 import shapely
 
-from geo.geometry import interior_points, repair_geometries, xy
+from geo.geometry import containing_polygon, interior_points, repair_geometries, xy
 
 
 def test_bow_tie_is_repaired_into_two_triangles_and_counted():
@@ -33,3 +33,12 @@ def test_interior_point_lies_inside_a_u_shape():
     p = interior_points(np.array([u], dtype=object))[0]
     assert u.contains(p)
     assert xy(np.array([shapely.Point(1, 2)], dtype=object)).tolist() == [[1.0, 2.0]]
+
+
+def test_containing_polygon_gives_each_point_its_polygon_or_minus_one():
+    polys = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+    pts = np.array([shapely.Point(5, 5), shapely.Point(15, 5), shapely.Point(30, 5), shapely.Point(10, 5)])
+    # (10, 5) lies on the shared edge: within neither
+    assert containing_polygon(pts, polys).tolist() == [0, 1, -1, -1]
+    assert containing_polygon(pts[:0], polys).tolist() == []
+    assert containing_polygon(pts, polys[:0]).tolist() == [-1, -1, -1, -1]
