@@ -12,17 +12,19 @@ never silently change data.
 
 One concern per module:
 
-Options and report
-    :mod:`~layers.importing.options` (``--crs``, ``--layer``, ``--columns`` ..., OSM household options),
-    :mod:`~layers.importing.report` (the import report and its text form).
+Options, report and words
+    :mod:`~layers.importing.options` (``--crs``, ``--layer``, ``--columns`` ..., OSM household and centre options),
+    :mod:`~layers.importing.report` (the import report and its text form),
+    :mod:`~layers.importing.messages` (every warning and error from the catalogue, in the import's language).
 Reading (each file becomes :class:`~layers.importing.raw.RawLayer` s, nothing validated)
     :mod:`~layers.importing.raw` (the raw layer, formats, header keys, encodings),
     :mod:`~layers.importing.sources` (the tables in files, zips and OSM extracts),
     :mod:`~layers.importing.readers` (GeoPackage, GeoJSON, Shapefile, KML),
     :mod:`~layers.importing.tables` (CSV/XLSX with 经度/纬度, X/Y or WKT columns),
     :mod:`~layers.importing.archives` (zips, unpacked within limits),
-    :mod:`~layers.importing.osm_files`, :mod:`~layers.importing.osm`, :mod:`~layers.importing.households`
-    (OpenStreetMap files, their tags mapped onto the layers, households from buildings).
+    :mod:`~layers.importing.osm_files`, :mod:`~layers.importing.osm`, :mod:`~layers.importing.osm_centres`,
+    :mod:`~layers.importing.households` (OpenStreetMap files, their tags mapped onto the layers, the mapped
+    service centres, households from buildings).
 Preparing each table
     :mod:`~layers.importing.kinds` (which layer a table is),
     :mod:`~layers.importing.columns` (header spellings, safe column names),

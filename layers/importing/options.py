@@ -10,7 +10,8 @@ household); :data:`Progress` is the callback every step reports to.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyproj import CRS
@@ -18,8 +19,9 @@ from pyproj import CRS
 from geo.chinacoords import ChinaCRS
 from geo.crs import CGCS2000, WGS84
 from geo.errors import CRSError, InvalidValueError
+from layers.importing.messages import say
 from layers.importing.tables import COORDINATE_COLUMNS
-from layers.schema import INPUT_LAYERS, LAYER_SPECS
+from layers.schema import INPUT_LAYERS, LAYER_SPECS, LEVELS
 
 #: Layers a source can be imported as.
 TARGETS: tuple[str, ...] = INPUT_LAYERS
@@ -33,9 +35,56 @@ def nothing(_: str) -> None:
     return None
 
 
+#: OSM centres' level by their tags, the first rule that matches: ``key~regex`` (a regular expression
+#: searched in the tag's value) or ``key=value``.  The most specific place comes first: a
+#: ``XX街道XX社区党群服务中心`` is the community's; a bare ``区``/``县`` not in 社区, 小区, 街区, 园区, 景区.
+CENTRE_LEVELS: tuple[tuple[str, str], ...] = (
+    ("name~小区|楼栋|网格|院落", "compound"),
+    ("name~社区|居委|村委|嘎查", "community"),
+    ("name~街道|镇|乡|苏木", "subdistrict"),
+    ("name~(?<![社小街园景])[区县]|旗", "district"),
+)
+
+
+def parse_centre_levels(value: str | Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Centre level rules from TOML text or a mapping: ``"name~街道" = "subdistrict"`` a line, first match wins.
+
+    Raises
+    ------
+    InvalidValueError
+        A rule that is neither ``key~regex`` nor ``key=value``, a bad regular
+        expression or a level that is not one of the centre levels.
+    """
+    try:
+        pairs = tomllib.loads(value) if isinstance(value, str) else dict(value)
+    except tomllib.TOMLDecodeError as exc:
+        msg = say("error.centre_levels_toml", problem=str(exc))
+        raise InvalidValueError(msg, field="centre_levels") from None
+    rules = []
+    for rule, level in pairs.items():
+        key, op, pattern = split_rule(rule)
+        if not key or not op or str(level) not in LEVELS:
+            msg = say("error.centre_levels_rule", rule=rule, level=level, levels=", ".join(LEVELS))
+            raise InvalidValueError(msg, field="centre_levels")
+        if op == "~":
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                msg = say("error.centre_levels_regex", rule=rule, problem=str(exc))
+                raise InvalidValueError(msg, field="centre_levels") from None
+        rules.append((str(rule), str(level)))
+    return tuple(rules)
+
+
+def split_rule(rule: str) -> tuple[str, str, str]:
+    """``"name~街道"`` -> ``("name", "~", "街道")``; ``("", "", "")`` when it is neither form."""
+    match = re.match(r"^\s*([\w:]+)\s*([~=])(.*)$", str(rule))
+    return (match.group(1), match.group(2), match.group(3)) if match else ("", "", "")
+
+
 @dataclass(frozen=True)
 class OSMOptions:
-    """How OSM features become layers (m², storeys).
+    """How OSM features become layers (m², storeys, centre levels).
 
     Attributes
     ----------
@@ -47,11 +96,22 @@ class OSMOptions:
         mapped buildings.
     min_households
         Smallest estimate given to a compound (households).
+    centre_levels
+        The level of a mapped centre by its tags (:data:`CENTRE_LEVELS`,
+        :func:`parse_centre_levels`); the first rule that matches wins.
+    centre_default_level
+        The level of a centre no rule matches.
+    centre_merge_m
+        A centre node inside or within this distance (m) of a centre
+        building with compatible tags is the same facility.
     """
 
     floor_area_per_household_m2: float = 100.0
     floor_area_ratio: float = 1.5
     min_households: int = 1
+    centre_levels: tuple[tuple[str, str], ...] = CENTRE_LEVELS
+    centre_default_level: str = "community"
+    centre_merge_m: float = 30.0
 
 
 #: The household estimation used unless an import says otherwise.

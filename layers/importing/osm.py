@@ -20,8 +20,9 @@ OSM                    layer
 ``place=neighbourhood``  floor area of the buildings inside (footprint x levels /
                        m² per household), else from the area, and marked
 ``amenity=community_centre``, ``social_facility``, ``social_centre``, ``townhall``,
-                       ``office=government`` named like a 党群/社区/街道 office:
-                       candidate ``centers`` with status ``proposed``
+``office=government`` named like a 党群/社区/街道 office, anything named 党群服务中心:
+                       ``centers`` with status ``existing``, one per facility, level from
+                       the tags (:mod:`layers.importing.osm_centres`)
 ``boundary=administrative``  ``boundary`` (admin_level 5-6 district, 7-8 subdistrict,
                        9-10 community)
 =====================  ==============================================================
@@ -31,10 +32,10 @@ Everything is returned in EPSG:4326, ready for :func:`layers.dataset.prepare_lay
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -44,8 +45,10 @@ import shapely
 from geo.crs import WGS84, metric_crs
 from geo.errors import InputError
 from layers.importing.households import estimate_households
+from layers.importing.messages import listing, word
 from layers.importing.options import DEFAULT_OSM, OSMOptions, Progress, nothing
-from layers.importing.osm_files import CENTER_AMENITIES, read_osm_tables
+from layers.importing.osm_centres import osm_centers
+from layers.importing.osm_files import read_osm_tables
 
 #: ``highway`` value -> road class; values not listed are not roads for us (construction, platform ...).
 HIGHWAY_CLASSES: dict[str, str] = {
@@ -63,8 +66,6 @@ _NOT_WALKABLE_ACCESS = {"no", "private"}
 #: ``waterway`` values kept as rivers (small ditches and drains would cut every block).
 WATERWAYS = ("river", "canal", "stream", "riverbank", "tidal_channel")
 
-_GOVERNMENT_NAME = re.compile(r"党群|党建|社区|居委|街道|便民服务|服务中心|服务站")
-
 
 @dataclass
 class OSMResult:
@@ -72,7 +73,7 @@ class OSMResult:
 
     layers: dict[str, gpd.GeoDataFrame]
     skipped: dict[str, int] = field(default_factory=dict)
-    notes: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def _names(frame: pd.DataFrame) -> pd.Series:
@@ -171,37 +172,6 @@ def osm_compounds(
     return out, wrong, int(len(containers))
 
 
-def _center_level(names: pd.Series) -> np.ndarray:
-    text = names.astype("string").fillna("")
-    level = np.full(len(names), "community", dtype=object)
-    level[text.str.contains("街道|镇", regex=True).to_numpy(dtype=bool)] = "subdistrict"
-    level[text.str.contains(r"区级|(?<![社小])区委|(?<![社小])区党群", regex=True).to_numpy(dtype=bool)] = "district"
-    level[text.str.contains("小区|楼栋|网格", regex=True).to_numpy(dtype=bool)] = "compound"
-    return level
-
-
-def osm_centers(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
-    """Community centres and similar as candidate centres (status ``proposed``, level from the name)."""
-    if not len(raw):
-        return gpd.GeoDataFrame({"name": [], "level": [], "status": [], "amenity": [], "osm_ref": []}, geometry=gpd.GeoSeries([], crs=WGS84)), 0
-    names = raw["name"].astype("string").fillna("")
-    gov = (raw["office"] == "government").to_numpy(dtype=bool) & ~raw["amenity"].isin(CENTER_AMENITIES).to_numpy(dtype=bool)
-    keep = ~gov | names.str.contains(_GOVERNMENT_NAME).to_numpy(dtype=bool)
-    sel = raw.loc[keep]
-    pts = shapely.point_on_surface(sel.geometry.to_numpy()) if len(sel) else np.array([], dtype=object)
-    out = gpd.GeoDataFrame(
-        {
-            "name": _names(sel).to_numpy(),
-            "level": _center_level(sel["name"]),
-            "status": np.full(len(sel), "proposed", dtype=object),
-            "amenity": sel["amenity"].fillna(sel["office"]).astype(str).to_numpy(),
-            "osm_ref": sel["osm_ref"].to_numpy(),
-        },
-        geometry=gpd.GeoSeries(pts, crs=WGS84),
-    )
-    return out, int((~keep).sum())
-
-
 #: OSM admin_level -> boundary level (China: 5-6 district/county, 7-8 street/town, 9-10 community/village).
 ADMIN_LEVELS: dict[str, str] = {"5": "district", "6": "district", "7": "subdistrict", "8": "subdistrict", "9": "community", "10": "community"}
 
@@ -251,13 +221,13 @@ def _compound_notes(comp: gpd.GeoDataFrame, nested: int, options: OSMOptions) ->
     return notes
 
 
-def _centre_notes(centers: gpd.GeoDataFrame) -> list[tuple[str, str]]:
-    """What the report says about OSM centres: candidates, not existing ones."""
+def _centre_notes(centers: gpd.GeoDataFrame, merged: int) -> list[tuple[str, dict[str, Any]]]:
+    """What the report says about OSM centres: existing ones, by level, and nodes merged into their buildings."""
     if not len(centers):
         return []
-    return [
-        ("candidate_centers", f"{len(centers)} community centres from OpenStreetMap are candidates (status `proposed`), not counted as existing")
-    ]
+    levels = centers["level"].value_counts()
+    by_level = listing(f"{word('level.' + str(k))} {v}" for k, v in levels.items())
+    return [("osm_centers", {"count": len(centers), "by_level": by_level, "merged": merged})]
 
 
 def read_osm(
@@ -307,8 +277,8 @@ def read_osm(
         result.layers["compounds"], result.skipped["compounds"] = comp, skipped
         result.notes.extend(_compound_notes(comp, nested, options))
     if "centers" in wanted:
-        result.layers["centers"], result.skipped["centers"] = osm_centers(raw.pois)
-        result.notes.extend(_centre_notes(result.layers["centers"]))
+        result.layers["centers"], result.skipped["centers"], merged = osm_centers(raw.pois, options=options)
+        result.notes.extend(_centre_notes(result.layers["centers"], merged))
     if "boundary" in wanted:
         result.layers["boundary"], result.skipped["boundary"] = osm_boundary(raw.boundaries)
     if not any(len(f) for f in result.layers.values()):

@@ -24,8 +24,17 @@ from geo.crs import WGS84
 from geo.errors import InputError
 from layers.importing.options import Progress
 
-#: Candidate centre tags.
+#: ``amenity`` values of service centres.
 CENTER_AMENITIES = ("community_centre", "social_facility", "social_centre", "townhall")
+
+#: Names (or official names) that make any feature a party-mass service centre, whatever its tags.
+PARTY_CENTRE_NAME = re.compile(r"党群服务中心|党群服务站|党建服务中心|党员服务中心")
+
+#: Tags kept on candidate centres (the rules of :mod:`layers.importing.osm_centres` read them).
+CENTRE_TAGS = ("name", "official_name", "amenity", "office", "building")
+
+#: Tags kept on buildings (households: :mod:`layers.importing.households`).
+BUILDING_TAGS = ("building", "building:levels", "height", "building:flats", "name")
 
 
 @dataclass
@@ -98,26 +107,50 @@ def read_pbf(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
             tags_as_columns=["name", "landuse", "place"],
         ),
     )
-    buildings = call("buildings", lambda: osm.get_buildings(extra_attributes=["building:levels"]))
+    buildings = call("buildings", lambda: osm.get_buildings(extra_attributes=["building:levels", "height", "building:flats"]))
     pois = call(
         "centres",
-        lambda: osm.get_pois(custom_filter={"amenity": list(CENTER_AMENITIES), "office": ["government"]}),
+        lambda: osm.get_pois(custom_filter={"amenity": list(CENTER_AMENITIES), "office": True}, extra_attributes=["official_name"]),
     )
+    homes = _frame(buildings, BUILDING_TAGS)
+    tagged = _frame(pois, CENTRE_TAGS)
+    pois = pd.concat([tagged[_is_centre(tagged)], _frame(homes[_party_named(homes)], CENTRE_TAGS)], ignore_index=True)
     boundaries = call("boundary", lambda: osm.get_boundaries(boundary_type="administrative"))
     return OSMTables(
         roads=_frame(roads, ["name", "highway", "foot", "access"]),
         water=_frame(water, ["name", "waterway", "natural", "water"]),
         residential=_frame(residential, ["name", "landuse", "place"]),
-        buildings=_frame(buildings, ["building", "building:levels"]),
-        pois=_frame(pois, ["name", "amenity", "office"]),
+        buildings=homes,
+        pois=_frame(gpd.GeoDataFrame(pois.drop_duplicates("osm_ref"), geometry="geometry", crs=WGS84), CENTRE_TAGS),
         boundaries=_frame(boundaries, ["name", "admin_level"]),
     )
+
+
+def _party_named(frame: pd.DataFrame) -> pd.Series:
+    """Features whose name or official name says party-mass service centre."""
+    named = pd.Series(False, index=frame.index)
+    for column in ("name", "official_name"):
+        if column in frame.columns:
+            named |= frame[column].astype("string").fillna("").str.contains(PARTY_CENTRE_NAME).to_numpy(dtype=bool)
+    return named
+
+
+def _is_centre(frame: pd.DataFrame) -> pd.Series:
+    """Candidate centres: a centre ``amenity``, ``office=government``, or a party-mass centre's name."""
+    return frame["amenity"].isin(CENTER_AMENITIES) | (frame["office"] == "government") | _party_named(frame)
 
 
 def _tag(other: pd.Series, key: str) -> pd.Series:
     """One key of GDAL's ``other_tags`` hstore text (``"k"=>"v","k2"=>"v2"``)."""
     pattern = r'"' + re.escape(key) + r'"=>"((?:[^"\\]|\\.)*)"'
     return other.astype("string").str.extract(pattern, expand=False).astype(object)
+
+
+def _add_tags(frame: pd.DataFrame, keys: Sequence[str]) -> None:
+    """Each key as a column: GDAL's own column where its configuration has one, else parsed from ``other_tags``."""
+    for key in keys:
+        if key not in frame.columns:
+            frame[key] = _tag(frame["other_tags"], key)
 
 
 def read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OSMTables:
@@ -141,14 +174,9 @@ def read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
     lines["osm_ref"] = "way/" + lines["osm_id"].astype(str)
     polys["osm_ref"] = np.where(polys["osm_way_id"].notna(), "way/" + polys["osm_way_id"].astype(str), "relation/" + polys["osm_id"].astype(str))
     points["osm_ref"] = "node/" + points["osm_id"].astype(str)
-    lines["foot"] = _tag(lines["other_tags"], "foot")
-    lines["access"] = _tag(lines["other_tags"], "access")
-    polys["water"] = _tag(polys["other_tags"], "water")
-    polys["building:levels"] = _tag(polys["other_tags"], "building:levels")
-    polys["office"] = _tag(polys["other_tags"], "office")
-    polys["waterway"] = _tag(polys["other_tags"], "waterway")
-    points["amenity"] = _tag(points["other_tags"], "amenity")
-    points["office"] = _tag(points["other_tags"], "office")
+    _add_tags(lines, ("foot", "access"))
+    _add_tags(polys, ("water", "waterway", *CENTRE_TAGS, *BUILDING_TAGS))
+    _add_tags(points, CENTRE_TAGS)
     progress("rivers")
     water_lines = lines[lines["waterway"].notna()]
     water_polys = polys[(polys["natural"] == "water") | polys["water"].notna() | polys["waterway"].notna()]
@@ -157,16 +185,15 @@ def read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
     progress("buildings")
     buildings = polys[polys["building"].notna()]
     progress("centres")
-    poi_mask = lambda f: f["amenity"].isin(CENTER_AMENITIES) | (f["office"] == "government")  # noqa: E731
-    pois = pd.concat([points[poi_mask(points)], polys[poi_mask(polys)]], ignore_index=True)
+    pois = pd.concat([points[_is_centre(points)], polys[_is_centre(polys)]], ignore_index=True)
     progress("boundary")
     boundaries = polys[polys["boundary"] == "administrative"]
     return OSMTables(
         roads=_frame(lines[lines["highway"].notna()], ["name", "highway", "foot", "access"]),
         water=_frame(pd.concat([water_lines, water_polys], ignore_index=True), ["name", "waterway", "natural", "water"]),
         residential=_frame(residential, ["name", "landuse", "place"]),
-        buildings=_frame(buildings, ["building", "building:levels"]),
-        pois=_frame(gpd.GeoDataFrame(pois, geometry="geometry", crs=points.crs or WGS84), ["name", "amenity", "office"]),
+        buildings=_frame(buildings, BUILDING_TAGS),
+        pois=_frame(gpd.GeoDataFrame(pois, geometry="geometry", crs=points.crs or WGS84), CENTRE_TAGS),
         boundaries=_frame(boundaries, ["name", "admin_level"]),
     )
 

@@ -161,8 +161,11 @@ def prepare_tables(
     tables: dict[str, list[PreparedTable]] = {}
     osm_skipped: dict[str, int] = {}
     for raw in raws:
-        for code, message in raw.notes:
-            report.warn(code, message, raw.source)
+        for code, note in raw.notes:
+            if isinstance(note, dict):
+                report.warn(code, source=raw.source, **note)
+            else:
+                report.warn(code, note, raw.source)
         if not is_input(raw, options, report):
             continue
         table = prepare_table(raw, options=options, given=given, report=report)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from layers.i18n import text
+from layers.i18n import ZH, text
+from layers.importing.messages import say
 
 #: Words of the report's table, looked up in the catalogue as ``import.<key>``.
 _WORDS = (
@@ -55,9 +56,15 @@ class ImportReport:
     metric_crs: str = ""
     output: str = ""
 
-    def warn(self, code: str, message: str, source: str = "") -> None:
-        """Add a warning (``code`` is stable, ``message`` is for people)."""
-        self.warnings.append({"code": code, "source": source, "message": message})
+    def warn(self, code: str, message: str = "", source: str = "", **values: Any) -> None:
+        """Add a warning: ``code`` is stable, its words are the catalogue's ``import.warn.<code>`` with ``values``.
+
+        The values are kept with it (plain JSON: text and numbers), so the
+        report can be shown again in another language.
+        """
+        if values or not message:
+            message = say(f"warn.{code}", **values)
+        self.warnings.append({"code": code, "source": source, "message": message, "values": dict(values)})
 
     @property
     def rejected(self) -> int:
@@ -128,6 +135,14 @@ def _rejected_lines(d: dict[str, Any], t: dict[str, str]) -> list[str]:
     return out
 
 
+def warning_text(warning: dict[str, Any], lang: str = "zh") -> str:
+    """A warning's words in ``lang``: made again from its code and values (as stored before values, its message)."""
+    values = warning.get("values")
+    if values is None or f"import.warn.{warning['code']}" not in ZH:
+        return str(warning["message"])
+    return say(f"warn.{warning['code']}", lang, **values)
+
+
 def report_lines(report: ImportReport | dict[str, Any], lang: str = "zh") -> list[str]:
     """The report as a readable plain-text table (for the terminal, logs and the ``.txt`` file)."""
     d = report.as_dict() if isinstance(report, ImportReport) else report
@@ -138,7 +153,7 @@ def report_lines(report: ImportReport | dict[str, Any], lang: str = "zh") -> lis
     out += _rejected_lines(d, t)
     if d["warnings"]:
         out.append(t["warnings"] + ":")
-        out += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
+        out += [f"  [{w['code']}] {warning_text(w, lang)}" for w in d["warnings"]]
     return out
 
 

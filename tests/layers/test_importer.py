@@ -513,9 +513,9 @@ def test_osm_xml_rules(tmp_path: Path):
     assert comp["name"] == "阳光小区" and abs(comp["households"] - 200) <= 1
     assert bool(comp["households_estimated"]) and comp["households_source"] == "osm_buildings"
     centre = ds["centers"].iloc[0]
-    assert (centre["name"], centre["level"], centre["status"]) == ("阳光社区党群服务中心", "community", "proposed")
+    assert (centre["name"], centre["level"], centre["status"]) == ("阳光社区党群服务中心", "community", "existing")
     codes = {w["code"] for w in report.warnings}
-    assert {"households_estimated", "candidate_centers", "osm_skipped", "no_centers"} <= codes
+    assert {"households_estimated", "osm_centers", "osm_skipped"} <= codes and "no_centers" not in codes
 
 
 def test_own_files_replace_the_osm_layer(tmp_path: Path):
@@ -550,17 +550,19 @@ def test_real_osm_extract_imports_builds_and_summarises(helsinki_pbf: Path, tmp_
     assert report.rejected == 0
     ds = read_dataset(out)
     assert ds["compounds"]["households"].sum() > 1000
-    assert (ds["centers"]["status"] == "proposed").all()
+    assert (ds["centers"]["status"] == "existing").all()
+    # The mapped centres count from the start: the district does not start at 0 % coverage.
     built = build_dataset(ds, BuildParams(method=method))
     summary = built.meta["summary"]
-    assert summary["centers"]["counted"] == 0
-    assert summary["compounds"]["covered"] == 0 and summary["compounds"]["uncovered"] == len(ds["compounds"])
-    assert (built["compounds"]["walk_m"].isna() | ~built["compounds"]["covered"]).all()
-    assert any("no counted service centre" in line for line in summary_lines(summary, "en"))
+    assert summary["centers"]["counted"] == len(ds["centers"])
+    assert summary["compounds"]["covered"] >= 0.9 * len(ds["compounds"])
     assert summary["layers"]["units"] > 0
-    # With the candidates counted, some compounds are covered: the data is usable once centres exist.
-    counted = build_dataset(ds, BuildParams(method=method, statuses=("existing", "planned", "proposed")))
-    assert 0 < counted.meta["summary"]["compounds"]["covered"] <= len(ds["compounds"])
+    # Counting only planned centres (there are none), every compound is uncovered and the summary says why.
+    uncounted = build_dataset(ds, BuildParams(method=method, statuses=("planned",)))
+    none = uncounted.meta["summary"]
+    assert none["centers"]["counted"] == 0 and none["compounds"]["covered"] == 0
+    assert (uncounted["compounds"]["walk_m"].isna() | ~uncounted["compounds"]["covered"]).all()
+    assert any("no counted service centre" in line for line in summary_lines(none, "en"))
 
 
 def test_osm_bbox_reads_only_the_area(helsinki_pbf: Path):
