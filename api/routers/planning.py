@@ -154,6 +154,7 @@ _EXAMPLE = {
         {"op": "status", "center_id": "DQ07", "status": "existing"},
     ],
 }
+ScenarioBody = Annotated[ScenarioIn, Body(examples=[_EXAMPLE])]
 
 
 def get_scenario_store(state: StateDep) -> Scenarios:
@@ -208,11 +209,7 @@ def _save_guard(func: Any, *args: Any, **kwargs: Any) -> Scenario:
 
 @router.post("/scenarios", status_code=201, summary="Create a scenario")
 def create_scenario(
-    state: StateDep,
-    store: StoreDep,
-    results: ResultsDep,
-    body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])],
-    caller: PlannerDep,
+    state: StateDep, store: StoreDep, results: ResultsDep, body: ScenarioBody, caller: PlannerDep
 ) -> dict[str, Any]:
     """Store a new scenario (checked against the dataset) and answer its coverage and difference from the base."""
     scenario = _save_guard(store.as_actor(caller.actor).create, body.as_data(), base=state.dataset())
@@ -246,12 +243,7 @@ def get_scenario(state: StateDep, store: StoreDep, results: ResultsDep, scenario
 
 @router.put("/scenarios/{scenario_id}", summary="Replace a scenario's changes")
 def put_scenario(
-    state: StateDep,
-    store: StoreDep,
-    results: ResultsDep,
-    scenario_id: str,
-    body: Annotated[ScenarioIn, Body(examples=[_EXAMPLE])],
-    caller: PlannerDep,
+    state: StateDep, store: StoreDep, results: ResultsDep, scenario_id: str, body: ScenarioBody, caller: PlannerDep
 ) -> dict[str, Any]:
     """Replace name, description and changes; answers the new coverage and difference."""
     scenario = _save_guard(store.as_actor(caller.actor).replace, scenario_id, body.as_data(), base=state.dataset())
