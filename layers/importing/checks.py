@@ -1,4 +1,5 @@
-"""Checks of the assembled layers that warn in the report: data far from the rest, outside China, no centres yet.
+"""Checks of the assembled layers that warn in the report: data far from the rest, outside China, no centres yet,
+estimated households and their densities.
 
 Heuristics warn, they never silently change data; the one exception is a
 feature farther than :data:`FAR_MIN_KM` (and :data:`FAR_FACTOR` times the
@@ -15,9 +16,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from geo.chinacoords import out_of_china
 from geo.crs import bulk_centre, distance_from_km
+from layers.importing.households import DENSITY_TOLERANCE, SPARSE_HH_PER_HA, Densities, check_densities
+from layers.importing.messages import listing, say
+from layers.importing.options import OSMOptions
 from layers.importing.prepare import PreparedTable
 from layers.importing.report import ImportReport
 
@@ -92,3 +97,64 @@ def warn_no_centres(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -
     centers = layers["centers"]
     if not len(centers) or not centers["status"].eq("existing").any():
         report.warn("no_centers", "the dataset has no existing service centre yet: it builds, and every compound is uncovered until centres are added")
+
+
+#: Implausible compounds named in the warning, the worst first; the rest are counted.
+_WORST_NAMED = 5
+
+
+def warn_estimated_households(
+    layers: dict[str, gpd.GeoDataFrame], tables: dict[str, list[PreparedTable]], crs: CRS, options: OSMOptions, report: ImportReport
+) -> None:
+    """How many compounds have estimated households and from what; one warning for the implausible densities.
+
+    Counted on the compounds as imported (after clipping and far-away
+    features), named after the table they came from.
+    """
+    comp = layers.get("compounds")
+    if comp is None or "households_estimated" not in comp.columns or not comp["households_estimated"].fillna(False).any():
+        return
+    source = next((t.raw.source for t in tables.get("compounds", []) if "households_estimated" in t.frame.columns), "")
+    estimated = comp[comp["households_estimated"].fillna(False).to_numpy(dtype=bool)]
+    counts = estimated["households_source"].value_counts()
+    report.warn(
+        "households_estimated",
+        source=source,
+        count=len(estimated),
+        by_source=listing(f"{say('households_source.' + str(k))} {v}" for k, v in counts.items()),
+        m2=options.floor_area_per_household_m2,
+        far=options.floor_area_ratio,
+    )
+    if "storeys" not in comp.columns:
+        return
+    found = check_densities(comp, metric=crs, options=options)
+    if len(found.dense) or len(found.sparse):
+        report.warn("households_implausible", source=source, **_density_values(comp, found, len(estimated)))
+
+
+def _density_values(comp: gpd.GeoDataFrame, found: Densities, estimated: int) -> dict[str, object]:
+    """The implausible densities' counts and the worst few, each with its numbers."""
+    ratio = found.per_ha / found.bounds
+    worst = [*found.dense[np.argsort(-ratio[found.dense])], *found.sparse[np.argsort(found.per_ha[found.sparse])]][:_WORST_NAMED]
+    dense = set(found.dense.tolist())
+    cases = [
+        say(
+            "density_case",
+            name=comp["name"].iloc[i],
+            per_ha=found.per_ha[i],
+            households=int(comp["households"].iloc[i]),
+            storeys=float(comp["storeys"].iloc[i]),
+            kind=say(f"density.{found.classes[i]}"),
+            bound=found.bounds[i] if i in dense else SPARSE_HH_PER_HA,
+        )
+        for i in worst
+    ]
+    return {
+        "count": len(found.dense) + len(found.sparse),
+        "dense": len(found.dense),
+        "sparse": len(found.sparse),
+        "estimated": estimated,
+        "tolerance": DENSITY_TOLERANCE,
+        "sparse_per_ha": SPARSE_HH_PER_HA,
+        "worst": listing(cases),
+    }

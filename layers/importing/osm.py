@@ -17,8 +17,9 @@ OSM                    layer
 ``natural=water``,
 ``water=*`` areas
 ``landuse=residential``  ``compounds``; households estimated from the residential
-``place=neighbourhood``  floor area of the buildings inside (footprint x levels /
-                       m² per household), else from the area, and marked
+``place=neighbourhood``  floor area of the buildings inside (flats, else footprint x
+                       levels, height / 3 m or a default by type, / m² per household),
+                       else from the area; marked and checked against GB 50180 densities
 ``amenity=community_centre``, ``social_facility``, ``social_centre``, ``townhall``,
 ``office=government`` named like a 党群/社区/街道 office, anything named 党群服务中心:
                        ``centers`` with status ``existing``, one per facility, level from
@@ -44,6 +45,7 @@ import shapely
 
 from geo.crs import WGS84, metric_crs
 from geo.errors import InputError
+from geo.geometry import repair_geometries
 from layers.importing.households import estimate_households
 from layers.importing.messages import listing, word
 from layers.importing.options import DEFAULT_OSM, OSMOptions, Progress, nothing
@@ -69,11 +71,11 @@ WATERWAYS = ("river", "canal", "stream", "riverbank", "tidal_channel")
 
 @dataclass
 class OSMResult:
-    """Layers read from an OSM file (EPSG:4326) and what was left out or estimated."""
+    """Layers read from an OSM file (EPSG:4326), what was left out of each and the notes on each (layer -> (code, values)s)."""
 
     layers: dict[str, gpd.GeoDataFrame]
     skipped: dict[str, int] = field(default_factory=dict)
-    notes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    notes: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
 
 def _names(frame: pd.DataFrame) -> pd.Series:
@@ -131,40 +133,50 @@ def osm_rivers(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     return out, int((~keep).sum())
 
 
+def _usable_areas(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, np.ndarray, int]:
+    """Areas that validation will keep (as read), their repaired shapes for measuring, and how many are not areas."""
+    polys, wrong = _keep_family(raw, {"Polygon", "MultiPolygon"})
+    fixed = repair_geometries(polys.geometry.to_numpy(), family="polygon")
+    usable = fixed.unusable == ""
+    return polys.loc[usable].reset_index(drop=True), fixed.geometry[usable], wrong + int((~usable).sum())
+
+
 def osm_compounds(
     raw: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, *, options: OSMOptions = DEFAULT_OSM
 ) -> tuple[gpd.GeoDataFrame, int, int]:
-    """Residential areas as compounds with estimated households.
+    """Residential areas as compounds with estimated households (:mod:`layers.importing.households`).
 
     Areas that contain another compound's interior point are left out (the
-    inner, more specific areas are kept) so no household is counted twice.
+    inner, more specific areas are kept) so no household is counted twice;
+    so are areas that collapse to lines.  Compounds carry
+    ``households_estimated``, ``households_source`` and ``storeys`` (the
+    average storeys of their homes, empty when estimated from the area).
 
     Returns
     -------
     (compounds, left out, nested)
-        The layer, the number of non-area features left out, and the number of
-        enclosing areas dropped in favour of the ones inside them.
+        The layer, the number of features left out as no area, and the number
+        of enclosing areas dropped in favour of the ones inside them.
     """
-    polys, wrong = _keep_family(raw, {"Polygon", "MultiPolygon"})
+    polys, shapes, wrong = _usable_areas(raw)
     if not len(polys):
-        return gpd.GeoDataFrame(
-            {"name": [], "households": [], "households_estimated": [], "households_source": [], "osm_ref": []},
-            geometry=gpd.GeoSeries([], crs=WGS84),
-        ), wrong, 0
-    inner = shapely.point_on_surface(polys.geometry.to_numpy())
-    p_idx, c_idx = polys.sindex.query(inner, predicate="within")
+        columns = ("name", "households", "households_estimated", "households_source", "storeys", "osm_ref")
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=WGS84)), wrong, 0
+    inner = shapely.point_on_surface(shapes)
+    p_idx, c_idx = shapely.STRtree(shapes).query(inner, predicate="within")
     containers = np.unique(c_idx[p_idx != c_idx])
     keep = np.ones(len(polys), bool)
     keep[containers] = False
-    polys = polys.loc[keep].reset_index(drop=True)
-    metric = metric_crs(polys)
-    hh, how = estimate_households(polys, buildings, metric=metric, options=options)
+    polys, shapes = polys.loc[keep].reset_index(drop=True), shapes[keep]
+    measured = gpd.GeoSeries(shapes, crs=WGS84)
+    estimate = estimate_households(measured, buildings, metric=metric_crs(measured), options=options)
     out = gpd.GeoDataFrame(
         {
             "name": _names(polys).to_numpy(),
-            "households": hh,
+            "households": estimate.households,
             "households_estimated": np.ones(len(polys), bool),
-            "households_source": how,
+            "households_source": estimate.source,
+            "storeys": np.round(estimate.storeys, 1),
             "osm_ref": polys["osm_ref"].to_numpy(),
         },
         geometry=gpd.GeoSeries(polys.geometry.to_numpy(), crs=WGS84),
@@ -200,25 +212,6 @@ def osm_boundary(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
         parents = parents[~parents.index.duplicated()]
         out.loc[parents.index, "parent"] = parents.to_numpy()
     return out, wrong + int((~keep).sum())
-
-
-def _compound_notes(comp: gpd.GeoDataFrame, nested: int, options: OSMOptions) -> list[tuple[str, str]]:
-    """What the report says about OSM compounds: how their households were estimated, enclosing areas left out."""
-    notes = []
-    if len(comp):
-        by = int((comp["households_source"] == "osm_buildings").sum())
-        notes.append(
-            (
-                "households_estimated",
-                f"{len(comp)} compounds from OpenStreetMap have estimated households "
-                f"({by} from building floor area at {options.floor_area_per_household_m2:g} m² per household, "
-                f"{len(comp) - by} from site area at floor area ratio {options.floor_area_ratio:g}); "
-                "columns `households_estimated` and `households_source` mark them",
-            )
-        )
-    if nested:
-        notes.append(("nested_areas", f"{nested} residential areas that enclose other compounds were left out"))
-    return notes
 
 
 def _centre_notes(centers: gpd.GeoDataFrame, merged: int) -> list[tuple[str, dict[str, Any]]]:
@@ -273,12 +266,12 @@ def read_osm(
     if "rivers" in wanted:
         result.layers["rivers"], result.skipped["rivers"] = osm_rivers(raw.water)
     if "compounds" in wanted:
-        comp, skipped, nested = osm_compounds(raw.residential, raw.buildings, options=options)
-        result.layers["compounds"], result.skipped["compounds"] = comp, skipped
-        result.notes.extend(_compound_notes(comp, nested, options))
+        result.layers["compounds"], result.skipped["compounds"], nested = osm_compounds(raw.residential, raw.buildings, options=options)
+        if nested:
+            result.notes.setdefault("compounds", []).append(("nested_areas", {"count": nested}))
     if "centers" in wanted:
         result.layers["centers"], result.skipped["centers"], merged = osm_centers(raw.pois, options=options)
-        result.notes.extend(_centre_notes(result.layers["centers"], merged))
+        result.notes["centers"] = _centre_notes(result.layers["centers"], merged)
     if "boundary" in wanted:
         result.layers["boundary"], result.skipped["boundary"] = osm_boundary(raw.boundaries)
     if not any(len(f) for f in result.layers.values()):

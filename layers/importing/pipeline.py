@@ -5,7 +5,7 @@
 3. :func:`_merged`: one frame per layer (own files win over OpenStreetMap; ids renumbered where they collide).
 4. :func:`~layers.importing.clip.clip_mask`: ``--bbox`` / ``--clip``, then absent layers empty.
 5. :mod:`~layers.importing.checks`: features far from the rest left out, data outside China,
-   :mod:`~layers.importing.detect`: the web-map offset, no existing centre.
+   :mod:`~layers.importing.detect`: the web-map offset, estimated households and their densities, no existing centre.
 6. :func:`_dataset`: the :class:`~layers.dataset.Dataset` with its metric CRS and the report in its meta.
 
 Writing it into a store is :mod:`~layers.importing.publish`'s job.
@@ -26,7 +26,7 @@ from geo.crs import WGS84, metric_crs
 from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset, LayerReport, empty_layer
 from layers.importing.archives import remove_tree
-from layers.importing.checks import drop_far_away, warn_no_centres, warn_outside_china
+from layers.importing.checks import drop_far_away, warn_estimated_households, warn_no_centres, warn_outside_china
 from layers.importing.clip import clip_layer, clip_mask
 from layers.importing.detect import check_shifts
 from layers.importing.options import ImportOptions, Progress, nothing, parse_crs
@@ -165,6 +165,7 @@ def import_sources(
         warn_outside_china(layers, report)
         crs = metric_crs(*[f for f in layers.values() if len(f)])
         check_shifts(layers, tables, given, crs, report)
+        warn_estimated_households(layers, tables, crs, options.osm, report)
         warn_no_centres(layers, report)
         return _dataset(layers, tables, crs, report), report
     finally:

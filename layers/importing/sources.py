@@ -47,9 +47,8 @@ def _read_osm(path: Path, label: str, options: ImportOptions, progress: Progress
     for name, frame in res.layers.items():
         raw = RawLayer(source=f"{label}:{name}", frame=frame, fmt="osm", hint=name, target=name, crs_fixed=True)
         raw.extra["skipped"] = res.skipped.get(name, 0)
+        raw.notes.extend(res.notes.get(name, []))
         raws.append(raw)
-    if raws:
-        raws[0].notes.extend(res.notes)
     return raws
 
 

@@ -511,7 +511,7 @@ def test_osm_xml_rules(tmp_path: Path):
     comp = ds["compounds"].iloc[0]
     # 40 m x 50 m x 10 storeys = 20,000 m² / 100 m² per household = 200 households (±1 for projection).
     assert comp["name"] == "阳光小区" and abs(comp["households"] - 200) <= 1
-    assert bool(comp["households_estimated"]) and comp["households_source"] == "osm_buildings"
+    assert bool(comp["households_estimated"]) and comp["households_source"] == "levels"
     centre = ds["centers"].iloc[0]
     assert (centre["name"], centre["level"], centre["status"]) == ("阳光社区党群服务中心", "community", "existing")
     codes = {w["code"] for w in report.warnings}
