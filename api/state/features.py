@@ -8,7 +8,6 @@ valid, rings wound right) and can be shifted into GCJ-02 for AMap basemaps;
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ import shapely
 from api.state.lru import LRU
 from geo.chinacoords import transform_geometries
 from geo.errors import InvalidValueError, NotFoundError
+from geo.plain import json_records, jsonable
 from layers.tiles.style import compound_state
 
 
@@ -38,26 +38,9 @@ def feature_ids(frame: pd.DataFrame) -> np.ndarray:
     return np.array([str(i + 1) for i in range(len(frame))], dtype=object)
 
 
-def _jsonable(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    obj = frame.astype(object)
-    obj = obj.where(frame.notna(), None)
-    return obj.to_dict(orient="records")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        f = float(value)
-        return None if math.isnan(f) else f
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    return str(value)
-
-
 def dumps(value: Any) -> str:
     """JSON text (UTF-8 characters kept, NaN refused)."""
-    return json.dumps(value, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, default=jsonable, separators=(",", ":"))
 
 
 def shift_geometries(geoms: np.ndarray, coords: str) -> np.ndarray:
@@ -166,7 +149,7 @@ class FeatureTable:
     def _properties_json(self, properties: tuple[str, ...]) -> list[str]:
         found = self._props.get(properties)
         if found is None:
-            found = [dumps(r) for r in _jsonable(self.frame[list(properties)])]
+            found = [dumps(r) for r in json_records(self.frame[list(properties)])]
             self._props.put(properties, found)
         return found
 

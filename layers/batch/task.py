@@ -26,6 +26,7 @@ from typing import Any
 from geo.errors import DangjianError, DatasetNotFoundError
 from geo.files import write_atomic
 from geo.network import PartitionedCoverage, partitioned_walk_coverage, road_segments
+from geo.plain import jsonable
 from layers.batch.manifest import BatchEntry, is_database
 from layers.build import build_dataset
 from layers.coverage import Method
@@ -149,7 +150,7 @@ def _params_hash(entry: BatchEntry, *, report_format: str, by: str, lang: str, s
         },
         sort_keys=True,
         ensure_ascii=False,
-        default=str,
+        default=jsonable,
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -25,6 +25,7 @@ from typing import Any, Required, TypedDict, Unpack
 
 from geo.errors import DatasetExistsError, InputError
 from geo.files import write_atomic
+from geo.plain import jsonable
 from layers.dataset import Dataset
 from layers.importing.options import ImportOptions, Progress, nothing
 from layers.importing.pipeline import import_sources
@@ -267,6 +268,6 @@ def import_to_file(
     """
     done = import_to_gpkg(sources, output, actor=actor, options=options, anew=anew, allow_empty=allow_empty, progress=progress)
     json_path, txt_path = report_paths(output)
-    write_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=str))
+    write_atomic(json_path, json.dumps(done.report.as_dict(), ensure_ascii=False, indent=2, default=jsonable))
     write_atomic(txt_path, "\n".join(report_lines(done.report, lang)) + "\n")
     return done.dataset, done.report

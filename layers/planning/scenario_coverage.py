@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from geo.network import WalkNetwork
+from geo.plain import json_records
 from layers.build import BuildParams, centre_circles, centre_service_areas, coverage_kwargs, summarize
 from layers.cells import cell_totals
 from layers.coverage import Method, compound_coverage, parse_method
@@ -133,19 +134,15 @@ class ScenarioResult:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
-        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            out = frame.astype(object).where(frame.notna(), None)
-            return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in out.to_dict("records")]
-
         changed_centers = self.centers[self.centers["scenario_change"] != ""]
         return {
             "scenario": self.scenario.as_dict(),
             "base": self.base,
             "coverage": self.coverage,
             "difference": self.difference,
-            "by_community": records(self.by_community),
-            "changed_compounds": records(self.changed),
-            "changed_centers": records(pd.DataFrame(changed_centers.drop(columns="geometry")).assign(
+            "by_community": json_records(self.by_community),
+            "changed_compounds": json_records(self.changed),
+            "changed_centers": json_records(pd.DataFrame(changed_centers.drop(columns="geometry")).assign(
                 lon=changed_centers.geometry.x.round(6).to_numpy(), lat=changed_centers.geometry.y.round(6).to_numpy()
             )),
             "removed_centers": self.removed_centers,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from geo.plain import jsonable
 from layers.i18n import flag_text, text
 
 #: The cell kind of every column that is not an integer count.
@@ -61,15 +62,10 @@ def cell_value(value: Any, kind: str, lang: str) -> Any:
 
 def plain_record(row: dict[str, Any]) -> dict[str, Any]:
     """A record in plain JSON form: numpy scalars to Python, NaN to ``None``, shares to 4 places, other floats to 2."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if isinstance(v, (np.integer,)):
-            v = int(v)
-        elif isinstance(v, (float, np.floating)):
-            v = None if not np.isfinite(v) else (round(float(v), 4) if "share" in k else round(float(v), 2))
-        elif isinstance(v, np.bool_):
-            v = bool(v)
-        out[k] = v
+    out = jsonable(row)
+    for k, v in out.items():
+        if isinstance(v, float):
+            out[k] = round(v, 4 if "share" in k else 2)
     return out
 
 

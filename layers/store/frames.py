@@ -21,7 +21,6 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
 import geopandas as gpd
@@ -31,6 +30,7 @@ import shapely
 
 from geo.crs import WGS84, to_wgs84
 from geo.errors import InvalidValueError, NotFoundError
+from geo.plain import is_missing, jsonable
 from layers.dataset import check_ids as dataset_check_ids
 from layers.schema import LAYER_SPECS
 
@@ -99,12 +99,6 @@ def column_kind(series: pd.Series) -> str:
     }.get(inferred, "text")
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
 def _jsonish(value: Any) -> Any:
     """Lists, tuples, sets and dicts as JSON text (tables hold scalars only); anything else unchanged."""
     if isinstance(value, (list, tuple, dict, set)):
@@ -121,7 +115,7 @@ def coerce_series(series: pd.Series, kind: str) -> pd.Series:
     if kind == "bool":
         if series.dtype == bool:
             return series
-        out = series.map(lambda v: None if _is_missing(v) else bool(v))
+        out = series.map(lambda v: None if is_missing(v) else bool(v))
         return out.astype("boolean")
     if kind == "int":
         if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
@@ -134,7 +128,7 @@ def coerce_series(series: pd.Series, kind: str) -> pd.Series:
     if kind == "blob":
         return series.astype(object).where(series.notna(), None)
     values = series.astype(object).map(_jsonish)
-    return values.map(lambda v: None if _is_missing(v) else str(v)).astype(object)
+    return values.map(lambda v: None if is_missing(v) else str(v)).astype(object)
 
 
 def storage_frame(name: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -217,15 +211,15 @@ def python_values(series: pd.Series, kind: str) -> list[Any]:
         stamps = pd.to_datetime(series, utc=True, format="ISO8601")
         return [None if pd.isna(v) else v.to_pydatetime() for v in stamps]
     if kind == "bool":
-        return [None if _is_missing(v) else bool(v) for v in series.astype(object)]
+        return [None if is_missing(v) else bool(v) for v in series.astype(object)]
     if kind == "int":
-        return [None if _is_missing(v) else int(v) for v in series.astype(object)]
+        return [None if is_missing(v) else int(v) for v in series.astype(object)]
     if kind == "float":
         values = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy()
         return [None if math.isnan(v) else float(v) for v in values]
     if kind == "blob":
-        return [None if _is_missing(v) else bytes(v) for v in series.astype(object)]
-    return [None if _is_missing(v) else str(_jsonish(v)) for v in series.astype(object)]
+        return [None if is_missing(v) else bytes(v) for v in series.astype(object)]
+    return [None if is_missing(v) else str(_jsonish(v)) for v in series.astype(object)]
 
 
 def frame_from_columns(
@@ -299,13 +293,13 @@ def _canonical(series: pd.Series) -> pd.Series:
     """Text that is equal for equal values whatever the dtype they travelled in (1 == 1.0 == True)."""
     kind = column_kind(series)
     if kind in ("bool", "int", "float"):
-        num = pd.to_numeric(series.astype(object).map(lambda v: None if _is_missing(v) else v), errors="coerce")
+        num = pd.to_numeric(series.astype(object).map(lambda v: None if is_missing(v) else v), errors="coerce")
         num = num.astype("float64")
         return num.astype(str).where(num.notna(), _MISSING)
     if kind == "datetime":
         stamps = pd.to_datetime(series, utc=True, format="ISO8601")
         return stamps.astype(str).where(stamps.notna(), _MISSING)
-    text = series.astype(object).map(lambda v: _MISSING if _is_missing(v) else str(_jsonish(v)))
+    text = series.astype(object).map(lambda v: _MISSING if is_missing(v) else str(_jsonish(v)))
     return text.astype(str)
 
 
@@ -326,39 +320,6 @@ def row_digests(frame: gpd.GeoDataFrame, layer: str) -> np.ndarray:
     canon["__geometry__"] = pd.Series(wkb, dtype=object).fillna(_MISSING).astype(str).to_numpy()
     hashed = pd.util.hash_pandas_object(canon, index=False).to_numpy(dtype=np.uint64)
     return np.char.mod("%016x", hashed).astype(object)
-
-
-# ---------------------------------------------------------------------------
-# JSON
-# ---------------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data: numpy scalars to Python, NaN to ``None``, times to ISO text."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if _is_missing(value):
-        return None
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, (pd.Timestamp, datetime, date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (str, int)):
-        return value
-    if isinstance(value, shapely.Geometry):
-        return json.loads(shapely.to_geojson(value))
-    return str(value)
 
 
 def feature_json(feature_id: str, properties: Mapping[str, Any], geometry: Any, version: int | None) -> dict[str, Any]:

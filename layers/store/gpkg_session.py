@@ -33,10 +33,11 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geo.plain import plain_scalar
 from layers.store.frames import check_layer_name, frame_from_columns
 from layers.store.gpkg_geometry import gpkg_blob, gpkg_decode
 from layers.store.records import Json
-from layers.store.session import Session, plain_scalar
+from layers.store.session import Session
 
 if TYPE_CHECKING:
     from layers.store.gpkg import GeoPackageStore

@@ -22,9 +22,10 @@ import shapely
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from geo.plain import plain_scalar
 from layers.store.frames import VERSIONED_LAYERS, check_layer_name, frame_from_columns, python_values
 from layers.store.records import Json
-from layers.store.session import Session, plain_scalar
+from layers.store.session import Session
 
 if TYPE_CHECKING:
     from layers.store.postgis import PostGISStore

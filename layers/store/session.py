@@ -13,20 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import shapely
-
-
-def plain_scalar(value: Any) -> Any:
-    """A numpy number or bool as the Python one (what a database driver binds); any other value as it is."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 class Session(ABC):

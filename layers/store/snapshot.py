@@ -19,9 +19,10 @@ import pandas as pd
 
 from geo.crs import metric_crs
 from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
+from geo.plain import jsonable
 from layers.dataset import Dataset, empty_layer
 from layers.schema import INPUT_LAYERS
-from layers.store.frames import VERSIONED_LAYERS, check_layer_name, check_versioned, jsonable
+from layers.store.frames import VERSIONED_LAYERS, check_layer_name, check_versioned
 from layers.store.records import DERIVED_REVISION, AuditEntry, LayerInfo, StoredFeature, TokenInfo, iso, token_info
 from layers.store.session import Session
 

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from geo.errors import InvalidValueError, NotFoundError
+from geo.plain import jsonable
 from layers.store.feature_writes import FeatureWrites
-from layers.store.frames import jsonable
 from layers.store.layer_writes import LayerWrites
 from layers.store.records import AuditAction, Json, NewToken, TokenInfo, iso, now_utc, token_info
 from layers.store.session import Session

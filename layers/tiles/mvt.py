@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 
+from geo.plain import plain_scalar
 from geo.tiles import TileBox, to_tile_pixels
 from layers.tiles.style import compound_state
 
@@ -46,16 +47,10 @@ EMPTY_MVT: bytes = b""
 
 
 def _mvt_value(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return None if math.isnan(f) else f
-    if v is None:
+    v = plain_scalar(v)
+    if isinstance(v, float) and math.isnan(v):
         return None
-    return str(v)
+    return v if isinstance(v, (bool, int, float, type(None))) else str(v)
 
 
 def feature_properties(layer: str, frame: pd.DataFrame) -> list[dict[str, Any]]:
