@@ -1,141 +1,180 @@
-"""Web-map coordinates read as WGS84: points or compounds that sit off the roads by the GCJ-02 or BD-09 offset.
+"""Web-map coordinates read as WGS84: a layer that fits the others only once converted back from GCJ-02 or BD-09.
 
-AMap, Tencent (GCJ-02) and Baidu (BD-09) coordinates lie a few hundred metres
-from WGS84 in a direction nearly constant across a city.  When a layer's
-features fit the roads (of another file) far better once moved back by that
-offset than as read, and better than when moved as far in other directions,
-the report warns and names the ``--crs`` to import them with.  Nothing is
-moved without the user saying so.
+AMap, Tencent (GCJ-02) and Baidu (BD-09) coordinates lie a few hundred
+metres to a kilometre from WGS84, by an offset that changes across a city
+(BD-09's by tens of metres over a district).  So each table is checked
+against the layers of *other* files, point by point: its features as read,
+and converted back with each candidate's exact inverse (vertex by vertex,
+:func:`geo.chinacoords.transform_geometries`), are scored against
+
+- the roads: points by their median distance to the nearest road (m),
+  compounds by the length of main roads running through them (m);
+- else the compounds (for centres and gates: the median distance to the
+  nearest compound) or the centres (for compounds: the median distance from
+  each centre to the nearest compound).
+
+As controls, every feature is also moved by its own conversion vector turned
+by 60, 120 ... 300 degrees.  Only a conversion that halves the score as read
+*and* beats every control by half is reported: a regular street grid fits
+some shifts by chance, but not one direction alone.  The warning names the
+system, the shift in metres and the ``--crs`` that fixes it; nothing is moved
+without the user saying so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
 from geo.chinacoords import ChinaCRS, out_of_china, transform_geometries
 from geo.crs import WGS84
+from layers.importing.messages import say, word
 from layers.importing.options import SourceCRS
 from layers.importing.prepare import PreparedTable
 from layers.importing.report import ImportReport
 
-#: Directions (degrees from the web-map offset) of the control shifts, each as long as the offset.
+#: Turns (degrees) of each feature's conversion vector for the control shifts.
 _CONTROL_TURNS = (60, 120, 180, 240, 300)
 
-#: Display names of the web-map systems.
-_SYSTEM_NAMES = {"gcj02": "GCJ-02 (AMap/Tencent)", "bd09": "BD-09 (Baidu)"}
+#: Features scored at most (evenly spaced), so a large layer stays quick.
+_MAX_SAMPLE = 2000
 
-
-def _nearest_road_m(points_m: np.ndarray, roads_m: np.ndarray, tree: shapely.STRtree) -> float:
-    _, dist = tree.query_nearest(points_m, return_distance=True, all_matches=False)
-    return float(np.median(dist))
-
-
-def _road_length_inside_m(polys_m: np.ndarray, roads_m: np.ndarray, tree: shapely.STRtree) -> float:
-    p_idx, r_idx = tree.query(polys_m, predicate="intersects")
-    if not len(p_idx):
-        return 0.0
-    return float(shapely.length(shapely.intersection(roads_m[r_idx], polys_m[p_idx])).sum())
-
-
-def _web_offset_m(system: ChinaCRS, lon: float, lat: float, crs: CRS) -> np.ndarray:
-    """The web-map offset (east, north) in metres of ``crs`` at a WGS84 point."""
-    shifted = transform_geometries([shapely.Point(lon, lat)], source=ChinaCRS.wgs84, target=system)[0]
-    pts = gpd.GeoSeries([shapely.Point(lon, lat), shifted], crs=WGS84).to_crs(crs)
-    return np.array([pts.iloc[1].x - pts.iloc[0].x, pts.iloc[1].y - pts.iloc[0].y])
+_POINTS, _AREAS = {0, 4}, {3, 6}
 
 
 @dataclass(frozen=True)
-class _Scoring:
-    """How features are scored against the roads: which roads, the score (m), what it measures, its floor (m)."""
+class Suspicion:
+    """A table that fits a reference layer far better once converted back from a web-map system.
 
-    roads: gpd.GeoDataFrame
-    score_of: Callable[[np.ndarray, np.ndarray, shapely.STRtree], float]
-    kind: str
-    floor: float
+    Attributes
+    ----------
+    system
+        ``gcj02`` or ``bd09``.
+    measure
+        What was scored (``near_road``, ``roads_inside``, ``near_compound``, ``centre_near``).
+    reference
+        The layer compared with (``roads``, ``compounds``, ``centers``).
+    as_read, converted, control
+        The score as read, converted back, and the best control (m).
+    shift_m, shift_min_m, shift_max_m
+        The conversion's median, smallest and largest shift of the features (m).
+    """
+
+    system: str
+    measure: str
+    reference: str
+    as_read: float
+    converted: float
+    control: float
+    shift_m: float
+    shift_min_m: float
+    shift_max_m: float
 
 
-def _scoring(type_ids: set[int], roads: gpd.GeoDataFrame) -> _Scoring | None:
-    """Points by their distance to the nearest road, areas by the main roads through them; other kinds not at all."""
-    if type_ids <= {0, 4}:
-        return _Scoring(roads, _nearest_road_m, "median distance to the nearest road", 15.0)
-    if type_ids <= {3, 6}:
-        major = roads[roads["class"].isin(["arterial", "secondary"])] if "class" in roads.columns else roads
-        return _Scoring(major, _road_length_inside_m, "length of main roads running through them", 100.0)
+def _median_distance(points: np.ndarray, tree: shapely.STRtree) -> float:
+    _, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
+    return float(np.median(dist))
+
+
+def _scorer(features: np.ndarray, reference: gpd.GeoDataFrame, layer: str, crs: CRS) -> tuple[str, float, Callable[[np.ndarray], float]] | None:
+    """How features of this kind are scored against this reference: (measure, floor in m, score); ``None`` when they cannot be."""
+    kinds = set(shapely.get_type_id(features).tolist())
+    ref = reference
+    if layer == "roads" and kinds <= _AREAS and "class" in ref.columns:
+        ref = ref[ref["class"].isin(["arterial", "secondary"])]
+    ref_m = ref.geometry.to_crs(crs).to_numpy()
+    ref_m = ref_m[~(shapely.is_missing(ref_m) | shapely.is_empty(ref_m))]
+    if not len(ref_m):
+        return None
+    tree = shapely.STRtree(ref_m)
+    if layer in {"roads", "compounds"} and kinds <= _POINTS:
+        return ("near_road" if layer == "roads" else "near_compound"), 15.0, lambda f: _median_distance(f, tree)
+    if layer == "roads" and kinds <= _AREAS:
+
+        def inside(f: np.ndarray) -> float:
+            f_idx, r_idx = tree.query(f, predicate="intersects")
+            return float(shapely.length(shapely.intersection(ref_m[r_idx], f[f_idx])).sum()) if len(f_idx) else 0.0
+
+        return "roads_inside", 100.0, inside
+    if layer == "centers" and kinds <= _AREAS and set(shapely.get_type_id(ref_m).tolist()) <= _POINTS:
+        return "centre_near", 15.0, lambda f: _median_distance(ref_m, shapely.STRtree(f))
     return None
 
 
-def _turned(vector: np.ndarray, degrees: float) -> np.ndarray:
+def _moved(geoms: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Each geometry translated by its own vector (m)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    return shapely.set_coordinates(geoms.copy(), coords + vectors[index])
+
+
+def _turned(vectors: np.ndarray, degrees: float) -> np.ndarray:
     t = np.radians(degrees)
-    return np.array([np.cos(t) * vector[0] - np.sin(t) * vector[1], np.sin(t) * vector[0] + np.cos(t) * vector[1]])
+    c, s = np.cos(t), np.sin(t)
+    return np.column_stack([c * vectors[:, 0] - s * vectors[:, 1], s * vectors[:, 0] + c * vectors[:, 1]])
 
 
-def _best_system(score: Callable[[np.ndarray], float], as_read: float, centre: tuple[float, float], crs: CRS, kind: str) -> dict[str, Any] | None:
-    """The web-map system whose offset, moved back, halves the score as read and beats every control by half."""
-    best: dict[str, Any] | None = None
-    for system in (ChinaCRS.gcj02, ChinaCRS.bd09):
-        back = -_web_offset_m(system, centre[0], centre[1], crs)
-        shifted = score(back)
-        if shifted > 0.5 * as_read:
-            continue
-        control = min(score(_turned(back, a)) for a in _CONTROL_TURNS)
-        if shifted <= 0.5 * control and (best is None or shifted < best["shifted"]):
-            best = {
-                "system": system.value,
-                "as_read": as_read,
-                "shifted": shifted,
-                "control": control,
-                "offset_m": float(np.hypot(*back)),
-                "kind": kind,
-            }
-    return best
+def _sample(geoms: np.ndarray) -> np.ndarray:
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(geoms) > _MAX_SAMPLE:
+        geoms = geoms[np.linspace(0, len(geoms) - 1, _MAX_SAMPLE).astype(int)]
+    return geoms
 
 
-def shift_suspicion(features: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, *, crs: CRS) -> dict[str, Any] | None:
-    """Whether features sit off the roads by the GCJ-02 (or BD-09) offset, in its direction.
+def shift_suspicion(features: gpd.GeoDataFrame, reference: gpd.GeoDataFrame, *, layer: str, crs: CRS) -> Suspicion | None:
+    """Whether features (WGS84 degrees as read) fit ``reference`` far better converted back from GCJ-02 or BD-09.
 
-    Points are scored by their median distance to the nearest road (m), areas
-    by the length of arterial and secondary roads running through them (m).
-    The features are moved back by the web-map offset (a few hundred metres,
-    nearly constant across a city) and, as controls, by vectors of the same
-    length in five other directions.  Only when the web-map direction halves
-    the score as read *and* beats every control by half is it reported: a
-    regular street grid fits some shifts by chance, but not one direction
-    alone.
+    Parameters
+    ----------
+    features
+        The table's features (EPSG:4326 as read).
+    reference
+        Features of another file (EPSG:4326): roads, compounds or centres.
+    layer
+        Which layer ``reference`` is.
+    crs
+        The metric CRS scores are measured in (m).
 
     Returns
     -------
-    dict or None
-        ``{"system": "gcj02"|"bd09", "as_read": m, "shifted": m, "control": m, "offset_m": m, "kind": ...}``
-        when suspicious, else ``None``.
+    Suspicion or None
+        The system whose conversion halves the score as read and beats every
+        control by half (the better of the two when both do).
     """
-    geoms = features.geometry.to_numpy()
-    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    if len(geoms) < 3 or not len(roads):
+    geoms = _sample(np.asarray(features.geometry.to_numpy(), dtype=object))
+    if len(geoms) < 3 or not len(reference):
         return None
-    cx, cy = shapely.get_coordinates(shapely.centroid(geoms)).mean(axis=0)
-    if bool(out_of_china(cx, cy)):
+    centres = shapely.get_coordinates(shapely.centroid(geoms))
+    if float(out_of_china(centres[:, 0], centres[:, 1]).mean()) > 0.5:
         return None
-    scoring = _scoring(set(shapely.get_type_id(geoms).tolist()), roads)
-    if scoring is None or not len(scoring.roads):
+    scoring = _scorer(geoms, reference, layer, crs)
+    if scoring is None:
         return None
-    roads_m = scoring.roads.geometry.to_crs(crs).to_numpy()
-    tree = shapely.STRtree(roads_m)
-    feats_m = gpd.GeoSeries(geoms, crs=WGS84).to_crs(crs).to_numpy()
-
-    def score(vector: np.ndarray) -> float:
-        return scoring.score_of(shapely.transform(feats_m, lambda c: c + vector), roads_m, tree)
-
-    as_read = score(np.zeros(2))
-    if as_read < scoring.floor:
+    measure, floor, score = scoring
+    as_read_m = gpd.GeoSeries(geoms, crs=WGS84).to_crs(crs).to_numpy()
+    as_read = score(as_read_m)
+    if as_read < floor:
         return None
-    return _best_system(score, as_read, (float(cx), float(cy)), crs, scoring.kind)
+    best: Suspicion | None = None
+    for system in (ChinaCRS.gcj02, ChinaCRS.bd09):
+        back = gpd.GeoSeries(transform_geometries(geoms, source=system, target=ChinaCRS.wgs84), crs=WGS84).to_crs(crs).to_numpy()
+        converted = score(back)
+        if converted > 0.5 * as_read or (best is not None and converted >= best.converted):
+            continue
+        vectors = shapely.get_coordinates(shapely.centroid(back)) - shapely.get_coordinates(shapely.centroid(as_read_m))
+        control = min(score(_moved(as_read_m, _turned(vectors, a))) for a in _CONTROL_TURNS)
+        if converted <= 0.5 * control:
+            length = np.hypot(vectors[:, 0], vectors[:, 1])
+            best = Suspicion(
+                system=system.value, measure=measure, reference=layer, as_read=as_read, converted=converted, control=control,
+                shift_m=float(np.median(length)), shift_min_m=float(length.min()), shift_max_m=float(length.max()),
+            )
+    return best
 
 
 def _file_of(source: str) -> str:
@@ -143,27 +182,52 @@ def _file_of(source: str) -> str:
     return source.split(":", 1)[0]
 
 
-def check_shifts(
-    layers: dict[str, gpd.GeoDataFrame], tables: dict[str, list[PreparedTable]], given: SourceCRS | None, crs: CRS, report: ImportReport
-) -> None:
-    """Warn when points or compounds sit off the roads by the web-map offset (not when ``--crs`` named a web map)."""
-    roads = layers.get("roads")
-    if roads is None or not len(roads) or (given is not None and given.china is not None):
+#: The layers each layer is compared with, in order: the first that shows a shift is reported.
+_REFERENCES = {"centers": ("roads", "compounds"), "gates": ("roads", "compounds"), "compounds": ("roads", "centers")}
+
+
+def _reference(tables: dict[str, list[PreparedTable]], layer: str, file: str) -> gpd.GeoDataFrame | None:
+    """The features of ``layer`` from files other than ``file`` (``None`` when there are none)."""
+    frames = [t.frame for t in tables.get(layer, []) if _file_of(t.raw.source) != file and len(t.frame)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry=frames[0].geometry.name, crs=WGS84)
+
+
+def check_shifts(tables: dict[str, list[PreparedTable]], given: SourceCRS | None, crs: CRS, report: ImportReport) -> None:
+    """Warn when centres, gates or compounds of a file fit the other files' layers only once converted from a web map.
+
+    Not when ``--crs`` named a web map; OpenStreetMap tables are WGS84 by
+    definition (but serve as references).
+    """
+    if given is not None and given.china is not None:
         return
-    road_files = {_file_of(t.raw.source) for t in tables.get("roads", [])}
-    for layer in ("centers", "compounds", "gates"):
+    for layer, references in _REFERENCES.items():
         for table in tables.get(layer, []):
             raw = table.raw
-            if _file_of(raw.source) in road_files or raw.fmt == "osm":
+            if raw.fmt == "osm" or not len(table.frame):
                 continue
-            found = shift_suspicion(table.frame, roads, crs=crs)
-            if found:
-                name = _SYSTEM_NAMES[found["system"]]
-                report.warn(
-                    f"{found['system']}_suspected",
-                    f"`{raw.source}`: {found['kind']} is {found['as_read']:.0f} m as read but {found['shifted']:.0f} m once moved back by "
-                    f"the {name} offset (about {found['offset_m']:.0f} m here; {found['control']:.0f} m moved as far in other directions): "
-                    f"the coordinates look like {name} read as WGS84; "
-                    f"if they came from that map, import them again with --crs {found['system']}",
-                    raw.source,
-                )
+            for ref_layer in references:
+                reference = _reference(tables, ref_layer, _file_of(raw.source))
+                found = shift_suspicion(table.frame, reference, layer=ref_layer, crs=crs) if reference is not None else None
+                if found:
+                    _warn(found, raw.source, report)
+                    break
+
+
+def _warn(found: Suspicion, source: str, report: ImportReport) -> None:
+    report.warn(
+        f"{found.system}_suspected",
+        source=source,
+        file=source,
+        system=say(f"system.{found.system}"),
+        reference=word(f"layer.{found.reference}"),
+        measure=say(f"measure.{found.measure}"),
+        as_read=found.as_read,
+        converted=found.converted,
+        control=found.control,
+        shift=found.shift_m,
+        shift_min=found.shift_min_m,
+        shift_max=found.shift_max_m,
+        option=f"--crs {found.system}",
+    )

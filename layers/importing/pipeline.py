@@ -164,7 +164,7 @@ def import_sources(
         drop_far_away(layers, tables, report)
         warn_outside_china(layers, report)
         crs = metric_crs(*[f for f in layers.values() if len(f)])
-        check_shifts(layers, tables, given, crs, report)
+        check_shifts(tables, given, crs, report)
         warn_estimated_households(layers, tables, crs, options.osm, report)
         warn_no_centres(layers, report)
         return _dataset(layers, tables, crs, report), report
