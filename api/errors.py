@@ -3,7 +3,8 @@
 Every error answers JSON ``{"detail": "...", "field": "..."}``: ``detail`` is
 one line a person can act on, ``field`` names the parameter, column or layer
 at fault (``null`` when there is none).  Request validation errors (a bad
-``bbox``, ``z`` out of range, ``minutes=abc``) answer 422 the same way; a stale ``If-Match`` answers 412
+``bbox``, ``z`` out of range, ``minutes=abc``) answer 422 the same way (400 on the OGC
+features routes, :mod:`api.ogc_params`); a stale ``If-Match`` answers 412
 and an id already taken 409, both with the ``expected`` and ``current`` versions, naming
 the parameter; their raw FastAPI list stays under ``errors``.
 """
@@ -92,15 +93,21 @@ async def _dangjian_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.message, exc.field, **extra), status_code=status_for(exc))
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def validation_detail(exc: RequestValidationError) -> tuple[str, str | None]:
+    """The one-line ``detail`` and the ``field`` of a request validation error (its first error)."""
     errors = exc.errors()
     first = errors[0] if errors else {}
     field = _field_of(first.get("loc", ()))
     got = first.get("input")
     shown = "" if got is None or isinstance(got, dict) else f"; got {got!r}"
     detail = f"`{field}`: {first.get('msg', 'invalid value')}{shown}" if field else str(first.get("msg", "invalid request"))
-    clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+    return detail, field
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail, field = validation_detail(exc)
+    clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
     return JSONResponse(error_body(detail, field, errors=clean), status_code=422)
 
 

@@ -26,14 +26,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
 
-from api.errors import error_body
 from api.http import body_response, etag_for, public_base
+from api.ogc_params import OGCRoute, invalid_parameter, parse_bbox
 from api.state.deps import CoordsDep, CoverageDep, SettingsDep, StateDep, example
 from api.state.features import GEOJSON_DECIMALS, dumps
 from api.state.variants import VARIANT_LAYERS
-from geo.errors import InvalidValueError, NotFoundError
+from geo.errors import NotFoundError
 from layers.build import summary_lines
 from layers.i18n import text
 from layers.reports.formats import defuse_formula
@@ -41,7 +40,7 @@ from layers.store import VERSIONED_LAYERS
 from layers.store.frames import column_kind
 from layers.tiles.source import TILE_LAYERS
 
-router = APIRouter(tags=["features"])
+router = APIRouter(tags=["features"], route_class=OGCRoute)
 
 GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
@@ -51,7 +50,7 @@ QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 JSON_SCHEMA = "application/schema+json"
 
 #: Query parameters of ``items`` that are not property filters (``datetime`` and ``crs`` are OGC
-#: parameters clients send; the layers have no time and one CRS, so they are accepted and ignored).
+#: parameters clients send; the layers have no time, so ``datetime`` is ignored, and ``crs``/``bbox-crs`` take CRS84 only).
 ITEMS_PARAMETERS = frozenset(
     {"bbox", "limit", "offset", "f", "properties", "minutes", "method", "scenario", "coords", "lang",
      "access_token", "datetime", "crs", "bbox-crs"}
@@ -86,29 +85,6 @@ PropertiesQuery = Annotated[
 
 #: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.state.features.FeatureTable` writes them.
 DECIMALS = GEOJSON_DECIMALS
-
-
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """``minx,miny,maxx,maxy`` (WGS84 degrees) as floats, or an error naming ``bbox``.
-
-    Six numbers (``minx,miny,minz,maxx,maxy,maxz``, OGC API - Features) are
-    taken too; the heights are ignored, the layers having none.
-    """
-    if value is None or value == "":
-        return None
-    parts = value.split(",")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) not in (4, 6) or not all(math.isfinite(v) for v in nums):
-        msg = f"`bbox` must be four numbers minlon,minlat,maxlon,maxlat (or six with heights); got {value!r}"
-        raise InvalidValueError(msg, field="bbox")
-    minx, miny, maxx, maxy = nums if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        msg = f"`bbox` must be WGS84 degrees with min <= max (lon -180..180, lat -90..90); got {value!r}"
-        raise InvalidValueError(msg, field="bbox")
-    return minx, miny, maxx, maxy
 
 
 def _split_properties(value: str | None) -> list[str] | None:
@@ -344,8 +320,10 @@ def items(
     with ``bbox``, ``limit`` and ``offset``; ``numberMatched`` counts the filtered
     rows and the ``next``/``prev`` links keep the filters.  A query parameter that
     is neither a parameter of this endpoint nor a queryable answers 400
-    ``{"detail": ..., "field": <name>}``; a filter value of the wrong type answers
-    400 naming the column.
+    ``{"code": "InvalidParameterValue", "description": ..., "parameter": <name>, "detail": ..., "field": <name>}``;
+    a filter value of the wrong type answers 400 naming the column, and so does any
+    invalid parameter value (``limit=abc``, ``bbox=1,2,3``, ``crs`` other than CRS84;
+    :mod:`api.ogc_params`).  Responses carry ``Content-Crs: <CRS84>``.
 
     **Capped limit.**  A ``limit`` above 10,000 is capped at 10,000 (not an
     error); the links carry the capped value, and the response says so: the
@@ -353,6 +331,9 @@ def items(
     (CSV too) the header ``X-Limit-Capped: 10000``.  Uncapped responses carry neither.
     """
     _check_layer(state, layer)
+    for name in ("crs", "bbox-crs"):
+        if request.query_params.get(name, CRS84) != CRS84:
+            return invalid_parameter(request, name, f"`{name}` must be {CRS84}; got {request.query_params[name]!r}")
     capped = limit > MAX_LIMIT
     limit = min(limit, MAX_LIMIT)
     box = parse_bbox(bbox)
@@ -360,16 +341,16 @@ def items(
     try:
         filters = _property_filters(request, table)
     except _FilterError as exc:
-        return JSONResponse(error_body(exc.detail, exc.field), status_code=400)
+        return invalid_parameter(request, exc.field, exc.detail)
     props = table.check_properties(_split_properties(properties))
     try:
         matched = _apply_filters(table, table.select(box), filters)
     except _FilterError as exc:
-        return JSONResponse(error_body(exc.detail, exc.field), status_code=400)
+        return invalid_parameter(request, exc.field, exc.detail)
     page = matched[offset : offset + limit]
     key = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
     etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props, sorted(filters))
-    capped_headers = {"X-Limit-Capped": str(MAX_LIMIT)} if capped else {}
+    capped_headers = {"Content-Crs": f"<{CRS84}>"} | ({"X-Limit-Capped": str(MAX_LIMIT)} if capped else {})
     if f == "csv":
         body = _csv(table.frame, page, props)
         return body_response(

@@ -128,10 +128,15 @@ class FeatureTable:
             raise NotFoundError(msg, field="featureId") from None
 
     def select(self, bbox: Sequence[float] | None) -> np.ndarray:
-        """Row positions (stored order) intersecting a WGS84 ``bbox`` (all rows when ``None``)."""
+        """Row positions (stored order) intersecting a WGS84 ``bbox`` (all rows when ``None``; ``minx > maxx`` crosses the antimeridian)."""
         if bbox is None:
             return np.arange(len(self.frame))
-        idx = self.tree.query(shapely.box(*bbox), predicate="intersects")
+        minx, miny, maxx, maxy = bbox
+        if minx > maxx:  # crosses the antimeridian: the two boxes either side of it
+            area = shapely.union(shapely.box(minx, miny, 180, maxy), shapely.box(-180, miny, maxx, maxy))
+        else:
+            area = shapely.box(minx, miny, maxx, maxy)
+        idx = self.tree.query(area, predicate="intersects")
         idx.sort()
         return idx
 

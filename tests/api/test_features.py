@@ -176,7 +176,7 @@ def test_gcj02_output_is_shifted_like_amap(blocks_client: TestClient, layer: str
         shift_m = math.dist((x, y), (ex[0], ey[0])) * 111_000
         assert 100 < shift_m < 1000
     bad = blocks_client.get(f"/collections/{layer}/items?coords=bd09")
-    assert bad.status_code == 422 and bad.json()["field"] == "coords"
+    assert bad.status_code == 400 and bad.json()["field"] == "coords"
 
 
 def test_network_coverage_on_the_fly(blocks_client: TestClient):

@@ -101,7 +101,7 @@ def test_limit_above_the_maximum_is_capped(blocks_client: TestClient):
     spec = blocks_client.get("/openapi.json").json()
     limit = next(p for p in spec["paths"]["/collections/{layer}/items"]["get"]["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 10000
-    assert blocks_client.get("/collections/compounds/items?limit=0").status_code == 422
+    assert blocks_client.get("/collections/compounds/items?limit=0").status_code == 400
 
 
 def test_next_link_uses_the_page_size_served(blocks_client: TestClient):
