@@ -22,12 +22,16 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from api.errors import error_body, validation_detail
+from api.ogc_crs import CRS84, bbox_to_crs84
 from geo.errors import InvalidValueError
 from layers.i18n import text
 
 
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    """``minx,miny,maxx,maxy`` (WGS84 degrees) as floats, or an error naming ``bbox``.
+def parse_bbox(value: str | None, *, crs: str = CRS84) -> tuple[float, float, float, float] | None:
+    """``minx,miny,maxx,maxy`` as CRS84 degrees, or an error naming ``bbox``.
+
+    ``crs`` is the ``bbox-crs`` the numbers are in (:func:`api.ogc_crs.bbox_to_crs84`
+    brings them to CRS84 first).
 
     Six numbers (``minx,miny,minz,maxx,maxy,maxz``, OGC API - Features) are
     taken too; the heights are ignored, the layers having none.  ``minx > maxx``
@@ -43,7 +47,8 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if len(nums) not in (4, 6) or not all(math.isfinite(v) for v in nums):
         msg = f"`bbox` must be four numbers minlon,minlat,maxlon,maxlat (or six with heights); got {value!r}"
         raise InvalidValueError(msg, field="bbox")
-    minx, miny, maxx, maxy = nums if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
+    box = (nums[0], nums[1], nums[2], nums[3]) if len(nums) == 4 else (nums[0], nums[1], nums[3], nums[4])
+    minx, miny, maxx, maxy = bbox_to_crs84(box, crs)
     if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         msg = f"`bbox` must be WGS84 degrees with minlat <= maxlat (lon -180..180, lat -90..90); got {value!r}"
         raise InvalidValueError(msg, field="bbox")

@@ -28,6 +28,7 @@ import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.http import body_response, etag_for, public_base
+from api.ogc_crs import CRS84, dataset_crs, output_crs, parse_crs, table_geometries
 from api.ogc_params import OGCRoute, invalid_parameter, parse_bbox
 from api.state.deps import CoordsDep, CoverageDep, SettingsDep, StateDep, example
 from api.state.features import GEOJSON_DECIMALS, dumps
@@ -44,13 +45,12 @@ router = APIRouter(tags=["features"], route_class=OGCRoute)
 
 GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 JSON_SCHEMA = "application/schema+json"
 
 #: Query parameters of ``items`` that are not property filters (``datetime`` and ``crs`` are OGC
-#: parameters clients send; the layers have no time, so ``datetime`` is ignored, and ``crs``/``bbox-crs`` take CRS84 only).
+#: parameters clients send; the layers have no time, so ``datetime`` is ignored; ``crs``/``bbox-crs``: :mod:`api.ogc_crs`).
 ITEMS_PARAMETERS = frozenset(
     {"bbox", "limit", "offset", "f", "properties", "minutes", "method", "scenario", "coords", "lang",
      "access_token", "datetime", "crs", "bbox-crs"}
@@ -77,6 +77,14 @@ LimitQuery = Annotated[
 OffsetQuery = Annotated[int, Query(ge=0, description="Features to skip", openapi_examples=example(0))]
 FormatQuery = Annotated[
     Literal["json", "geojson", "csv"], Query(description="`json`/`geojson` (GeoJSON) or `csv` (attribute table)")
+]
+CrsQuery = Annotated[
+    str | None,
+    Query(description="CRS URI of the output geometries (OGC API - Features Part 2; see the collection's `crs`); default CRS84"),
+]
+BboxCrsQuery = Annotated[
+    str | None,
+    Query(alias="bbox-crs", description="CRS URI of `bbox` (default CRS84; EPSG:4326/4490 take lat,lon order)"),
 ]
 PropertiesQuery = Annotated[
     str | None,
@@ -137,7 +145,7 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
         "description": text("ogc.collection." + layer, lang),
         "itemType": "feature",
         "extent": {"spatial": spatial, "temporal": None},
-        "crs": [CRS84],
+        "crs": dataset_crs(state.version, state.dataset().layers),
         "storageCrs": CRS84,
         "numberOfFeatures": len(frame),
         "links": links,
@@ -310,6 +318,8 @@ def items(
     offset: OffsetQuery = 0,
     f: FormatQuery = "json",
     properties: PropertiesQuery = None,
+    crs: CrsQuery = None,
+    bbox_crs: BboxCrsQuery = None,
 ) -> Response:
     """A page of features: GeoJSON FeatureCollection with ``numberMatched``, ``numberReturned`` and ``next`` links.
 
@@ -322,8 +332,8 @@ def items(
     is neither a parameter of this endpoint nor a queryable answers 400
     ``{"code": "InvalidParameterValue", "description": ..., "parameter": <name>, "detail": ..., "field": <name>}``;
     a filter value of the wrong type answers 400 naming the column, and so does any
-    invalid parameter value (``limit=abc``, ``bbox=1,2,3``, ``crs`` other than CRS84;
-    :mod:`api.ogc_params`).  Responses carry ``Content-Crs: <CRS84>``.
+    invalid parameter value (``limit=abc``, ``bbox=1,2,3``, ``crs`` not in the collection's list;
+    :mod:`api.ogc_params`).  Responses carry ``Content-Crs: <uri>`` (CRS84 unless ``crs`` asks otherwise).
 
     **Capped limit.**  A ``limit`` above 10,000 is capped at 10,000 (not an
     error); the links carry the capped value, and the response says so: the
@@ -331,12 +341,10 @@ def items(
     (CSV too) the header ``X-Limit-Capped: 10000``.  Uncapped responses carry neither.
     """
     _check_layer(state, layer)
-    for name in ("crs", "bbox-crs"):
-        if request.query_params.get(name, CRS84) != CRS84:
-            return invalid_parameter(request, name, f"`{name}` must be {CRS84}; got {request.query_params[name]!r}")
+    out_crs = output_crs(crs, dataset_crs(state.version, state.dataset().layers), coords=coords.coords)
     capped = limit > MAX_LIMIT
     limit = min(limit, MAX_LIMIT)
-    box = parse_bbox(bbox)
+    box = parse_bbox(bbox, crs=parse_crs(bbox_crs, dataset_crs(state.version, state.dataset().layers), parameter="bbox-crs"))
     table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     try:
         filters = _property_filters(request, table)
@@ -349,8 +357,8 @@ def items(
         return invalid_parameter(request, exc.field, exc.detail)
     page = matched[offset : offset + limit]
     key = state.variant_key(coverage.minutes, coverage.method, coverage.scenario) if layer in VARIANT_LAYERS or coverage.scenario else ""
-    etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props, sorted(filters))
-    capped_headers = {"Content-Crs": f"<{CRS84}>"} | ({"X-Limit-Capped": str(MAX_LIMIT)} if capped else {})
+    etag = etag_for(state.version, key, layer, coords.coords, box, limit, offset, f, props, sorted(filters), out_crs)
+    capped_headers = {"Content-Crs": f"<{out_crs}>"} | ({"X-Limit-Capped": str(MAX_LIMIT)} if capped else {})
     if f == "csv":
         body = _csv(table.frame, page, props)
         return body_response(
@@ -376,7 +384,7 @@ def items(
     if capped:
         head_doc |= {"limit": MAX_LIMIT, "capped": True}
     head = dumps(head_doc)
-    text_body = head[:-1] + ',"features":[' + ",".join(table.features(page, props)) + "]}"
+    text_body = head[:-1] + ',"features":[' + ",".join(table.features(page, props, geometry_json=table_geometries(table, page, out_crs))) + "]}"
     return body_response(request, text_body.encode("utf-8"), media_type=GEOJSON, etag=etag, headers=capped_headers)
 
 
@@ -389,13 +397,15 @@ def item(
     settings: SettingsDep,
     coverage: CoverageDep,
     coords: CoordsDep,
+    crs: CrsQuery = None,
 ) -> Response:
-    """One feature by id, with links to itself and its collection."""
+    """One feature by id, with links to itself and its collection (in ``crs``, CRS84 by default)."""
     _check_layer(state, layer)
+    out_crs = output_crs(crs, dataset_crs(state.version, state.dataset().layers), coords=coords.coords)
     table = state.features(layer, minutes=coverage.minutes, method=coverage.method, coords=coords.coords, scenario=coverage.scenario)
     pos = table.position(feature_id)
     base = public_base(request, settings)
-    feature = table.features(np.array([pos]), tuple(table.columns))[0]
+    feature = table.features(np.array([pos]), tuple(table.columns), geometry_json=table_geometries(table, np.array([pos]), out_crs))[0]
     links = dumps(
         [
             {"href": f"{base}/collections/{layer}/items/{feature_id}", "rel": "self", "type": GEOJSON},
@@ -408,10 +418,11 @@ def item(
         # the ETag is the feature's version, for ``If-Match`` on PATCH/DELETE; coverage columns can change
         # without it (another feature's edit), so it is not used to answer 304
         body = body[:-1] + f',"version":{version}}}'
-        response = body_response(request, body.encode("utf-8"), media_type=GEOJSON)
+        response = body_response(request, body.encode("utf-8"), media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
         response.headers["ETag"] = f'"{version}"'
         return response
-    return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag_for(state.version, layer, feature_id, coverage, coords))
+    etag = etag_for(state.version, layer, feature_id, coverage, coords, out_crs)
+    return body_response(request, body.encode("utf-8"), media_type=GEOJSON, etag=etag, headers={"Content-Crs": f"<{out_crs}>"})
 
 
 @router.get("/coverage/summary", summary="Headline coverage figures")

@@ -9,7 +9,7 @@ coverage map that browsers have always had.  Links are absolute, from
 :func:`api.http.public_base` (the public URL behind a proxy).
 
 ``/conformance`` lists only the classes the service meets: Part 1 core,
-GeoJSON and the OpenAPI definition.  Not ``html``: the service has no HTML
+GeoJSON and the OpenAPI definition, and Part 2 CRS by reference (:mod:`api.ogc_crs`).  Not ``html``: the service has no HTML
 landing, collections or items pages, only the map.
 """
 
@@ -30,7 +30,7 @@ router = APIRouter(tags=["features"])
 
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
-CONFORMANCE = [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30"]
+CONFORMANCE = [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"]
 #: The API definition of the service as OGC API clients read it (``service-desc``).
 API_PATH = "/api"
 #: The templated items path of :mod:`api.routers.features`.

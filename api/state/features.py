@@ -158,12 +158,17 @@ class FeatureTable:
             self._props.put(properties, found)
         return found
 
-    def features(self, positions: np.ndarray, properties: tuple[str, ...]) -> list[str]:
-        """GeoJSON Feature texts of the rows at ``positions``."""
+    def features(self, positions: np.ndarray, properties: tuple[str, ...], *, geometry_json: np.ndarray | None = None) -> list[str]:
+        """GeoJSON Feature texts of the rows at ``positions``.
+
+        ``geometry_json`` (one text per position) replaces the stored geometry
+        texts, for output in another CRS (:func:`api.ogc_crs.geometries_in`).
+        """
         props = self._properties_json(properties)
-        ids, geoms = self.ids, self.geometry_json
+        ids = self.ids
+        geoms = self.geometry_json[positions] if geometry_json is None else geometry_json
         return [
-            f'{{"type":"Feature","id":{dumps(ids[i])},"geometry":{geoms[i]},"properties":{props[i]}}}'
-            for i in positions.tolist()
+            f'{{"type":"Feature","id":{dumps(ids[i])},"geometry":{g},"properties":{props[i]}}}'
+            for i, g in zip(positions.tolist(), geoms, strict=True)
         ]
 

@@ -23,6 +23,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
         ("bbox=1,50,2,40", "bbox"),
         ("bbox=1,2,3,inf", "bbox"),
         ("crs=http://www.opengis.net/def/crs/EPSG/0/3857", "crs"),
+        ("crs=http://www.opengis.net/def/crs/EPSG/0/4326&coords=gcj02", "crs"),
         ("bbox-crs=urn:nope", "bbox-crs"),
         ("properties=name,secret", "properties"),
         ("covered=maybe", "covered"),
