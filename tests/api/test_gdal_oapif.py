@@ -182,7 +182,8 @@ def test_landing_and_collections_documents(blocks_served: Served):
     check_schema(body, COLLECTIONS)
     cells = next(c for c in body["collections"] if c["id"] == "cells")
     assert cells["title"] == "Analysis cells"
-    assert (cells["crs"], cells["storageCrs"], cells["extent"]["spatial"]["crs"]) == ([CRS84], CRS84, CRS84)
+    assert (cells["crs"][0], cells["storageCrs"], cells["extent"]["spatial"]["crs"]) == (CRS84, CRS84, CRS84)
+    assert "http://www.opengis.net/def/crs/EPSG/0/4326" in cells["crs"]  # Part 2, api.ogc_crs
     assert cells["extent"]["temporal"] is None
     rels = {(link["rel"], link["type"]) for link in cells["links"]}
     assert {("self", "application/json"), ("items", "application/geo+json"), ("tiles", "application/json")} <= rels
