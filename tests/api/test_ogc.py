@@ -84,7 +84,8 @@ def test_clients_get_the_landing_page_json(blocks_client: TestClient, accept: st
 
 
 def test_conformance_lists_only_what_is_met(blocks_client: TestClient):
-    assert blocks_client.get("/conformance").json() == {"conformsTo": [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30"]}
+    part2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
+    assert blocks_client.get("/conformance").json() == {"conformsTo": [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", part2]}
 
 
 def test_limit_above_the_maximum_is_capped(blocks_client: TestClient):
