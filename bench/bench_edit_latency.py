@@ -113,7 +113,7 @@ def main() -> None:
     from layers.build import BuildParams, build_dataset
     from layers.dataset import Dataset
     from layers.store import open_store
-    from tests.conftest import make_dataset
+    from tests.helpers import make_dataset
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("dangjian.api").setLevel(logging.INFO)

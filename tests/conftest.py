@@ -1,109 +1,34 @@
-"""Shared fixtures: a hand-drawn 3 x 3 block district whose numbers are worked out by hand.
+"""Shared fixtures: the 3 x 3 block district (``tests/helpers.py``), data folders, a PostGIS cluster.
 
-Local metres are placed at a real spot in Kangbashi (CGCS2000 3-degree
-Gauss-Kruger CM 111E, EPSG:4546) and stored in WGS84, as real data would be.
-
-Roads form a 3 x 3 grid of 300 m blocks (x, y = 0, 300, 600, 900); a river
-runs east-west along y = 450 and splits the middle row.  Compounds are
-100 m squares centred in blocks; centres sit on roads::
-
-    A (150,150) 400 hh    B (450,150) 200 hh    C (750,750) 1000 hh    D (150,750) 300 hh
-    S1 community (150,300)   S2 compound (900,900)   S3 community planned (750,150)
+The map service fixtures (built datasets, clients) live in ``tests/api/fixtures.py``, registered here
+as a plugin so that ``tests/api`` and ``tests/system`` both see them.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
 import pytest
-import shapely
-from pyproj import CRS, Transformer
-from shapely.geometry import LineString, Point
 
-from geo.crs import metric_crs
-from layers.dataset import Dataset, prepare_layer
+from layers.dataset import Dataset
+from tests.helpers import block_layers, make_dataset
 from tests.pgcluster import postgis_url_fixture
 
-LOCAL = CRS.from_epsg(4546)
-ORIGIN = Transformer.from_crs(4326, LOCAL, always_xy=True).transform(109.78, 39.60)
-DEMO = Path(__file__).resolve().parents[1] / "layers" / "demo" / "kangbashi_demo.gpkg"
+pytest_plugins = ["tests.api.fixtures"]
 
 
-def local(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Frame drawn in local metres -> WGS84."""
-    moved = frame.copy()
-    moved["geometry"] = shapely.transform(frame.geometry.to_numpy(), lambda c: c + np.array(ORIGIN))
-    return gpd.GeoDataFrame(moved, geometry="geometry", crs=LOCAL).to_crs(4326)
-
-
-def square(cx: float, cy: float, half: float = 50.0) -> shapely.Polygon:
-    return shapely.box(cx - half, cy - half, cx + half, cy + half)
-
-
-def block_layers() -> dict[str, gpd.GeoDataFrame]:
-    """The raw input layers of the 3 x 3 fixture (before validation)."""
-    # Roads share a vertex wherever they meet (as surveyed data does); 小巷 joins y = 0 and y = 300 at x = 150.
-    ticks = (0, 300, 600, 900)
-    roads = [LineString([(x, y) for y in ticks]) for x in ticks]
-    roads += [LineString(sorted({(x, y) for x in (*ticks, 150)} if y in (0, 300) else {(x, y) for x in ticks})) for y in ticks]
-    classes = ["arterial", "secondary", "secondary", "arterial", "arterial", "secondary", "secondary", "arterial"]
-    names = ["西路", "一路", "二路", "东路", "南街", "中街", "北中街", "北街"]
-    roads.append(LineString([(150, 0), (150, 300)]))
-    classes.append("local")
-    names.append("小巷")
-    boundary = gpd.GeoDataFrame(
-        {
-            "name": ["测试区", "西社区", "东社区"],
-            "level": ["district", "community", "community"],
-            "parent": ["", "测试区", "测试区"],
-        },
-        geometry=[shapely.box(0, 0, 900, 900), shapely.box(0, 0, 450, 900), shapely.box(450, 0, 900, 900)],
-    )
-    return {
-        "boundary": local(boundary),
-        "roads": local(gpd.GeoDataFrame({"name": names, "class": classes}, geometry=roads)),
-        "rivers": local(gpd.GeoDataFrame({"name": ["小河"]}, geometry=[LineString([(-50, 450), (950, 450)])])),
-        "compounds": local(
-            gpd.GeoDataFrame(
-                {
-                    "id": ["A", "B", "C", "D"],
-                    "name": ["甲小区", "乙小区", "丙小区", "丁小区"],
-                    "households": [400, 200, 1000, 300],
-                    "has_party_org": [True, False, True, True],
-                },
-                geometry=[square(150, 150), square(450, 150), square(750, 750), square(150, 750)],
-            )
-        ),
-        "centers": local(
-            gpd.GeoDataFrame(
-                {
-                    "id": ["S1", "S2", "S3"],
-                    "name": ["一号中心", "二号站", "三号中心"],
-                    "level": ["community", "compound", "community"],
-                    "status": ["existing", "existing", "planned"],
-                },
-                geometry=[Point(150, 300), Point(900, 900), Point(750, 150)],
-            )
-        ),
-    }
-
-
-def make_dataset(layers: dict[str, gpd.GeoDataFrame]) -> Dataset:
-    """Validate raw layers into a :class:`Dataset` the way ``read_dataset`` does."""
-    prepared, reports = {}, {}
-    for name, frame in layers.items():
-        prepared[name], reports[name] = prepare_layer(frame, name)
-    crs = metric_crs(*(prepared[n] for n in ("boundary", "roads", "compounds") if n in prepared))
-    return Dataset(layers=prepared, metric_crs=crs, report=reports)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark everything under ``tests/system`` slow (``pytest -m "not slow"`` is the fast part)."""
+    system = Path(__file__).parent / "system"
+    for item in items:
+        if system in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _own_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every test session (each xdist worker) gets its own data folder: the demo's working copy, uploads."""
-    import os
-
     os.environ["DANGJIAN_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
 
 

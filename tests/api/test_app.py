@@ -27,7 +27,7 @@ from geo.errors import (
     NotFoundError,
 )
 from layers.dataset import Dataset, write_dataset
-from tests.api.conftest import client_for
+from tests.api.helpers import client_for
 
 
 def test_every_router_module_is_listed_and_mounted():

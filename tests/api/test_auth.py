@@ -28,7 +28,7 @@ from api.cli import app as cli
 from api.errors import install_error_handlers
 from layers.dataset import Dataset, write_dataset
 from layers.store import Role, open_store
-from tests.api.conftest import bearer
+from tests.api.helpers import bearer
 from tests.pgcluster import free_port
 
 DANGJIAN = Path(sys.executable).with_name("dangjian")

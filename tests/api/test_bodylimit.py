@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from layers.store import Role, open_store
-from tests.api.conftest import served_in_thread
+from tests.api.helpers import served_in_thread
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from layers.dataset import read_dataset
 from layers.store import Store, Transaction, open_store
 from layers.store import store as store_module
 from layers.store.catalog import postgis_datasets
-from tests.api.conftest import bearer
+from tests.api.helpers import bearer
 
 
 def make_client(data_dir: Path, tokens: tuple[Store, dict[str, str]], *, role: str = "admin", **settings: object) -> TestClient:

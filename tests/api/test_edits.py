@@ -27,8 +27,8 @@ from api.settings import Settings
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.store import Store, open_store
-from tests.api.conftest import bearer, make_tokens
-from tests.conftest import block_layers, local, make_dataset, square
+from tests.api.helpers import bearer, make_tokens
+from tests.helpers import block_layers, local, make_dataset, square
 
 BUILD = BuildParams(minutes=5, method="circle")
 

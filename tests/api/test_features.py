@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from geo.chinacoords import wgs84_to_gcj02
 from layers.dataset import Dataset
-from tests.api.conftest import client_for
+from tests.api.helpers import client_for
 
 
 def test_collections_list_layers_with_extents(blocks_client: TestClient, blocks_built: Dataset):

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.maps.assets import json_for_script
 from api.maps.security import add_nonce
 from layers.dataset import Dataset
-from tests.api.conftest import EVIL, client_for
+from tests.api.helpers import EVIL, client_for
 
 URL = re.compile(r"""https?://[^\s"'<>)\\]+""")
 

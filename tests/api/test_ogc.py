@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.state.features import rfc7946_geometries
 from layers.dataset import Dataset
-from tests.api.conftest import client_for
+from tests.api.helpers import client_for
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"

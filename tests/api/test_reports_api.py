@@ -22,8 +22,8 @@ from api.state.dataset import DatasetState
 from layers.dataset import Dataset, write_dataset
 from layers.planning.scenario_store import ScenarioStore
 from layers.store import Store
-from tests.api.conftest import bearer
-from tests.conftest import LOCAL, ORIGIN
+from tests.api.helpers import bearer
+from tests.helpers import LOCAL, ORIGIN
 from tests.layers.town import built_town
 
 

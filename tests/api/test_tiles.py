@@ -20,8 +20,8 @@ from layers.dataset import Dataset
 from layers.store import open_store
 from layers.tiles.raster import EMPTY_PNG
 from layers.tiles.style import PALETTE, hex_rgb
-from tests.api.conftest import bearer, client_for, make_tokens
-from tests.conftest import local
+from tests.api.helpers import bearer, client_for, make_tokens
+from tests.helpers import local
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from api.settings import Settings
 from geo.tiles import TMS, tile_box
 from layers.dataset import Dataset
 from layers.tiles.source import TILE_LAYERS
-from tests.api.conftest import client_for
+from tests.api.helpers import client_for
 
 NS = {"wmts": "http://www.opengis.net/wmts/1.0", "ows": "http://www.opengis.net/ows/1.1", "xlink": "http://www.w3.org/1999/xlink"}
 #: OGC 07-057r7 (WMTS 1.0.0) Annex E.4, GoogleMapsCompatible: scale denominators of levels 0, 10 and 18.
@@ -160,7 +160,7 @@ def test_bad_kvp_answers_an_exception_report(blocks_client: TestClient, query: s
 
 
 # ---------------------------------------------------------------------------
-# a real client over HTTP (``blocks_url``: tests/api/conftest.py)
+# a real client over HTTP (``blocks_url``: tests/api/fixtures.py)
 
 
 @pytest.mark.parametrize("path", ["/wmts", "/wmts/1.0.0/WMTSCapabilities.xml"])

@@ -3,7 +3,7 @@ import pytest
 from geo.errors import InvalidValueError
 from layers.build import BuildParams, build_dataset, summary_lines
 from layers.dataset import read_dataset, write_dataset
-from tests.conftest import DEMO
+from tests.helpers import DEMO
 
 
 def test_build_on_blocks_fills_admin_units_grids_and_summary(blocks):

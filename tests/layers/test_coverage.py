@@ -6,7 +6,7 @@ from shapely.geometry import Point
 from geo.errors import InvalidValueError
 from layers.circles import center_minutes, service_circles
 from layers.coverage import compound_coverage
-from tests.conftest import local
+from tests.helpers import local
 
 
 def _cov(ds, **kw):

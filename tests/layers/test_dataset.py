@@ -7,7 +7,7 @@ from shapely.geometry import Point
 
 from geo.errors import DatasetNotFoundError, InvalidValueError, MissingColumnError
 from layers.dataset import prepare_layer, read_dataset, write_dataset
-from tests.conftest import block_layers, make_dataset
+from tests.helpers import block_layers, make_dataset
 
 
 def test_reads_a_geopackage_and_fills_defaults(blocks_gpkg: Path):

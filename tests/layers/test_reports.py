@@ -22,7 +22,7 @@ from layers.reports.gap_tables import GroupBy, group_table
 from layers.reports.gaps import gap_report
 from layers.reports.html import report_html
 from layers.reports.kinds import render_gap_report
-from tests.conftest import DEMO, local
+from tests.helpers import DEMO, local
 from tests.layers.town import built_town
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

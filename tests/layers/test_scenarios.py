@@ -13,7 +13,7 @@ from layers.planning.changes import apply_changes
 from layers.planning.scenario_coverage import scenario_dataset, scenario_result
 from layers.planning.scenario_store import ScenarioStore, scenario_dir_for
 from layers.planning.scenarios import parse_scenario
-from tests.conftest import DEMO, LOCAL, ORIGIN
+from tests.helpers import DEMO, LOCAL, ORIGIN
 from tests.layers.town import built_town, town
 
 

@@ -19,7 +19,7 @@ from layers.planning.greedy import greedy_max_cover
 from layers.planning.problem import coverage_problem
 from layers.planning.solve import solve_maximal_covering, solve_set_covering
 from layers.planning.suggestion import maximal_covering, set_covering
-from tests.conftest import DEMO, local
+from tests.helpers import DEMO, local
 from tests.layers.town import town as make_town
 
 

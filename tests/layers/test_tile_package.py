@@ -23,7 +23,7 @@ from layers.i18n import text
 from layers.tiles.containers import TileFormat, parse_tile_format
 from layers.tiles.package import export_tile_package, package_layers, parse_zoom_range, render_tile
 from layers.tiles.source import TileSource
-from tests.conftest import block_layers, make_dataset
+from tests.helpers import block_layers, make_dataset
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 ZOOMS = (15, 16)

@@ -4,7 +4,7 @@ import pytest
 from shapely.geometry import LineString
 
 from layers.units import extend_line_ends, neighbourhood_units
-from tests.conftest import block_layers, local, make_dataset
+from tests.helpers import block_layers, local, make_dataset
 
 
 def _units(ds, **kw):

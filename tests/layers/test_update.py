@@ -26,7 +26,7 @@ from layers.shares import covered_shares, grid_attributes, polygon_counts
 from layers.units import assign_to_polygons
 from layers.update import EditUpdate, splice, update_after_edit
 from layers.walking import SHARED_NETWORKS
-from tests.conftest import DEMO
+from tests.helpers import DEMO
 
 PARAMS = BuildParams(method="network")
 

@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry import LineString, Point
 
 from layers.dataset import Dataset, empty_layer
-from tests.conftest import local, make_dataset, square
+from tests.helpers import local, make_dataset, square
 
 HOUSEHOLDS = {"W1": 100, "W2": 300, "E1": 500, "E2": 700, "E3": 200}
 POPULATION = {"W1": 250, "W2": 800, "E1": 1300, "E2": 1900, "E3": 520}

@@ -21,9 +21,9 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
-from tests.api.chromium import offline_chromium, skip_without_chromium
-from tests.api.conftest import EVIL, _copy, served_in_thread
-from tests.conftest import DEMO
+from tests.api.helpers import EVIL, copy_dataset, served_in_thread
+from tests.helpers import DEMO
+from tests.system.chromium import offline_chromium, skip_without_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ BOLD = "<b>中心</b>&amp;"
 
 @pytest.fixture(scope="module")
 def base_url(_demo_built: Dataset) -> Iterator[str]:
-    ds = _copy(_demo_built)
+    ds = copy_dataset(_demo_built)
     compounds, centers = ds.layers["compounds"], ds.layers["centers"]
     compounds.loc[compounds["id"] == "XQ001", "name"] = EVIL
     centers.loc[centers["id"] == "DQ05", "name"] = BOLD

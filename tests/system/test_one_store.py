@@ -32,7 +32,7 @@ import pytest
 from layers.dataset import read_dataset, write_dataset
 from layers.rebuild import build_state
 from layers.store import Role, open_store
-from tests.conftest import block_layers, local, make_dataset, square
+from tests.helpers import block_layers, local, make_dataset, square
 
 pytestmark = pytest.mark.slow
 

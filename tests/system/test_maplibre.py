@@ -24,10 +24,10 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
-from tests.api.chromium import offline_chromium, skip_without_chromium
-from tests.api.conftest import _copy, served_in_thread
-from tests.conftest import DEMO
+from tests.api.helpers import copy_dataset, served_in_thread
+from tests.helpers import DEMO
 from tests.pgcluster import free_port
+from tests.system.chromium import offline_chromium, skip_without_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +83,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def page_url(_blocks_built: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     api_port, page_port = free_port(), free_port()
     page_origin = f"http://127.0.0.1:{page_port}"
-    app = create_app(Settings(dataset=DEMO, cors_origins=[page_origin]), dataset=_copy(_blocks_built))
+    app = create_app(Settings(dataset=DEMO, cors_origins=[page_origin]), dataset=copy_dataset(_blocks_built))
     from fastapi.testclient import TestClient
 
     tilejson = TestClient(app).get("/tiles/compounds.json").json()

@@ -43,8 +43,8 @@ from api.settings import Settings
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.store import Role, Store, open_store
-from tests.api.conftest import _copy, bearer, make_tokens
-from tests.conftest import DEMO, LOCAL, ORIGIN, block_layers, make_dataset
+from tests.api.helpers import bearer, copy_dataset, make_tokens
+from tests.helpers import DEMO, LOCAL, ORIGIN, block_layers, make_dataset
 
 #: Examples per operation: enough to reach the parameter edges, small enough to keep the suite fast.
 EXAMPLES = 12
@@ -83,7 +83,7 @@ def _check_error(where: str, response: Any) -> None:
 
 @pytest.fixture(scope="module")
 def api_schema(_blocks_built: Dataset) -> schemathesis.BaseSchema:
-    app = create_app(Settings(dataset=DEMO, rate_limit_per_minute=0), dataset=_copy(_blocks_built))
+    app = create_app(Settings(dataset=DEMO, rate_limit_per_minute=0), dataset=copy_dataset(_blocks_built))
     return schemathesis.openapi.from_asgi("/openapi.json", app).include(method="GET")
 
 

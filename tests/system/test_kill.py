@@ -61,7 +61,7 @@ from layers.build import BuildParams, build_dataset, coverage_layers, summarize
 from layers.dataset import Dataset
 from layers.importing import import_sources
 from layers.store import Role, Store, open_store
-from tests.conftest import LOCAL, ORIGIN, block_layers, make_dataset
+from tests.helpers import LOCAL, ORIGIN, block_layers, make_dataset
 from tests.pgcluster import free_port
 
 #: Kill rounds per store; each restarts the server (about 2 s: mostly imports) and sends 2 to 6 edits.

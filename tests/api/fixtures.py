@@ -1,6 +1,7 @@
 """Fixtures of the map service tests: built datasets (once per session) and clients on them.
 
-``blocks_built`` is the hand-drawn 3 x 3 block district of ``tests/conftest.py``
+A plugin of ``tests/conftest.py``, so ``tests/api`` and ``tests/system`` both see them.
+``blocks_built`` is the hand-drawn 3 x 3 block district of ``tests/helpers.py``
 built at 15 minutes: every compound is covered (A 150 m from S1, B 335 m,
 C 212 m from S2, D 450 m); B has no party organisation.  At 5 minutes (333 m)
 only A and C are covered: 1,400 of 1,900 households.
@@ -8,11 +9,7 @@ only A and C are covered: 1,400 of 1,900 households.
 
 from __future__ import annotations
 
-import copy
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,22 +19,9 @@ from api.app import create_app
 from api.settings import Settings
 from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset, read_dataset
-from layers.store import Role, Store, open_store
-from tests.conftest import DEMO, block_layers, make_dataset
-from tests.pgcluster import free_port
-
-#: A compound name that would run script if it ever reached HTML unescaped.
-EVIL = '<img src=x onerror="window.__xss=1">'
-
-
-def _copy(ds: Dataset) -> Dataset:
-    return Dataset(
-        layers={k: v.copy() for k, v in ds.layers.items()},
-        metric_crs=ds.metric_crs,
-        report=ds.report,
-        meta=copy.deepcopy(ds.meta),
-        path=ds.path,
-    )
+from layers.store import Store, open_store
+from tests.api.helpers import EVIL, client_for, copy_dataset, make_tokens, served_in_thread
+from tests.helpers import DEMO, block_layers, make_dataset
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +32,7 @@ def _demo_built() -> Dataset:
 @pytest.fixture
 def demo_built(_demo_built: Dataset) -> Dataset:
     """The bundled demo district, built with the defaults (a fresh copy per test)."""
-    return _copy(_demo_built)
+    return copy_dataset(_demo_built)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +43,7 @@ def _blocks_built() -> Dataset:
 @pytest.fixture
 def blocks_built(_blocks_built: Dataset) -> Dataset:
     """The 3 x 3 block district, built at 15 minutes (a fresh copy per test)."""
-    return _copy(_blocks_built)
+    return copy_dataset(_blocks_built)
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +58,7 @@ def _evil_blocks() -> Dataset:
 @pytest.fixture
 def evil_blocks(_evil_blocks: Dataset) -> Dataset:
     """The block district with script-looking names (compound A, centre S1, the district)."""
-    return _copy(_evil_blocks)
-
-
-def client_for(dataset: Dataset, **settings: object) -> TestClient:
-    """A TestClient on an app serving ``dataset`` with the given settings."""
-    values: dict[str, object] = {"dataset": DEMO, **settings}
-    return TestClient(create_app(Settings(**values), dataset=dataset))
+    return copy_dataset(_evil_blocks)
 
 
 @pytest.fixture
@@ -93,22 +71,8 @@ def blocks_client(blocks_built: Dataset) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def demo_client(_demo_built: Dataset) -> Iterator[TestClient]:
     """A client on the demo district, shared by a module's tests (read-only use)."""
-    with client_for(_copy(_demo_built)) as c:
+    with client_for(copy_dataset(_demo_built)) as c:
         yield c
-
-
-# ---------------------------------------------------------------------------
-# tokens
-
-
-def make_tokens(store: Store) -> dict[str, str]:
-    """One fresh token per role in ``store``: ``{"viewer": "dj_...", ..., "admin": "dj_..."}``."""
-    return {role.value: store.create_token(role, actor="test", name=f"test {role.value}").token for role in Role}
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The ``Authorization`` header of ``token``."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -118,31 +82,6 @@ def token_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stor
     tokens = make_tokens(store)
     yield store, tokens
     store.close()
-
-
-@contextmanager
-def served_in_thread(app: object, *, port: int | None = None) -> Iterator[str]:
-    """``app`` served by uvicorn in a thread on loopback (a free port unless given); its base URL.
-
-    For clients that need real HTTP (OWSLib, browsers, raw sockets); GDAL holds the GIL during its
-    reads and needs a server process instead (see ``tests/api/test_gdal_oapif.py``).
-    """
-    import uvicorn
-
-    port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ import shapely
 
 from api.app import create_app
 from api.settings import Settings
-from tests.api.conftest import served_in_thread
-from tests.conftest import DEMO
+from tests.api.helpers import served_in_thread
+from tests.helpers import DEMO
 from tests.pgcluster import free_port
 
 pyogrio = pytest.importorskip("pyogrio")
