@@ -54,7 +54,7 @@ def served_in_thread(app: object, *, port: int | None = None) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on loopback (a free port unless given); its base URL.
 
     For clients that need real HTTP (OWSLib, browsers, raw sockets); GDAL holds the GIL during its
-    reads and needs a server process instead (see ``tests/api/test_gdal_oapif.py``).
+    reads and needs a server process instead (see ``tests/system/test_gdal_oapif.py``).
     """
     port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
