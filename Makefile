@@ -29,6 +29,7 @@ demo: setup
 
 test: setup system-deps
 	$(BIN)/ruff check geo layers api tests bench scripts
+	$(BIN)/mypy geo layers
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: setup
