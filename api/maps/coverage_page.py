@@ -29,7 +29,15 @@ from jinja2 import Template
 
 from api.maps.assets import json_for_script, static_url
 from api.maps.focus import focus_bounds, shift_bounds
-from api.maps.options import BASEMAPS, CONTEXT_LAYERS, DEFAULT_SHOWN, MAP_LAYERS, MapOptions, check_basemap
+from api.maps.options import (
+    BASEMAPS,
+    CONTEXT_LAYERS,
+    DEFAULT_SHOWN,
+    MAP_LAYERS,
+    MapOptions,
+    check_basemap,
+    coverage_query,
+)
 from api.maps.panels import legend, page_words, title_card
 from api.settings import Settings
 from api.state.dataset import DatasetState
@@ -86,18 +94,8 @@ class _DangjianLayers(MacroElement):
 
 def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, coords: str) -> str:
     props = [p for p in MAP_PROPERTIES.get(layer, ()) if p in columns or (layer == "compounds" and p == "state")]
-    query = ["limit=10000", f"properties={','.join(props)}"]
-    if opts.minutes is not None:
-        query.append(f"minutes={opts.minutes:g}")
-    if opts.method is not None:
-        query.append(f"method={opts.method}")
-    if opts.scenario:
-        query.append(f"scenario={opts.scenario}")
-    if opts.access_token:
-        query.append(f"access_token={opts.access_token}")
-    if coords != "wgs84":
-        query.append(f"coords={coords}")
-    return f"{prefix}/collections/{layer}/items?" + "&".join(quote(q, safe="=,") for q in query)
+    query = ["limit=10000", f"properties={quote(','.join(props), safe=',')}", *coverage_query(opts, coords=coords)]
+    return f"{prefix}/collections/{layer}/items?" + "&".join(query)
 
 
 def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions, *, prefix: str = "") -> str:
@@ -178,15 +176,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
                 tiles=base["labels"].replace("{key}", key), attr=base["attr"], name=f'{text("map.basemap." + opts.basemap, lang)} {text("map.basemap.labels", lang)}',
                 subdomains=base.get("subdomains", "abc"), max_zoom=base["max_zoom"], overlay=True, control=False,
             ).add_to(m)
-    tile_query = "&".join(
-        q for q in (
-            f"minutes={opts.minutes:g}" if opts.minutes is not None else "",
-            f"method={opts.method}" if opts.method is not None else "",
-            f"scenario={opts.scenario}" if opts.scenario else "",
-            f"access_token={quote(opts.access_token, safe='')}" if opts.access_token else "",
-            f"coords={coords}" if coords != "wgs84" else "",
-        ) if q
-    )
+    tile_query = "&".join(coverage_query(opts, coords=coords))
     groups: dict[str, folium.FeatureGroup | folium.TileLayer] = {}
     specs: list[dict[str, Any]] = []
     for layer in MAP_LAYERS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from geo.errors import InvalidValueError
 
@@ -109,3 +110,19 @@ def check_basemap(basemap: str, tianditu_key: str | None) -> None:
 def basemap_hosts(basemap: str) -> list[str]:
     """Origins the page may load basemap images from (for the Content-Security-Policy)."""
     return list(BASEMAPS.get(basemap, {}).get("hosts", []))
+
+
+def coverage_query(opts: MapOptions, *, coords: str = "wgs84", token: bool = True) -> list[str]:
+    """The ``key=value`` query parameters (URL-quoted) that carry a page's coverage variant to its data URLs.
+
+    ``minutes``, ``method`` and ``scenario`` when given, the reader's ``access_token`` (unless ``token`` is false)
+    and ``coords`` when it is not WGS84.
+    """
+    pairs = [
+        ("minutes", f"{opts.minutes:g}" if opts.minutes is not None else None),
+        ("method", opts.method),
+        ("scenario", opts.scenario or None),
+        ("access_token", (opts.access_token or None) if token else None),
+        ("coords", coords if coords != "wgs84" else None),
+    ]
+    return [f"{k}={quote(v, safe=',')}" for k, v in pairs if v is not None]

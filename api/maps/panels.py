@@ -15,7 +15,7 @@ from layers.schema import LEVELS, CenterStatus
 from layers.tiles.style import COMPOUND_STATES
 
 #: Catalogue key prefixes the page scripts use.
-_WORD_PREFIXES = ("layer.", "field.", "state.", "level.", "status.", "flag.", "map.", "method.")
+_WORD_PREFIXES = ("layer.", "field.", "state.", "level.", "status.", "flag.", "map.", "map3d.", "method.")
 
 
 def page_words(lang: str) -> dict[str, str]:

@@ -24,6 +24,47 @@
     });
   };
 
+  /** A popup's content: a title, an optional coloured badge and [label, value] rows (rows without a value left out). */
+  DJ.popup = function (title, badge, rows) {
+    var el = DJ.el, box = el("div", "dj-popup");
+    box.appendChild(el("div", "dj-popup-title", title));
+    if (badge) {
+      var b = el("span", "dj-badge", badge.text);
+      b.style.background = badge.colour;
+      box.appendChild(b);
+    }
+    var table = el("table");
+    rows.forEach(function (r) {
+      if (r[1] === null || r[1] === undefined || r[1] === "") return;
+      var tr = el("tr");
+      tr.appendChild(el("th", null, r[0]));
+      tr.appendChild(el("td", null, r[1]));
+      table.appendChild(tr);
+    });
+    box.appendChild(table);
+    return box;
+  };
+
+  /** The title card: district name, subtitle, the three headline figures and notes (cfg.title of the page). */
+  DJ.titleCard = function (t) {
+    var el = DJ.el, box = el("div", "dj-title");
+    box.appendChild(el("div", "dj-title-name", t.name));
+    box.appendChild(el("div", "dj-title-sub", t.subtitle));
+    var kpis = el("div", "dj-kpis");
+    t.kpis.forEach(function (k) {
+      var cell = el("div", "dj-kpi dj-kpi-" + k.tone);
+      cell.appendChild(el("div", "dj-kpi-value", k.value));
+      cell.appendChild(el("div", "dj-kpi-label", k.label));
+      cell.appendChild(el("div", "dj-kpi-sub", k.sub));
+      kpis.appendChild(cell);
+    });
+    box.appendChild(kpis);
+    box.appendChild(el("div", "dj-title-note", t.note));
+    if (t.focus) box.appendChild(el("div", "dj-title-focus", t.focus));
+    if (t.scenario) box.appendChild(el("div", "dj-title-focus", t.scenario));
+    return box;
+  };
+
   function hexRgb(h) {
     h = h.replace("#", "");
     return [parseInt(h.slice(0, 2), 16), parseInt(h.slice(2, 4), 16), parseInt(h.slice(4, 6), 16)];
@@ -55,6 +96,31 @@
     if ((p.state || "uncovered") !== "uncovered") return null;
     if (p.walk_min === null || p.walk_min === undefined || isNaN(p.walk_min)) return Infinity;
     return Math.ceil(Math.max(0, p.walk_min - target) * 10) / 10;  // 0.02 min over shows as 0.1, never as 0.0
+  };
+
+  /** The fill of a compound: its state's colour, or for an uncovered one the gap ramp at its minutes over the target. */
+  DJ.compoundFill = function (S, p, target) {
+    var over = DJ.minutesOver(p, target);
+    if (over === null) return S.compounds.fill[p.state] || S.compounds.fill.covered;
+    var ramp = S.palette.gap_ramp;
+    return DJ.rampColour(ramp, over === Infinity ? ramp[ramp.length - 1][0] : over);
+  };
+
+  /** The popup of a compound: state badge, households, party organisation, walk and minutes beyond the target. */
+  DJ.compoundPopup = function (ctx, p) {
+    var W = ctx.W, fmt = ctx.fmt, s = p.state || "uncovered", over = DJ.minutesOver(p, ctx.cfg.target);
+    var flags = p.flags ? String(p.flags).split(",").filter(Boolean).map(function (c) { return W["flag." + c] || c; }).join(W["map.list_sep"]) : null;
+    return DJ.popup(p.name, { text: W["state." + s], colour: DJ.compoundFill(ctx.S, p, ctx.cfg.target) }, [
+      [W["field.households"], fmt.num(p.households, 0)],
+      [W["field.population"], fmt.num(p.population, 0)],
+      [W["field.community"], p.community],
+      [W["field.has_party_org"], p.has_party_org ? W["yes"] : W["no"]],
+      [W["field.nearest_center"], p.nearest_center_name],
+      [W["field.walk_min"], fmt.num(p.walk_min, 1)],
+      [W["field.walk_m"], fmt.num(p.walk_m, 0)],
+      [W["map.gap.over"], over === null ? null : over === Infinity ? W["map.gap.unreachable"] : DJ.fill(W["map.gap.over_min"], { minutes: over.toFixed(1) })],
+      [W["field.flags"], flags],
+    ]);
   };
 
   /** Number and share formatting in the page's language (null for missing values, so rows are skipped). */

@@ -1,4 +1,4 @@
-/* dangjian-map: community labels that never sit under a centre marker.
+/* dangjian-map: community labels that never sit under a centre marker (2D map; placeApart serves the 3D map too).
  *
  * After every zoom (and when layers arrive or are switched) each label is tried at its place,
  * then below, above, right and left of it; it takes the first spot that overlaps no visible
@@ -27,6 +27,40 @@
     return { left: r.left + dx, top: r.top + dy, right: r.right + dx, bottom: r.bottom + dy };
   }
 
+  /** Nudge each visible label (by its margins) to the first spot of a few around it that overlaps none of the
+   * `taken` rects (page px) nor a label placed before it, or hide it (class dj-label-dropped); markers win. */
+  DJ.placeApart = function (nodes, taken) {
+    var report = { placed: 0, moved: 0, dropped: 0 };
+    taken = taken.slice();
+    nodes.forEach(function (s) {
+      s.style.marginLeft = s.style.marginTop = "0px";
+      s.classList.remove("dj-label-dropped");
+    });
+    nodes.forEach(function (s) {
+      if (!visible(s)) return;
+      var r = box(s), w = r.right - r.left, h = r.bottom - r.top;
+      var tries = [[0, 0], [0, h * 0.9], [0, -h * 0.9], [w * 0.6 + 8, 0], [-w * 0.6 - 8, 0], [0, h * 1.8], [0, -h * 1.8]];
+      for (var i = 0; i < tries.length; i++) {
+        var cand = shifted(r, tries[i][0], tries[i][1]);
+        if (!taken.some(function (t) { return overlaps(cand, t); })) {
+          s.style.marginLeft = tries[i][0] + "px";
+          s.style.marginTop = tries[i][1] + "px";
+          taken.push(cand);
+          report[i ? "moved" : "placed"] += 1;
+          return;
+        }
+      }
+      s.classList.add("dj-label-dropped");
+      report.dropped += 1;
+    });
+    return report;
+  };
+
+  /** The page rect of each visible node, a few px grown. */
+  DJ.visibleBoxes = function (nodes) {
+    return Array.prototype.filter.call(nodes, visible).map(box);
+  };
+
   DJ.addLabels = function (ctx) {
     var map = ctx.map, container = map.getContainer(), pending = false;
 
@@ -38,35 +72,12 @@
     }
 
     function markers() {
-      return Array.prototype.filter.call(container.querySelectorAll(".leaflet-marker-icon.dj-center"), visible).map(box);
+      return DJ.visibleBoxes(container.querySelectorAll(".leaflet-marker-icon.dj-center"));
     }
 
     function place() {
       pending = false;
-      var taken = markers(), report = { placed: 0, moved: 0, dropped: 0 };
-      var spans = Array.prototype.slice.call(container.querySelectorAll(".dj-label span"));
-      spans.forEach(function (s) {
-        s.style.marginLeft = s.style.marginTop = "0px";
-        s.classList.remove("dj-label-dropped");
-      });
-      spans.forEach(function (s) {
-        if (!visible(s)) return;
-        var r = box(s), w = r.right - r.left, h = r.bottom - r.top;
-        var tries = [[0, 0], [0, h * 0.9], [0, -h * 0.9], [w * 0.6 + 8, 0], [-w * 0.6 - 8, 0], [0, h * 1.8], [0, -h * 1.8]];
-        for (var i = 0; i < tries.length; i++) {
-          var cand = shifted(r, tries[i][0], tries[i][1]);
-          if (!taken.some(function (t) { return overlaps(cand, t); })) {
-            s.style.marginLeft = tries[i][0] + "px";
-            s.style.marginTop = tries[i][1] + "px";
-            taken.push(cand);
-            report[i ? "moved" : "placed"] += 1;
-            return;
-          }
-        }
-        s.classList.add("dj-label-dropped");
-        report.dropped += 1;
-      });
-      DJ.labels = report;
+      DJ.labels = DJ.placeApart(Array.prototype.slice.call(container.querySelectorAll(".dj-label span")), markers());
     }
 
     function schedule() {

@@ -9,27 +9,7 @@
 (function () {
   "use strict";
 
-  var DJ = window.DangjianMap, el = DJ.el;
-
-  function popup(title, badge, rows) {
-    var box = el("div", "dj-popup");
-    box.appendChild(el("div", "dj-popup-title", title));
-    if (badge) {
-      var b = el("span", "dj-badge", badge.text);
-      b.style.background = badge.colour;
-      box.appendChild(b);
-    }
-    var table = el("table");
-    rows.forEach(function (r) {
-      if (r[1] === null || r[1] === undefined || r[1] === "") return;
-      var tr = el("tr");
-      tr.appendChild(el("th", null, r[0]));
-      tr.appendChild(el("td", null, r[1]));
-      table.appendChild(tr);
-    });
-    box.appendChild(table);
-    return box;
-  }
+  var DJ = window.DangjianMap, el = DJ.el, popup = DJ.popup;
 
   function tooltip(text) {
     return el("span", "dj-tip", text);
@@ -43,14 +23,6 @@
     else if (g.type === "MultiPolygon") g = { type: "MultiPolygon", coordinates: g.coordinates.map(function (p) { return [p[0]]; }) };
     return { type: "Feature", id: f.id, properties: f.properties, geometry: g };
   }
-
-  /** The fill of a compound: its state's colour, or for an uncovered one the gap ramp at its minutes over the target. */
-  DJ.compoundFill = function (S, p, target) {
-    var over = DJ.minutesOver(p, target);
-    if (over === null) return S.compounds.fill[p.state] || S.compounds.fill.covered;
-    var ramp = S.palette.gap_ramp;
-    return DJ.rampColour(ramp, over === Infinity ? ramp[ramp.length - 1][0] : over);
-  };
 
   var SVG = "http://www.w3.org/2000/svg";
 
@@ -242,20 +214,10 @@
             };
           },
           onEachFeature: function (f, lyr) {
-            var p = f.properties, s = p.state || "uncovered", over = DJ.minutesOver(p, cfg.target);
+            var p = f.properties;
             lyr.bindTooltip(tooltip(p.name), { sticky: true, direction: "top", className: "dj-tooltip" });
             lyr.bindPopup(
-              popup(p.name, { text: W["state." + s], colour: DJ.compoundFill(S, p, cfg.target) }, [
-                [W["field.households"], fmt.num(p.households, 0)],
-                [W["field.population"], fmt.num(p.population, 0)],
-                [W["field.community"], p.community],
-                [W["field.has_party_org"], p.has_party_org ? W["yes"] : W["no"]],
-                [W["field.nearest_center"], p.nearest_center_name],
-                [W["field.walk_min"], fmt.num(p.walk_min, 1)],
-                [W["field.walk_m"], fmt.num(p.walk_m, 0)],
-                [W["map.gap.over"], over === null ? null : over === Infinity ? W["map.gap.unreachable"] : DJ.fill(W["map.gap.over_min"], { minutes: over.toFixed(1) })],
-                [W["field.flags"], ctx.flags(p.flags)],
-              ]),
+              DJ.compoundPopup(ctx, p),
               { maxWidth: 320 }
             );
             DJ.index.push({ name: String(p.name || ""), kind: W["map.search.compound"], layer: lyr, group: "compounds", properties: p });
@@ -306,10 +268,6 @@
   function init(map, groups, cfg) {
     var W = cfg.words;
     var ctx = { map: map, groups: groups, cfg: cfg, W: W, S: cfg.style, fmt: DJ.formats(cfg.lang), features: {}, listeners: [] };
-    ctx.flags = function (codes) {
-      if (!codes) return null;
-      return String(codes).split(",").filter(Boolean).map(function (c) { return W["flag." + c] || c; }).join(W["map.list_sep"]);
-    };
     /** Call fn(name, features) whenever a layer's features arrive. */
     ctx.onData = function (fn) { ctx.listeners.push(fn); };
     DJ.ctx = ctx;

@@ -36,22 +36,8 @@
   DJ.addTitle = function (ctx) {
     if (!ctx.cfg.title) return;
     control(ctx, "topleft", function () {
-      var t = ctx.cfg.title, box = el("div", "dj-title");
+      var box = DJ.titleCard(ctx.cfg.title);
       L.DomEvent.disableClickPropagation(box);
-      box.appendChild(el("div", "dj-title-name", t.name));
-      box.appendChild(el("div", "dj-title-sub", t.subtitle));
-      var kpis = el("div", "dj-kpis");
-      t.kpis.forEach(function (k) {
-        var cell = el("div", "dj-kpi dj-kpi-" + k.tone);
-        cell.appendChild(el("div", "dj-kpi-value", k.value));
-        cell.appendChild(el("div", "dj-kpi-label", k.label));
-        cell.appendChild(el("div", "dj-kpi-sub", k.sub));
-        kpis.appendChild(cell);
-      });
-      box.appendChild(kpis);
-      box.appendChild(el("div", "dj-title-note", t.note));
-      if (t.focus) box.appendChild(el("div", "dj-title-focus", t.focus));
-      if (t.scenario) box.appendChild(el("div", "dj-title-focus", t.scenario));
       box.appendChild(el("div", "dj-print-date", DJ.fill(ctx.W["map.print.date"], { date: ctx.fmt.date(new Date()) })));
       return box;
     });
