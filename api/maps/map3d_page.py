@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from api.deps import DatasetState
 from api.maps.assets import json_for_script, static_url
 from api.maps.focus import focus_bounds
 from api.maps.options import MapOptions, coverage_query
 from api.maps.panels import legend, page_words, title_card
+from api.state.dataset import DatasetState
 from geo.tiles import ORIGIN_SHIFT_M, lonlat_to_mercator
 from layers.i18n import check_lang, text
-from layers.render import TILE_LAYERS, layer_style
+from layers.tiles.source import TILE_LAYERS
+from layers.tiles.style import layer_style
 
 #: Vector tile layers the 3D map draws when the dataset has them (party_orgs may be missing).
 VECTOR_LAYERS: tuple[str, ...] = ("rivers", "roads", "compounds", "centers", "units", "grids", "boundary", "party_orgs")
