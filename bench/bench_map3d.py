@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_network import city_path  # noqa: E402
 from bench.serving import free_port, stop, wait_ready  # noqa: E402
-from tests.api.chromium import offline_chromium  # noqa: E402
+from tests.system.chromium import offline_chromium  # noqa: E402
 
 DEMO = ROOT / "layers" / "demo" / "kangbashi_demo.gpkg"
 WEBGL = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist")

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.maps.map3d_page import FEATURES_PER_TILE, MIN_TILE_ZOOM, detail_zoom
 from layers.dataset import Dataset
-from tests.api.conftest import client_for
+from tests.api.helpers import client_for
 from tests.api.test_maps import URL, config_of
 
 

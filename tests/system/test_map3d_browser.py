@@ -23,9 +23,9 @@ from PIL import Image
 from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
-from tests.api.chromium import offline_chromium, skip_without_chromium
-from tests.api.conftest import EVIL, _copy, served_in_thread
-from tests.conftest import DEMO
+from tests.api.helpers import EVIL, copy_dataset, served_in_thread
+from tests.helpers import DEMO
+from tests.system.chromium import offline_chromium, skip_without_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ PAPER = (0xF4, 0xF2, 0xEE)
 
 @pytest.fixture(scope="module")
 def base_url(_demo_built: Dataset) -> Iterator[str]:
-    ds = _copy(_demo_built)
+    ds = copy_dataset(_demo_built)
     ds.layers["compounds"].loc[ds.layers["compounds"]["id"] == "XQ001", "name"] = EVIL
     with served_in_thread(create_app(Settings(dataset=DEMO), dataset=ds)) as url:
         yield url
