@@ -5,8 +5,8 @@ asked for (``crs=``) and filtered (``bbox-crs=``) in EPSG:4326 and EPSG:4490
 (CGCS2000), both in the axis order their EPSG definition gives (latitude,
 longitude), and in the dataset's metric CGCS2000 Gauss-Kruger zone
 (:func:`geo.crs.metric_crs`, EPSG:4534..4554, easting/northing in metres).
-Degrees are written with :data:`~api.state.features.GEOJSON_DECIMALS`
-decimals, metres with :data:`METRE_DECIMALS`; rings are wound as RFC 7946 says in
+Degrees are written with the ``coordinate_decimals`` setting's decimals
+(6, about 0.1 m, by default), metres with three fewer (:func:`metre_decimals`); rings are wound as RFC 7946 says in
 longitude/latitude terms (counter-clockwise exteriors) before any axis swap.
 """
 
@@ -18,15 +18,13 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from api.state.features import FeatureTable, rfc7946_geometries
+from api.state.features import GEOJSON_DECIMALS, FeatureTable, rfc7946_geometries
 from api.state.lru import LRU
 from geo.crs import metric_crs
 from geo.errors import CRSError, InvalidValueError
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
-#: Decimals of projected coordinates (millimetres).
-METRE_DECIMALS = 3
 #: Geographic CRSs offered besides CRS84: WGS84 and CGCS2000, latitude first.
 GEOGRAPHIC = (4326, 4490)
 
@@ -83,18 +81,26 @@ def _swap(geoms: np.ndarray) -> np.ndarray:
     return shapely.transform(geoms, lambda c: c[:, ::-1])
 
 
-def geometries_in(geoms: np.ndarray, uri: str) -> np.ndarray:
-    """GeoJSON geometry texts of WGS84 ``geoms`` in ``uri`` (rounded, valid, RFC 7946 winding; ``null`` for gaps)."""
+def metre_decimals(decimals: int) -> int:
+    """Decimals of metres as precise as ``decimals`` decimals of degrees (6 -> 3, i.e. 0.1 m -> 1 mm; at least 0)."""
+    return max(decimals - 3, 0)
+
+
+def geometries_in(geoms: np.ndarray, uri: str, *, decimals: int = GEOJSON_DECIMALS) -> np.ndarray:
+    """GeoJSON geometry texts of WGS84 ``geoms`` in ``uri`` (rounded, valid, RFC 7946 winding; ``null`` for gaps).
+
+    Degrees get ``decimals`` decimals, metres :func:`metre_decimals` of it.
+    """
     if uri == CRS84:
-        out = rfc7946_geometries(geoms)
+        out = rfc7946_geometries(geoms, decimals=decimals)
     elif is_lat_lon(uri):
         t = _lon_lat_to(uri)
         moved = shapely.transform(geoms, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
-        out = _swap(rfc7946_geometries(moved))
+        out = _swap(rfc7946_geometries(moved, decimals=decimals))
     else:
         t = _lon_lat_to(uri)
         moved = shapely.transform(geoms, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
-        out = rfc7946_geometries(moved, decimals=METRE_DECIMALS)
+        out = rfc7946_geometries(moved, decimals=metre_decimals(decimals))
     texts = shapely.to_geojson(out)
     return np.where(shapely.is_missing(out), "null", texts).astype(object)
 
@@ -121,4 +127,4 @@ def output_crs(crs: str | None, allowed: Sequence[str], *, coords: str) -> str:
 
 def table_geometries(table: FeatureTable, positions: np.ndarray, crs: str) -> np.ndarray | None:
     """Geometry texts of a table's rows at ``positions`` in ``crs``, or ``None`` for CRS84 (the stored texts)."""
-    return None if crs == CRS84 else geometries_in(table.frame.geometry.to_numpy()[positions], crs)
+    return None if crs == CRS84 else geometries_in(table.frame.geometry.to_numpy()[positions], crs, decimals=table.decimals)

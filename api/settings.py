@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="Public base URL for absolute links behind a proxy")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS")
     frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"], description="Allowed iframe parents")
+    coordinate_decimals: int = Field(
+        6, ge=1, le=12, description="Decimals of degrees in GeoJSON answers (6: about 0.1 m; metres get three fewer)"
+    )
     tile_cache_size: int = Field(4096, ge=0, description="Rendered tiles kept in memory")
     tile_cache_mb: float = Field(256.0, ge=0, description="Memory budget of the rendered-tile cache (MB)")
     tile_max_age: int = Field(300, ge=0, description="Cache-Control max-age of tiles and TileJSON (s)")

@@ -31,7 +31,7 @@ from api.http import body_response, etag_for, public_base
 from api.ogc_crs import CRS84, dataset_crs, output_crs, parse_crs, table_geometries
 from api.ogc_params import OGCRoute, invalid_parameter, parse_bbox
 from api.state.deps import CoordsDep, CoverageDep, SettingsDep, StateDep, example
-from api.state.features import GEOJSON_DECIMALS, dumps
+from api.state.features import dumps
 from api.state.variants import VARIANT_LAYERS
 from geo.errors import NotFoundError
 from layers.build import summary_lines
@@ -90,9 +90,6 @@ PropertiesQuery = Annotated[
     str | None,
     Query(description="Comma-separated attribute columns to return (default: all)", openapi_examples=example("name,households,covered")),
 ]
-
-#: Decimals of GeoJSON coordinates (about 0.1 m), as :class:`api.state.features.FeatureTable` writes them.
-DECIMALS = GEOJSON_DECIMALS
 
 
 def _split_properties(value: str | None) -> list[str] | None:

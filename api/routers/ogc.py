@@ -22,6 +22,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from api.http import public_base
+from api.openapi30 import to_openapi30
 from api.routers.features import MAX_LIMIT
 from api.state.deps import SettingsDep, StateDep, example
 from layers.i18n import text
@@ -162,5 +163,5 @@ def api_document(spec: dict[str, Any], layers: list[str]) -> dict[str, Any]:
 
 @router.get(API_PATH, summary="The API definition for OGC API clients (OpenAPI, one items path per collection)")
 def api_definition(request: Request, state: StateDep) -> JSONResponse:
-    """``/openapi.json`` with an items path for each served collection and ``limit`` shared by ``$ref``."""
-    return JSONResponse(api_document(request.app.openapi(), state.layer_names()))
+    """``/openapi.json`` as OpenAPI 3.0, with an items path for each served collection and ``limit`` shared by ``$ref``."""
+    return JSONResponse(to_openapi30(api_document(request.app.openapi(), state.layer_names())), media_type=OPENAPI_JSON)

@@ -16,7 +16,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
-from api.state.features import FeatureTable, shift_geometries
+from api.state.features import GEOJSON_DECIMALS, FeatureTable, shift_geometries
 from api.state.lru import LRU
 from geo.crs import WGS84
 from layers.tiles.source import TileSource
@@ -85,8 +85,9 @@ class DerivedCache:
     ``features`` or ``tiles``.
     """
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, maxsize: int, *, decimals: int = GEOJSON_DECIMALS) -> None:
         self._lru = LRU(maxsize)
+        self.decimals = decimals
         self._lock = threading.Lock()
 
     def _get(self, key: tuple[str, str, str, str, str], make: Callable[[], Any]) -> Any:
@@ -102,7 +103,7 @@ class DerivedCache:
     def features(self, frame: gpd.GeoDataFrame, *, version: str, layer: str, variant: str, coords: str) -> FeatureTable:
         """The :class:`FeatureTable` of ``frame`` (``layer`` of ``variant``), its geometries shifted to ``coords``."""
         return self._get(
-            (version, "features", layer, variant, coords), lambda: FeatureTable.from_frame(layer, frame, coords=coords)
+            (version, "features", layer, variant, coords), lambda: FeatureTable.from_frame(layer, frame, coords=coords, decimals=self.decimals)
         )
 
     def tile_source(

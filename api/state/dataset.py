@@ -81,7 +81,7 @@ class DatasetState:
             settings, store=None if self.stores.memory else self.stores.get, dataset_path=lambda: self.dataset().path
         )
         self.variants = Variants(settings, served=self.dataset, version=lambda: self._version, scenarios=self.scenarios)
-        self.derived = DerivedCache(max(64, 16 * settings.variant_cache_size))
+        self.derived = DerivedCache(max(64, 16 * settings.variant_cache_size), decimals=settings.coordinate_decimals)
         self.tiles = TileCache(settings.tile_cache_size, max_bytes=int(settings.tile_cache_mb * 1024 * 1024))
         #: Edits of this process run one at a time (the store serialises them anyway; waiting here is cheaper than
         #: many threads polling the database's write lock).

@@ -84,7 +84,11 @@ class FeatureTable:
         Text id per row.
     geometry_json
         GeoJSON geometry text per row, shifted to ``coords``, by :func:`rfc7946_geometries`
-        (6 decimals, about 0.1 m; valid; exterior rings counter-clockwise).
+        (``decimals`` decimals, 6 by default: about 0.1 m; valid; exterior rings counter-clockwise).
+    coords
+        ``wgs84`` or ``gcj02``.
+    decimals
+        Decimals of degrees in ``geometry_json`` (the ``coordinate_decimals`` setting).
     """
 
     layer: str
@@ -92,6 +96,7 @@ class FeatureTable:
     ids: np.ndarray
     geometry_json: np.ndarray
     coords: str = "wgs84"
+    decimals: int = GEOJSON_DECIMALS
     tree: shapely.STRtree = field(init=False)
     _by_id: dict[str, int] = field(init=False, repr=False)
     _props: LRU = field(default_factory=lambda: LRU(8), init=False, repr=False)
@@ -101,15 +106,15 @@ class FeatureTable:
         self._by_id = {str(v): i for i, v in enumerate(self.ids.tolist())}
 
     @classmethod
-    def from_frame(cls, layer: str, frame: gpd.GeoDataFrame, *, coords: str = "wgs84") -> FeatureTable:
-        """Prepare ``frame`` (EPSG:4326) for serving, its geometries shifted to ``coords`` and written as RFC 7946 says."""
+    def from_frame(cls, layer: str, frame: gpd.GeoDataFrame, *, coords: str = "wgs84", decimals: int = GEOJSON_DECIMALS) -> FeatureTable:
+        """Prepare ``frame`` (EPSG:4326) for serving, its geometries shifted to ``coords``, written as RFC 7946 says."""
         frame = frame.reset_index(drop=True)
         if layer == "compounds" and "state" not in frame.columns:
             frame = frame.assign(state=compound_state(frame).to_numpy())
         geoms = shift_geometries(frame.geometry.to_numpy(), coords)
-        gj = shapely.to_geojson(rfc7946_geometries(geoms))
+        gj = shapely.to_geojson(rfc7946_geometries(geoms, decimals=decimals))
         gj = np.where(pd.isna(gj), "null", gj).astype(object)
-        return cls(layer, frame, feature_ids(frame), gj, coords)
+        return cls(layer, frame, feature_ids(frame), gj, coords, decimals)
 
     @property
     def columns(self) -> list[str]:

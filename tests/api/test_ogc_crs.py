@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from pyproj import Transformer
 
 from api.ogc_crs import CRS84, geometries_in
+from api.settings import Settings
+from tests.api.helpers import client_for
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 
@@ -90,3 +95,28 @@ def test_one_item_in_a_crs(blocks_client: TestClient):
     r = blocks_client.get(f"/collections/centers/items/{first['id']}?crs={EPSG}4326")
     assert r.status_code == 200 and r.headers["Content-Crs"] == f"<{EPSG}4326>"
     assert r.json()["geometry"]["coordinates"] == pytest.approx(first["geometry"]["coordinates"][::-1], abs=2e-6)
+
+
+def _decimals(value: float) -> int:
+    text = repr(value)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+@pytest.mark.parametrize("decimals", [4, 8])
+def test_coordinate_decimals_setting_rounds_degrees_and_metres(blocks_built, decimals: int):
+    with client_for(blocks_built, coordinate_decimals=decimals) as client:
+        items = client.get("/collections/compounds/items?limit=50").json()["features"]
+        coords = np.concatenate([np.asarray(shapely.from_geojson(json.dumps(f["geometry"])).exterior.coords) for f in items])
+        assert max(_decimals(float(v)) for v in coords.ravel()) <= decimals
+        if decimals == 8:  # the stored coordinates have more digits than 4 or 6: 8 is really used
+            assert max(_decimals(float(v)) for v in coords.ravel()) > 6
+        for f in items:  # valid after rounding
+            assert shapely.is_valid(shapely.from_geojson(json.dumps(f["geometry"])))
+        metric = client.get(f"/collections/compounds/items?limit=5&crs={EPSG}4546").json()["features"]
+        xy = np.asarray(metric[0]["geometry"]["coordinates"][0]).ravel()
+        assert max(_decimals(float(v)) for v in xy) <= max(decimals - 3, 0)
+
+
+def test_coordinate_decimals_out_of_range_is_refused():
+    with pytest.raises(ValidationError, match="coordinate_decimals"):
+        Settings(coordinate_decimals=0)
