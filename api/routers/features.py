@@ -109,7 +109,7 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
     """The OGC API collection document of ``layer``: titles in ``lang``, extent of the data, CRS, links.
 
     The extent is the bounding box of the served rows (CRS84, the order
-    GeoJSON writes); the layers carry no time, so ``temporal`` is null.
+    GeoJSON writes); the layers carry no time, so there is no ``temporal`` extent.
     Tiled layers link their TileJSON (vector and PNG) and tile URL templates,
     the addresses :mod:`api.routers.tiles` answers.
     """
@@ -141,7 +141,7 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
         "title": title,
         "description": text("ogc.collection." + layer, lang),
         "itemType": "feature",
-        "extent": {"spatial": spatial, "temporal": None},
+        "extent": {"spatial": spatial},
         "crs": dataset_crs(state.version, state.dataset().layers),
         "storageCrs": CRS84,
         "numberOfFeatures": len(frame),
