@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routers import audit, datasets, edits, features, health, maps, ogc, planning, reports, tiles, wmts
+from api.routers import audit, datasets, edits, features, health, maps, ogc, ogc_tiles, planning, reports, tiles, wmts
 
 #: ``(name, router)`` of every router, in the order the app includes them.
 ROUTERS: tuple[tuple[str, APIRouter], ...] = (
@@ -22,6 +22,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("health", health.router),  # /health
     ("maps", maps.router),  # /maps/coverage, /embed/coverage
     ("ogc", ogc.router),  # /, /api, /conformance
+    ("ogc_tiles", ogc_tiles.router),  # /tileMatrixSets[/{tms}], /collections/{layer}[/map]/tiles[/{tms}[/{z}/{row}/{col}]]
     ("planning", planning.router),  # /scenarios[/{scenario_id}], /suggestions
     ("reports", reports.router),  # /reports/gaps
     ("tiles", tiles.router),  # /tiles/{layer}.json, /tiles/{layer}/{z}/{x}/{tile}

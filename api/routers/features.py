@@ -30,6 +30,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from api.http import body_response, etag_for, public_base
 from api.ogc_crs import CRS84, dataset_crs, output_crs, parse_crs, table_geometries
 from api.ogc_params import OGCRoute, invalid_parameter, parse_bbox
+from api.routers.ogc_tiles import REL_MAP, REL_VECTOR
 from api.state.deps import CoordsDep, CoverageDep, SettingsDep, StateDep, example
 from api.state.features import dumps
 from api.state.variants import VARIANT_LAYERS
@@ -130,6 +131,8 @@ def _collection(base: str, state: StateDep, layer: str, lang: str) -> dict[str, 
             {"href": f"{tiles}.json?format=png{lang_query.replace('?', '&')}", "rel": "tiles", "type": "application/json", "title": "TileJSON (PNG)"},
             {"href": f"{tiles}/{{z}}/{{x}}/{{y}}.mvt", "rel": "item", "type": MVT, "title": f"{title} (MVT)", "templated": True},
             {"href": f"{tiles}/{{z}}/{{x}}/{{y}}.png", "rel": "item", "type": "image/png", "title": f"{title} (PNG, 256 px)", "templated": True},
+            {"href": f"{base}/collections/{layer}/tiles{lang_query}", "rel": REL_VECTOR, "type": "application/json", "title": f"{title} (OGC API - Tiles, MVT)"},
+            {"href": f"{base}/collections/{layer}/map/tiles{lang_query}", "rel": REL_MAP, "type": "application/json", "title": f"{title} (OGC API - Tiles, PNG)"},
         ]
     geoms = frame.geometry.to_numpy()
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))

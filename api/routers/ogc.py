@@ -9,7 +9,8 @@ coverage map that browsers have always had.  Links are absolute, from
 :func:`api.http.public_base` (the public URL behind a proxy).
 
 ``/conformance`` lists only the classes the service meets: Part 1 core,
-GeoJSON and the OpenAPI definition, and Part 2 CRS by reference (:mod:`api.ogc_crs`).  Not ``html``: the service has no HTML
+GeoJSON and the OpenAPI definition, Part 2 CRS by reference (:mod:`api.ogc_crs`), and OGC API - Tiles
+(:mod:`api.routers.ogc_tiles`).  Not ``html``: the service has no HTML
 landing, collections or items pages, only the map.
 """
 
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from api.http import public_base
 from api.openapi30 import to_openapi30
 from api.routers.features import MAX_LIMIT
+from api.routers.ogc_tiles import REL_SCHEMES, TILES_CONFORMANCE
 from api.state.deps import SettingsDep, StateDep, example
 from layers.i18n import text
 
@@ -31,7 +33,9 @@ router = APIRouter(tags=["features"])
 
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
-CONFORMANCE = [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"]
+CONFORMANCE = [
+    f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs", *TILES_CONFORMANCE,
+]
 #: The API definition of the service as OGC API clients read it (``service-desc``).
 API_PATH = "/api"
 #: The templated items path of :mod:`api.routers.features`.
@@ -94,6 +98,7 @@ def landing_page(base: str, *, openapi_url: str, lang: str) -> dict[str, Any]:
             link("/docs", "service-doc", "text/html", "service_doc"),
             link("/conformance", "conformance", "application/json", "conformance"),
             link(f"/collections{suffix.replace('&', '?', 1)}", "data", "application/json", "data"),
+            link("/tileMatrixSets", REL_SCHEMES, "application/json", "tiling_schemes"),
         ],
     }
 

@@ -48,7 +48,8 @@ CellsQuery = Annotated[
 TileLayer = Annotated[str, Path(description=f"One of {', '.join(TILE_LAYERS)}", openapi_examples=example("compounds"))]
 
 
-def _check_layer(state: DatasetState, layer: str) -> None:
+def check_tile_layer(state: DatasetState, layer: str) -> None:
+    """:class:`NotFoundError` naming ``layer`` unless it is a tile layer of the served dataset."""
     if layer not in TILE_LAYERS or layer not in state.dataset().layers:
         have = [n for n in TILE_LAYERS if n in state.dataset().layers]
         msg = f"unknown tile layer {layer!r}; tile layers: {', '.join(have)}"
@@ -118,7 +119,7 @@ async def serve_tile(
     check_tile(z, x, y)
     if not state.loaded:  # the first request loads (or builds) the dataset: not on the event loop
         await run_in_threadpool(state.dataset)
-    _check_layer(state, layer)
+    check_tile_layer(state, layer)
     if coverage.scenario:  # looks the scenario up in its store: not on the event loop
         variant = await run_in_threadpool(state.variant_key, coverage.minutes, coverage.method, coverage.scenario)
     else:
@@ -191,7 +192,7 @@ def tilejson(
     lang: Annotated[Literal["zh", "en"], Query(description="Language of name and description")] = "zh",
 ) -> Response:
     """Absolute tile URLs (from the public base URL), bounds, centre, zoom range and ``vector_layers``."""
-    _check_layer(state, layer)
+    check_tile_layer(state, layer)
     base = public_base(request, settings)
     params: list[tuple[str, object]] = [
         (k, v) for k, v in (("minutes", coverage.minutes), ("method", coverage.method), ("scenario", coverage.scenario)) if v is not None

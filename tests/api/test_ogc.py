@@ -31,12 +31,12 @@ def test_landing_page_json_links(blocks_client: TestClient):
     body = r.json()
     assert body["title"] == "党群服务中心15分钟服务圈"
     links = _rels(body)
-    assert set(links) == {"self", "service-desc", "service-doc", "conformance", "data"}
+    assert set(links) == {"self", "service-desc", "service-doc", "conformance", "data", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"}
     assert links["service-desc"] == {
         "href": "http://testserver/api",
         "rel": "service-desc",
         "type": "application/vnd.oai.openapi+json;version=3.0",
-        "title": "接口定义(OpenAPI 3)",
+        "title": "接口定义(OpenAPI 3.0)",
     }
     assert (links["service-doc"]["href"], links["service-doc"]["type"]) == ("http://testserver/docs", "text/html")
     assert links["conformance"]["href"] == "http://testserver/conformance"
@@ -85,7 +85,8 @@ def test_clients_get_the_landing_page_json(blocks_client: TestClient, accept: st
 
 def test_conformance_lists_only_what_is_met(blocks_client: TestClient):
     part2 = "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"
-    assert blocks_client.get("/conformance").json() == {"conformsTo": [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", part2]}
+    tiles = [f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{c}" for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt", "png")]
+    assert blocks_client.get("/conformance").json() == {"conformsTo": [f"{CONF}/core", f"{CONF}/geojson", f"{CONF}/oas30", part2, *tiles]}
 
 
 def test_limit_above_the_maximum_is_capped(blocks_client: TestClient):
