@@ -47,9 +47,11 @@ def run(path: Path, *, rounds: int, full: bool) -> dict[str, list[float]]:
     from layers.store import Role, open_store
 
     store = open_store(path)
-    token = store.create_token(Role.editor, actor="bench").token
-    centres = store.read_layer("centers")
-    compounds = store.read_layer("compounds")
+    with store.transaction(actor="bench") as tx:
+        token = tx.create_token(Role.editor).token
+    with store.snapshot() as snap:
+        centres = snap.read_layer("centers")
+        compounds = snap.read_layer("compounds")
     store.close()
     head = {"Authorization": f"Bearer {token}"}
     saved = editing.update_in_store
@@ -125,7 +127,8 @@ def main() -> None:
               f"built in {time.perf_counter() - t:.1f} s", flush=True)
         base = Path(tmp) / "city.gpkg"
         store = open_store(base)
-        store.import_dataset(built, actor="bench")
+        with store.transaction(actor="bench") as tx:
+            tx.import_dataset(built)
         store.close()
         results = {}
         for label, full in (("incremental", False), ("full", True)):

@@ -178,8 +178,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             env = {"DANGJIAN_DATASET": str(work / "bench_edits.gpkg"), "DANGJIAN_DATABASE_URL": cluster.url,
                    "DANGJIAN_DATABASE_SCHEMA": "bench_edits"}
         with open_store(target) as store:
-            store.import_dataset(dataset, actor="bench")
-            tokens = [store.create_token("editor", actor="bench", name=f"bench {i}").token for i in range(args.editors)]
+            with store.transaction(actor="bench") as tx:
+                tx.import_dataset(dataset)
+                tokens = [tx.create_token("editor", name=f"bench {i}").token for i in range(args.editors)]
         bounds = tuple(float(v) for v in dataset.layers["compounds"].total_bounds)
         urls = tile_urls(bounds)  # type: ignore[arg-type]
         log_path = args.out.parent / f"bench_edits_{backend}.log"
@@ -210,7 +211,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             # every acknowledged edit is in the store, at exactly the acknowledged version
             missing = wrong = 0
             with open_store(target) as store:
-                versions = store.read_layer("centers", versions=True).set_index("id")["version"].to_dict()
+                with store.snapshot() as snap:
+                    versions = snap.read_layer("centers", versions=True).set_index("id")["version"].to_dict()
             for log in logs:
                 for fid, version in log.acked.items():
                     if version == -1:

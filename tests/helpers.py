@@ -13,7 +13,9 @@ runs east-west along y = 450 and splits the middle row.  Compounds are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +25,7 @@ from shapely.geometry import LineString, Point
 
 from geo.crs import metric_crs
 from layers.dataset import Dataset, prepare_layer
+from layers.store import Store
 
 LOCAL = CRS.from_epsg(4546)
 ORIGIN = Transformer.from_crs(4326, LOCAL, always_xy=True).transform(109.78, 39.60)
@@ -96,3 +99,31 @@ def make_dataset(layers: dict[str, gpd.GeoDataFrame]) -> Dataset:
         prepared[name], reports[name] = prepare_layer(frame, name)
     crs = metric_crs(*(prepared[n] for n in ("boundary", "roads", "compounds") if n in prepared))
     return Dataset(layers=prepared, metric_crs=crs, report=reports)
+
+
+class _OneShot:
+    """Any read of a snapshot, or write of a transaction, as one call on a store (tests only)."""
+
+    def __init__(self, store: Store, *, write: bool) -> None:
+        self._store, self._write = store, write
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._write:
+                with self._store.transaction(actor=kwargs.pop("actor")) as tx:
+                    out = getattr(tx, name)(*args, **kwargs)
+                    return tx.revision if out is None else out
+            with self._store.snapshot() as snap:
+                return getattr(snap, name)(*args, **kwargs)
+
+        return call
+
+
+def reads(store: Store) -> Any:
+    """``reads(store).read_layer("centers")``: one snapshot for one read."""
+    return _OneShot(store, write=False)
+
+
+def writes(store: Store) -> Any:
+    """``writes(store).write_layer("centers", frame, actor="t")``: one transaction for one write; the result or the new revision."""
+    return _OneShot(store, write=True)

@@ -52,7 +52,8 @@ def create(
     """Create a token and print it once (only its hash is stored)."""
     chosen = parse_role(role)
     with dataset_store(dataset) as store:
-        new = store.create_token(chosen, name=name, actor=cli_actor())
+        with store.transaction(actor=cli_actor()) as tx:
+            new = tx.create_token(chosen, name=name)
         where = store.location
     out.print(new.token, highlight=False, markup=False, soft_wrap=True)
     err.print(
@@ -65,8 +66,8 @@ def create(
 @friendly_errors
 def list_(dataset: DatasetOpt = None) -> None:
     """List the tokens (id, role, name, created, by whom, revoked): never the tokens themselves."""
-    with dataset_store(dataset) as store:
-        infos = store.list_tokens()
+    with dataset_store(dataset) as store, store.snapshot() as snap:
+        infos = snap.list_tokens()
     for t in infos:
         status = f"revoked {t.revoked_at}" if t.revoked_at else "active"
         line = f"{t.id}  {t.role.value:<7}  {status:<8}  {t.created_at}  {t.created_by}  {t.name}"
@@ -82,8 +83,8 @@ def revoke(
     """Revoke a token: it stops working at once, on the next request to every server worker."""
     parts = split_token(token_id)
     tid = parts[0] if parts else token_id.strip()
-    with dataset_store(dataset) as store:
-        store.revoke_token(tid, actor=cli_actor())
+    with dataset_store(dataset) as store, store.transaction(actor=cli_actor()) as tx:
+        tx.revoke_token(tid)
     out.print(f"revoked {tid}", highlight=False, markup=False)
 
 

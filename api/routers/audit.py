@@ -19,14 +19,21 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, require
+from api.state.dataset import DatasetState
 from api.state.deps import StateDep, example
-from layers.store import Role
+from layers.store import AuditEntry, Role
 
 router = APIRouter(tags=["audit"])
 
 EditorDep = Annotated[Caller, Depends(require(Role.editor))]
 #: Most entries one answer holds.
 MAX_ENTRIES = 1000
+
+
+def _audit(state: DatasetState, **query: Any) -> list[AuditEntry]:
+    """Audit entries of the served store, read in one snapshot (see :meth:`~layers.store.snapshot.Snapshot.audit`)."""
+    with state.store.snapshot() as snap:
+        return snap.audit(**query)
 
 
 @router.get("/audit", summary="The audit log: who changed what, when, before and after (editor token)")
@@ -39,7 +46,7 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES, description="At most this many entries")] = 100,
 ) -> dict[str, Any]:
     """The latest ``limit`` entries, or the first ``limit`` after ``after`` (then with a ``next`` link); in the order written."""
-    entries = await run_in_threadpool(state.store.audit, layer=layer, feature_id=feature, after_seq=after, limit=limit)
+    entries = await run_in_threadpool(_audit, state, layer=layer, feature_id=feature, after_seq=after, limit=limit)
     out: dict[str, Any] = {"entries": [e.as_dict() for e in entries]}
     if after is not None and len(entries) == limit:
         query = [f"after={entries[-1].seq}", f"limit={limit}"] + [f"{k}={v}" for k, v in (("layer", layer), ("feature", feature)) if v]
@@ -58,5 +65,5 @@ async def history(
     feature_id: Annotated[str, Path(description="The feature's id", openapi_examples=example("S0001"))],
 ) -> dict[str, Any]:
     """Every audit entry about the feature (created, changed, deleted), oldest first."""
-    entries = await run_in_threadpool(state.store.audit, layer=layer, feature_id=feature_id, after_seq=0, limit=MAX_ENTRIES)
+    entries = await run_in_threadpool(_audit, state, layer=layer, feature_id=feature_id, after_seq=0, limit=MAX_ENTRIES)
     return {"layer": layer, "id": feature_id, "entries": [e.as_dict() for e in entries]}

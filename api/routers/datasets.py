@@ -117,8 +117,8 @@ def _exists(settings: Settings, name: str) -> bool:
         return _dataset_path(settings, name).exists()
     if name not in postgis_datasets(settings.database_url):
         return False
-    with _postgis_store(settings, name) as store:
-        return bool(store.list_layers())
+    with _postgis_store(settings, name) as store, store.snapshot() as snap:
+        return bool(snap.list_layers())
 
 
 @contextmanager
@@ -307,8 +307,8 @@ def list_reports(
     limit: Annotated[int, Query(ge=1, le=100, description="At most this many reports")] = 20,
 ) -> dict[str, Any]:
     """Id, time (UTC) and actor of the latest import reports kept in the dataset's store."""
-    with _existing_store(settings, dataset_id) as store:
-        reports = store.list_import_reports(limit=limit)
+    with _existing_store(settings, dataset_id) as store, store.snapshot() as snap:
+        reports = snap.list_import_reports(limit=limit)
     return {
         "id": dataset_id,
         "reports": [
@@ -321,6 +321,6 @@ def list_reports(
 @router.get("/datasets/{dataset_id}/reports/{report_id}", summary="One import report of a dataset")
 def get_report(dataset_id: str, report_id: int, settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
     """One import report (404 when the dataset or the report does not exist)."""
-    with _existing_store(settings, dataset_id) as store:
-        report = store.get_import_report(report_id)
+    with _existing_store(settings, dataset_id) as store, store.snapshot() as snap:
+        report = snap.get_import_report(report_id)
     return {**report, "actor": public_actor(report.get("actor"))}

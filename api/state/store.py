@@ -61,8 +61,12 @@ class StoreHandle:
         """Import ``dataset`` into the store when it holds none, then build it there unless its build is current."""
         store = self.get()
         with self._lock:
-            if not store.has_layer("compounds"):
-                store.import_dataset(dataset, actor="system:serve")
+            with store.snapshot() as snap:
+                empty = not snap.has_layer("compounds")
+            if empty:
+                with store.transaction(actor="system:serve") as tx:
+                    if not tx.has_layer("compounds"):  # another worker may have seeded it meanwhile
+                        tx.import_dataset(dataset)
             with store.snapshot() as snap:
                 state = build_state(snap)
             if state != "current":

@@ -104,8 +104,8 @@ class DatasetResult:
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     """Read a manifest's dataset: a GeoPackage or folder, or a PostGIS schema through the store."""
     if is_database(path):
-        with open_store(str(path), seed=False) as store:
-            return store.export_dataset()
+        with open_store(str(path), seed=False) as store, store.snapshot() as snap:
+            return snap.export_dataset()
     return read_dataset(path)
 
 

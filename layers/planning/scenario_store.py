@@ -187,7 +187,9 @@ class StoredScenarios:
     def list(self) -> list[Scenario]:
         """Every stored scenario, oldest first (documents that no longer parse are skipped)."""
         out = []
-        for doc in self.store.list_scenarios():
+        with self.store.snapshot() as snap:
+            docs = snap.list_scenarios()
+        for doc in docs:
             try:
                 out.append(parse_scenario(doc, scenario_id=str(doc.get("id") or "") or None))
             except ValueError:
@@ -197,12 +199,15 @@ class StoredScenarios:
     def get(self, scenario_id: str) -> Scenario:
         """The scenario ``scenario_id``; :class:`NotFoundError` if there is none."""
         check_scenario_id(scenario_id)
-        return parse_scenario(self.store.get_scenario(scenario_id), scenario_id=scenario_id)
+        with self.store.snapshot() as snap:
+            doc = snap.get_scenario(scenario_id)
+        return parse_scenario(doc, scenario_id=scenario_id)
 
     def save(self, scenario: Scenario) -> Scenario:
         """Write the scenario (replacing one with the same id)."""
         check_scenario_id(scenario.id)
-        self.store.put_scenario(scenario.id, scenario.as_dict(), actor=self.actor)
+        with self.store.transaction(actor=self.actor) as tx:
+            tx.put_scenario(scenario.id, scenario.as_dict())
         return scenario
 
     def create(self, data: Mapping[str, Any], *, base: Dataset | None = None) -> Scenario:
@@ -227,4 +232,5 @@ class StoredScenarios:
     def delete(self, scenario_id: str) -> None:
         """Delete a stored scenario; :class:`NotFoundError` if there is none."""
         check_scenario_id(scenario_id)
-        self.store.delete_scenario(scenario_id, actor=self.actor)
+        with self.store.transaction(actor=self.actor) as tx:
+            tx.delete_scenario(scenario_id)

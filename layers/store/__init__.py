@@ -163,9 +163,14 @@ def open_store(
     from layers.store.postgis import PostGISStore  # psycopg loads only for a PostGIS store
 
     store = PostGISStore(url, schema=schema_name_for(schema or DEFAULT_SCHEMA))
-    if seed and source is not None and source.exists() and not store.list_layers():
+    if seed and source is not None and source.exists() and not _has_layers(store):
         dataset = read_dataset(source)
         with store.transaction(actor="system:seed") as tx:
             if not tx.list_layers():  # another process may have seeded it meanwhile
                 tx.import_dataset(dataset)
     return store
+
+
+def _has_layers(store: Store) -> bool:
+    with store.snapshot() as snap:
+        return bool(snap.list_layers())

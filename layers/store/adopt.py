@@ -99,7 +99,9 @@ def adopt_built_copy(store: Store, copy: Path, *, actor: str, store_changed: flo
     if not copy.is_file() or (store.path is not None and copy == store.path.resolve()):
         return None
     key = f"{copy}|{os.stat(copy).st_ino}"
-    if any(isinstance(d, dict) and d.get("key") == key for d in store.get_meta().get(ADOPTED) or []):
+    with store.snapshot() as snap:
+        adopted = snap.get_meta().get(ADOPTED) or []
+    if any(isinstance(d, dict) and d.get("key") == key for d in adopted):
         return None
     if store_changed is None:
         store_changed = 0.0 if store.path is None else _last_change(store.path)

@@ -31,19 +31,15 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-import geopandas as gpd
-import pandas as pd
-
-from layers.dataset import Dataset
-from layers.store.records import AuditEntry, FeatureRef, LayerInfo, NewToken, StoredFeature, TokenInfo, token_info
+from layers.store.records import TokenInfo, token_info
 from layers.store.session import Session
 from layers.store.snapshot import Snapshot
-from layers.store.tokens import Role, TokenCheck, TokenChecks, check_secret, split_token
+from layers.store.tokens import TokenCheck, TokenChecks, check_secret, split_token
 from layers.store.transaction import Transaction
 
 #: Called with the open transaction just before it commits (tests use it to fail or kill mid-write).
@@ -218,70 +214,6 @@ class Store(ABC):
         with self.snapshot() as snap:
             return snap.revision
 
-    def list_layers(self) -> list[LayerInfo]:
-        """See :meth:`Snapshot.list_layers`."""
-        with self.snapshot() as snap:
-            return snap.list_layers()
-
-    def has_layer(self, name: str) -> bool:
-        """See :meth:`Snapshot.has_layer`."""
-        with self.snapshot() as snap:
-            return snap.has_layer(name)
-
-    def read_layer(
-        self, name: str, *, bbox: tuple[float, float, float, float] | None = None, versions: bool = False
-    ) -> gpd.GeoDataFrame:
-        """See :meth:`Snapshot.read_layer`."""
-        with self.snapshot() as snap:
-            return snap.read_layer(name, bbox=bbox, versions=versions)
-
-    def get_feature(self, layer: str, feature_id: str) -> StoredFeature:
-        """See :meth:`Snapshot.get_feature`."""
-        with self.snapshot() as snap:
-            return snap.get_feature(layer, feature_id)
-
-    def get_meta(self) -> dict[str, Any]:
-        """See :meth:`Snapshot.get_meta`."""
-        with self.snapshot() as snap:
-            return snap.get_meta()
-
-    def list_scenarios(self) -> list[dict[str, Any]]:
-        """See :meth:`Snapshot.list_scenarios`."""
-        with self.snapshot() as snap:
-            return snap.list_scenarios()
-
-    def get_scenario(self, scenario_id: str) -> dict[str, Any]:
-        """See :meth:`Snapshot.get_scenario`."""
-        with self.snapshot() as snap:
-            return snap.get_scenario(scenario_id)
-
-    def list_import_reports(self, *, limit: int = 20) -> list[dict[str, Any]]:
-        """See :meth:`Snapshot.list_import_reports`."""
-        with self.snapshot() as snap:
-            return snap.list_import_reports(limit=limit)
-
-    def get_import_report(self, report_id: int) -> dict[str, Any]:
-        """See :meth:`Snapshot.get_import_report`."""
-        with self.snapshot() as snap:
-            return snap.get_import_report(report_id)
-
-    def audit(
-        self, *, layer: str | None = None, feature_id: str | None = None, after_seq: int | None = None, limit: int = 100
-    ) -> list[AuditEntry]:
-        """See :meth:`Snapshot.audit`."""
-        with self.snapshot() as snap:
-            return snap.audit(layer=layer, feature_id=feature_id, after_seq=after_seq, limit=limit)
-
-    def list_tokens(self) -> list[TokenInfo]:
-        """See :meth:`Snapshot.list_tokens`."""
-        with self.snapshot() as snap:
-            return snap.list_tokens()
-
-    def export_dataset(self) -> Dataset:
-        """See :meth:`Snapshot.export_dataset` (one consistent snapshot)."""
-        with self.snapshot() as snap:
-            return snap.export_dataset()
-
     def verify_token(self, token: str) -> TokenInfo | None:
         """The stored token a plaintext token is, if it is active; else ``None``.
 
@@ -324,80 +256,3 @@ class Store(ABC):
         self._token_checks.put(key, TokenCheck(revision=revision, stored=stored, matches=matches, info=info))
         return info
 
-    # -- writes, one transaction each ----------------------------------------------------------
-
-    def write_layer(self, name: str, frame: pd.DataFrame, *, actor: str) -> int:
-        """See :meth:`Transaction.write_layer`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.write_layer(name, frame)
-            return tx.revision
-
-    def delete_layer(self, name: str, *, actor: str) -> int:
-        """See :meth:`Transaction.delete_layer`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.delete_layer(name)
-            return tx.revision
-
-    def create_feature(self, layer: str, properties: Mapping[str, Any], geometry: Any, *, actor: str) -> FeatureRef:
-        """See :meth:`Transaction.create_feature`."""
-        with self.transaction(actor=actor) as tx:
-            return tx.create_feature(layer, properties, geometry)
-
-    def update_feature(
-        self,
-        layer: str,
-        feature_id: str,
-        *,
-        expected_version: int | None,
-        actor: str,
-        properties: Mapping[str, Any] | None = None,
-        geometry: Any = None,
-    ) -> FeatureRef:
-        """See :meth:`Transaction.update_feature`."""
-        with self.transaction(actor=actor) as tx:
-            return tx.update_feature(layer, feature_id, expected_version=expected_version, properties=properties, geometry=geometry)
-
-    def delete_feature(self, layer: str, feature_id: str, *, expected_version: int | None, actor: str) -> FeatureRef:
-        """See :meth:`Transaction.delete_feature`."""
-        with self.transaction(actor=actor) as tx:
-            return tx.delete_feature(layer, feature_id, expected_version=expected_version)
-
-    def set_meta(self, values: Mapping[str, Any], *, actor: str, replace: bool = False) -> int:
-        """See :meth:`Transaction.set_meta`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.set_meta(values, replace=replace)
-            return tx.revision
-
-    def put_scenario(self, scenario_id: str, doc: Mapping[str, Any], *, actor: str) -> int:
-        """See :meth:`Transaction.put_scenario`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.put_scenario(scenario_id, doc)
-            return tx.revision
-
-    def delete_scenario(self, scenario_id: str, *, actor: str) -> int:
-        """See :meth:`Transaction.delete_scenario`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.delete_scenario(scenario_id)
-            return tx.revision
-
-    def add_import_report(self, report: Mapping[str, Any], *, actor: str) -> int:
-        """See :meth:`Transaction.add_import_report`; the report's id."""
-        with self.transaction(actor=actor) as tx:
-            return tx.add_import_report(report)
-
-    def create_token(self, role: Role | str, *, actor: str, name: str = "") -> NewToken:
-        """See :meth:`Transaction.create_token`."""
-        with self.transaction(actor=actor) as tx:
-            return tx.create_token(role, name=name)
-
-    def revoke_token(self, token_id: str, *, actor: str) -> int:
-        """See :meth:`Transaction.revoke_token`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.revoke_token(token_id)
-            return tx.revision
-
-    def import_dataset(self, dataset: Dataset, *, actor: str, replace: bool = True) -> int:
-        """See :meth:`Transaction.import_dataset`; the new revision."""
-        with self.transaction(actor=actor) as tx:
-            tx.import_dataset(dataset, replace=replace)
-            return tx.revision

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.settings import Settings
 from layers.dataset import Dataset
 from layers.store import Role, Store
-from tests.helpers import DEMO
+from tests.helpers import DEMO, writes
 from tests.pgcluster import free_port
 
 #: A compound name that would run script if it ever reached HTML unescaped.
@@ -41,7 +41,7 @@ def client_for(dataset: Dataset, **settings: object) -> TestClient:
 
 def make_tokens(store: Store) -> dict[str, str]:
     """One fresh token per role in ``store``: ``{"viewer": "dj_...", ..., "admin": "dj_..."}``."""
-    return {role.value: store.create_token(role, actor="test", name=f"test {role.value}").token for role in Role}
+    return {role.value: writes(store).create_token(role, actor="test", name=f"test {role.value}").token for role in Role}
 
 
 def bearer(token: str) -> dict[str, str]:

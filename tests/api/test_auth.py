@@ -29,6 +29,7 @@ from api.errors import install_error_handlers
 from layers.dataset import Dataset, write_dataset
 from layers.store import Role, open_store
 from tests.api.helpers import bearer
+from tests.helpers import writes
 from tests.pgcluster import free_port
 
 DANGJIAN = Path(sys.executable).with_name("dangjian")
@@ -51,13 +52,13 @@ def test_a_token_revoked_through_another_store_gets_401_on_the_next_request(tmp_
     with open_store(path) as served, open_store(path) as other:
         app = _editor_app()
         app.state.token_store = served
-        editor = other.create_token(Role.editor, actor="cli:root")
-        viewer = other.create_token(Role.viewer, actor="cli:root")
+        editor = writes(other).create_token(Role.editor, actor="cli:root")
+        viewer = writes(other).create_token(Role.viewer, actor="cli:root")
         with TestClient(app) as client:
             for _ in range(3):
                 assert client.get("/whoami", headers=bearer(editor.token)).json() == {"actor": f"token:{editor.info.id}"}
             assert client.get("/whoami", headers=bearer(viewer.token)).status_code == 403
-            other.revoke_token(editor.info.id, actor="cli:root")
+            writes(other).revoke_token(editor.info.id, actor="cli:root")
             res = client.get("/whoami", headers=bearer(editor.token))
             assert res.status_code == 401 and "revoked" in res.json()["detail"]
 

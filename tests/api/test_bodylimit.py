@@ -13,12 +13,13 @@ from api.app import create_app
 from api.settings import Settings
 from layers.store import Role, open_store
 from tests.api.helpers import served_in_thread
+from tests.helpers import writes
 
 
 @pytest.fixture
 def served(blocks_gpkg: Path) -> Iterator[tuple[TestClient, str]]:
     with open_store(blocks_gpkg) as store:
-        token = store.create_token(Role.editor, actor="test").token
+        token = writes(store).create_token(Role.editor, actor="test").token
     app = create_app(Settings(dataset=blocks_gpkg, json_body_max_kb=64, upload_max_mb=1))
     with TestClient(app) as client:
         yield client, token
@@ -56,7 +57,7 @@ def test_a_declared_body_over_the_limit_is_413_at_once(served: tuple[TestClient,
 def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(blocks_gpkg: Path):
     """A real server and a raw socket: 413 arrives after about the limit, while the client still has 80 MB to send."""
     with open_store(blocks_gpkg) as store:
-        token = store.create_token(Role.editor, actor="test").token
+        token = writes(store).create_token(Role.editor, actor="test").token
     app = create_app(Settings(dataset=blocks_gpkg, json_body_max_kb=64))
     with served_in_thread(app) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -92,7 +93,7 @@ def test_a_small_write_with_a_token_still_works(served: tuple[TestClient, str]):
 def test_wrong_tokens_are_limited_per_client_before_they_are_checked(blocks_gpkg: Path, monkeypatch: pytest.MonkeyPatch):
     """Finding 5: after a burst of wrong secrets for a known token id, the next ones get 429 without a scrypt."""
     with open_store(blocks_gpkg) as store:
-        good = store.create_token(Role.editor, actor="test")
+        good = writes(store).create_token(Role.editor, actor="test")
     app = create_app(Settings(dataset=blocks_gpkg, auth_failures_per_minute=3))
     checks: list[str] = []
     with TestClient(app) as client:

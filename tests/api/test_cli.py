@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from layers.dataset import read_dataset
+from tests.helpers import reads, writes
 
 runner = CliRunner()
 
@@ -63,20 +64,20 @@ def test_build_in_place_keeps_edits_tokens_and_the_audit_log(blocks_gpkg: Path):
 
     _invoke("build", str(blocks_gpkg), "--method", "circle")
     with open_store(blocks_gpkg) as store:
-        token = store.create_token(Role.editor, actor="test")
-        store.update_feature("centers", "S3", properties={"status": "existing"}, expected_version=None, actor="test")
-        audit = len(store.audit())
+        token = writes(store).create_token(Role.editor, actor="test")
+        writes(store).update_feature("centers", "S3", properties={"status": "existing"}, expected_version=None, actor="test")
+        audit = len(reads(store).audit())
         first = store.revision()
     res = _invoke("build", str(blocks_gpkg), "--minutes", "11")
     assert "11 分钟" in res.output  # the parameters are printed
     assert sorted(p.name for p in blocks_gpkg.parent.glob("*.gpkg")) == ["blocks.gpkg"]  # no second file
     with open_store(blocks_gpkg) as store:
         assert store.verify_token(token.token) is not None
-        assert store.read_layer("centers").set_index("id").loc["S3", "status"] == "existing"  # the edit stays
-        entries = store.audit()
+        assert reads(store).read_layer("centers").set_index("id").loc["S3", "status"] == "existing"  # the edit stays
+        entries = reads(store).audit()
         assert len(entries) > audit and entries[-1].actor.startswith("cli:")
         assert store.revision() == first + 1  # one new revision
-        meta = store.get_meta()
+        meta = reads(store).get_meta()
         assert meta["params"]["minutes"] == 11 and meta["params"]["method"] == "circle"  # given wins, the rest stays
     ds = read_dataset(blocks_gpkg)
     assert ds["compounds"]["covered"].all()  # S3 now counts

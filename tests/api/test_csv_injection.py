@@ -13,13 +13,14 @@ from api.settings import Settings
 from layers.dataset import read_dataset
 from layers.reports.formats import defuse_formula
 from layers.store import open_store
+from tests.helpers import writes
 
 
 def test_a_formula_column_name_is_defused_in_the_csv_header(blocks_gpkg: Path):
     compounds = read_dataset(blocks_gpkg)["compounds"]
     compounds["=HYPERLINK(1)"] = "=1+1"
     with open_store(blocks_gpkg) as store:
-        store.write_layer("compounds", compounds, actor="test")
+        writes(store).write_layer("compounds", compounds, actor="test")
     with TestClient(create_app(Settings(dataset=blocks_gpkg))) as client:
         res = client.get("/collections/compounds/items?f=csv")
     assert res.status_code == 200

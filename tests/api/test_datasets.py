@@ -23,6 +23,7 @@ from layers.store import Store, Transaction, open_store
 from layers.store import store as store_module
 from layers.store.catalog import postgis_datasets
 from tests.api.helpers import bearer
+from tests.helpers import reads
 
 
 def make_client(data_dir: Path, tokens: tuple[Store, dict[str, str]], *, role: str = "admin", **settings: object) -> TestClient:
@@ -247,12 +248,12 @@ def test_the_import_and_its_report_are_in_the_dataset_store(
     first = res.json()["report_id"]
     path = tmp_path / "datasets" / "康巴什.gpkg"
     with open_store(path) as store:
-        reports = store.list_import_reports()
+        reports = reads(store).list_import_reports()
         assert [(r["id"], r["actor"]) for r in reports] == [(first, actor)]
         assert reports[0]["report"]["layers"] == {"compounds": 2, "roads": 1, "centers": 0, "boundary": 0, "rivers": 0}
         assert reports[0]["report"]["output"] == "康巴什"
-        assert sorted(store.read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
-        audit = store.audit()
+        assert sorted(reads(store).read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
+        audit = reads(store).audit()
         assert {(e.action, e.actor) for e in audit} >= {("import_dataset", actor), ("import_report", actor)}
         assert {e.actor for e in audit} == {actor}
         assert next(e for e in audit if e.action == "import_dataset").after["layers"]["compounds"] == 2
@@ -279,8 +280,8 @@ def test_the_import_and_its_report_are_in_the_dataset_store(
     assert client.get("/datasets/康巴什/reports/999").status_code == 404
     assert client.get("/datasets/康巴什").json()["report"]["layers"]["compounds"] == 1
     with open_store(path) as store:
-        assert store.read_layer("compounds")["name"].tolist() == ["新小区"]
-        assert len(store.read_layer("roads")) == 0  # a replaced dataset holds exactly the new import
+        assert reads(store).read_layer("compounds")["name"].tolist() == ["新小区"]
+        assert len(reads(store).read_layer("roads")) == 0  # a replaced dataset holds exactly the new import
 
 
 def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
@@ -297,7 +298,7 @@ def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
     assert res.status_code == 201
     path = data_dir / "kept.gpkg"
     with open_store(path) as store:
-        revision, reports = store.revision(), store.list_import_reports()
+        revision, reports = store.revision(), reads(store).list_import_reports()
     res = client.post("/datasets", files={"files": ("compounds.csv", bad)}, data={"name": "kept", "replace": "true", "allow_empty": "true"})
     assert res.status_code == 422 and res.json()["field"] == "compounds.households"
 
@@ -315,8 +316,8 @@ def test_a_failed_import_leaves_no_dataset_and_the_old_one_unchanged(
 
     with open_store(path) as store:
         assert store.revision() == revision
-        assert store.list_import_reports() == reports
-        assert store.read_layer("compounds")["name"].tolist() == ["旧小区"]
+        assert reads(store).list_import_reports() == reports
+        assert reads(store).read_layer("compounds")["name"].tolist() == ["旧小区"]
     # Nothing half-written under the new name, no scratch files left.
     assert sorted(p.name for p in data_dir.iterdir()) == ["kept.gpkg"]
     assert [d["id"] for d in client.get("/datasets").json()["datasets"]] == ["kept"]
@@ -340,12 +341,12 @@ def test_postgis_import_goes_into_the_datasets_schema(
     store = open_store(postgis_url, name=name)
     try:
         assert store.backend == "postgis"
-        assert sorted(store.read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
-        assert len(store.read_layer("roads")) == 1
-        reports = store.list_import_reports()
+        assert sorted(reads(store).read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
+        assert len(reads(store).read_layer("roads")) == 1
+        reports = reads(store).list_import_reports()
         assert [(r["id"], r["actor"]) for r in reports] == [(res.json()["report_id"], actor)]
         assert reports[0]["report"]["layers"]["compounds"] == 2
-        assert ("import_dataset", actor) in {(e.action, e.actor) for e in store.audit()}
+        assert ("import_dataset", actor) in {(e.action, e.actor) for e in reads(store).audit()}
         revision = store.revision()
         # Nothing was written to the data directory but the upload scratch (removed).
         assert not (tmp_path / "datasets" / f"{name}.gpkg").exists()
@@ -358,10 +359,10 @@ def test_postgis_import_goes_into_the_datasets_schema(
         assert again.status_code == 409 and again.json()["field"] == "name"
         res = client.post("/datasets", files=bad, data={"name": name, "replace": "true", "allow_empty": "true"})
         assert res.status_code == 422
-        assert store.revision() == revision and len(store.list_import_reports()) == 1
+        assert store.revision() == revision and len(reads(store).list_import_reports()) == 1
         res = client.post("/datasets", files={"files": ("compounds.csv", one_compound_csv("新小区"))}, data={"name": name, "replace": "true", "allow_empty": "true"})
         assert res.status_code == 201, res.text
-        assert store.read_layer("compounds")["name"].tolist() == ["新小区"]
+        assert reads(store).read_layer("compounds")["name"].tolist() == ["新小区"]
         assert [r["id"] for r in client.get(f"/datasets/{name}/reports").json()["reports"]] == [
             res.json()["report_id"],
             reports[0]["id"],

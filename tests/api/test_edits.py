@@ -28,7 +28,7 @@ from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.store import Store, open_store
 from tests.api.helpers import bearer, make_tokens
-from tests.helpers import block_layers, local, make_dataset, square
+from tests.helpers import block_layers, local, make_dataset, reads, square, writes
 
 BUILD = BuildParams(minutes=5, method="circle")
 
@@ -54,7 +54,7 @@ def served(tmp_path: Path, _blocks5: Dataset) -> Iterator[tuple[TestClient, Stor
     """A client on the 5-minute block district in a fresh GeoPackage store, and one token per role."""
     path = tmp_path / "blocks.gpkg"
     store = open_store(path)
-    store.import_dataset(_blocks5, actor="test")
+    writes(store).import_dataset(_blocks5, actor="test")
     tokens = make_tokens(store)
     with TestClient(create_app(Settings(dataset=path, reload_check_s=0))) as client:
         yield client, store, tokens
@@ -96,7 +96,7 @@ def test_create_patch_delete_with_versions_and_coverage(served):
     assert client.get("/tiles/compounds/14/0/0.mvt").headers.get("etag") != tile_before or tile_before is None
     got = client.get(f"/collections/centers/items/{sid}")
     assert got.headers["etag"] == '"1"' and got.json()["version"] == 1
-    assert store.get_feature("centers", sid).version == 1
+    assert reads(store).get_feature("centers", sid).version == 1
 
     # a patch needs If-Match; a stale one gets 412 and changes nothing
     rename = {"properties": {"name": "改名中心"}}
@@ -107,7 +107,7 @@ def test_create_patch_delete_with_versions_and_coverage(served):
     stale = client.patch(f"/collections/centers/items/{sid}", json={"properties": {"name": "x"}}, headers={**editor, "If-Match": '"1"'})
     assert stale.status_code == 412
     assert stale.json()["field"] == "version" and stale.json()["current"] == 2 and stale.json()["expected"] == 1
-    assert store.get_feature("centers", sid).properties["name"] == "改名中心"
+    assert reads(store).get_feature("centers", sid).properties["name"] == "改名中心"
 
     # moving the centre away uncovers D again
     moved = client.patch(
@@ -142,7 +142,7 @@ def test_an_id_taken_is_409_and_audit_entries_name_the_token(served):
     # the nearest existing centre is S2 at (900, 900): hypot(150, 450) = 474 m > 333 m (S3 is only planned)
     assert e["covered"] is False and e["nearest_center"] == "S2" and round(e["walk_m"]) == 474
     token_id = tokens["editor"].split("_")[1]
-    entries = store.audit(layer="compounds", feature_id="E")
+    entries = reads(store).audit(layer="compounds", feature_id="E")
     assert entries and entries[0].actor == f"token:{token_id}" and entries[0].action == "create"
     assert json.dumps(entries[0].after, ensure_ascii=False).count("戊小区") == 1
 
@@ -161,7 +161,7 @@ def test_writes_need_a_token_of_the_right_role(served):
 def test_reading_can_require_a_token(tmp_path: Path, _blocks5: Dataset):
     path = tmp_path / "blocks.gpkg"
     with open_store(path) as store:
-        store.import_dataset(_blocks5, actor="test")
+        writes(store).import_dataset(_blocks5, actor="test")
         tokens = make_tokens(store)
     with TestClient(create_app(Settings(dataset=path, read_requires_token=True))) as client:
         assert client.get("/health").status_code == 200
@@ -234,7 +234,7 @@ def test_security_headers_on_every_response(served):
 def test_expensive_endpoints_answer_429_with_retry_after(tmp_path: Path, _blocks5: Dataset):
     path = tmp_path / "blocks.gpkg"
     with open_store(path) as store:
-        store.import_dataset(_blocks5, actor="test")
+        writes(store).import_dataset(_blocks5, actor="test")
     settings = Settings(dataset=path, rate_limit_per_minute=6, rate_limit_burst=2)
     with TestClient(create_app(settings)) as client:
         codes = [client.get("/reports/gaps").status_code for _ in range(3)]
@@ -249,7 +249,7 @@ def test_worker_processes_share_one_rate_limit_file(tmp_path: Path, _blocks5: Da
     """Two apps (as two worker processes of ``serve --workers 2``) with one ``rate_limit_file`` share the buckets."""
     path = tmp_path / "blocks.gpkg"
     with open_store(path) as store:
-        store.import_dataset(_blocks5, actor="test")
+        writes(store).import_dataset(_blocks5, actor="test")
     settings = Settings(dataset=path, rate_limit_per_minute=6, rate_limit_burst=3, rate_limit_file=tmp_path / "limits.sqlite")
     with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
         codes = [c.get("/reports/gaps").status_code for c in (one, two, one, two)]
@@ -263,7 +263,7 @@ def test_worker_processes_share_one_rate_limit_file(tmp_path: Path, _blocks5: Da
 def test_edit_round_trip_on_postgis(postgis_url: str, tmp_path: Path, _blocks5: Dataset):
     schema = f"edits_{uuid.uuid4().hex[:10]}"
     with open_store(f"{postgis_url}?schema={schema}") as store:
-        store.import_dataset(_blocks5, actor="test")
+        writes(store).import_dataset(_blocks5, actor="test")
         tokens = make_tokens(store)
     settings = Settings(dataset=tmp_path / "blocks.gpkg", database_url=postgis_url, database_schema=schema, reload_check_s=0)
     with TestClient(create_app(settings)) as client:
@@ -281,7 +281,7 @@ def test_edit_round_trip_on_postgis(postgis_url: str, tmp_path: Path, _blocks5: 
         assert client.delete(f"/collections/centers/items/{sid}", headers={**editor, "If-Match": '"2"'}).status_code == 204
         assert client.get(f"/collections/centers/items/{sid}").status_code == 404
     with open_store(f"{postgis_url}?schema={schema}") as store:
-        actions = [e.action for e in store.audit(feature_id=sid)]
+        actions = [e.action for e in reads(store).audit(feature_id=sid)]
         assert actions.count("create") == 1 and actions.count("update") == 1 and actions.count("delete") == 1
 
 
@@ -300,7 +300,7 @@ def test_two_planners_patching_the_same_version_one_wins_one_gets_412(served):
     for t in threads:
         t.join()
     assert sorted(results) == [200, 412, 412, 412]
-    assert store.get_feature("centers", "S1").version == 2
+    assert reads(store).get_feature("centers", "S1").version == 2
 
 
 def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: pytest.MonkeyPatch):
@@ -317,7 +317,7 @@ def test_a_failure_during_the_recomputation_stores_nothing(served, monkeypatch: 
         res = own.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))
     assert res.status_code == 500 and res.json() == {"detail": "internal error", "field": None}
     assert store.revision() == revision
-    assert len(store.read_layer("centers")) == 3
+    assert len(reads(store).read_layer("centers")) == 3
     monkeypatch.undo()
     assert covered(client) == (1400, 2)
 
@@ -351,8 +351,8 @@ def test_scenarios_live_in_the_store_with_audit_and_show_on_the_map(served):
     made = client.post("/scenarios", json=body, headers=bearer(tokens["planner"]))
     assert made.status_code == 201, made.text
     sid = made.json()["scenario"]["id"]
-    assert store.get_scenario(sid)["name"] == "丁旁新建"  # kept in the dataset's store, not in files
-    entries = [e for e in store.audit(limit=50) if e.feature_id == sid or sid in str(e.after)]
+    assert reads(store).get_scenario(sid)["name"] == "丁旁新建"  # kept in the dataset's store, not in files
+    entries = [e for e in reads(store).audit(limit=50) if e.feature_id == sid or sid in str(e.after)]
     assert entries and entries[-1].actor.startswith("token:")
     base_cov, _ = covered(client)
     items = client.get("/collections/compounds/items", params={"scenario": sid}).json()["features"]
@@ -377,7 +377,7 @@ def test_an_edit_after_another_process_wrote_starts_from_the_store(served):
     state = client.app.state.dangjian
     roads = state.dataset()["roads"]
     # another process adds the centre next to D straight into the store (coverage not recomputed there)
-    store.create_feature("centers", {"id": "OTHER", "name": "别处新增", "level": "community", "status": "existing"},
+    writes(store).create_feature("centers", {"id": "OTHER", "name": "别处新增", "level": "community", "status": "existing"},
                          {"type": "Point", "coordinates": lonlat(150, 700)}, actor="other-process")
     made = client.post("/collections/compounds/items", headers=editor, json={
         "type": "Feature", "geometry": polygon(square(750, 150, 40)), "properties": {"name": "新小区", "households": 120},
@@ -403,14 +403,14 @@ def test_stored_and_served_state_agree_after_edits(served):
     })
     served_compounds = gpd.GeoDataFrame.from_features(client.get("/collections/compounds/items?limit=1000").json()["features"])
     served_compounds["id"] = [f["id"] for f in client.get("/collections/compounds/items?limit=1000").json()["features"]]
-    stored = store.read_layer("compounds")
+    stored = reads(store).read_layer("compounds")
     assert _coverage_table(stored) == _coverage_table(served_compounds)
     summary = client.get("/coverage/summary").json()
-    assert store.get_meta()["summary"]["households"] == summary["households"]
+    assert reads(store).get_meta()["summary"]["households"] == summary["households"]
     assert summary["households"]["total"] == 1900 + 250
-    stored_units = store.read_layer("units")
+    stored_units = reads(store).read_layer("units")
     assert int(stored_units["households"].sum()) == 1900 + 250
-    circles = store.read_layer("circles")
+    circles = reads(store).read_layer("circles")
     assert (circles["center_id"] == made["id"]).sum() >= 1
 
 
@@ -468,16 +468,16 @@ def test_edits_arriving_together_commit_as_one_batch_each_with_its_own_answer(se
     assert answers[2].json()["field"] == "id" and answers[4].json()["field"] == "version"
     assert store.revision() == revision + 1  # one transaction for the whole batch
     assert answers[0].json()["version"] == 1 and answers[3].json()["version"] == 2
-    assert store.get_feature("compounds", "B").properties["households"] == 260
-    assert store.get_feature("compounds", "C").properties["households"] == 1000  # the refused edit left no trace
+    assert reads(store).get_feature("compounds", "B").properties["households"] == 260
+    assert reads(store).get_feature("compounds", "C").properties["households"] == 1000  # the refused edit left no trace
     with pytest.raises(Exception, match="N2"):
-        store.get_feature("centers", "N2")
-    actors = {(e.action, e.feature_id): e.actor for e in store.audit(limit=1000) if e.revision == revision + 1 and e.feature_id}
+        reads(store).get_feature("centers", "N2")
+    actors = {(e.action, e.feature_id): e.actor for e in reads(store).audit(limit=1000) if e.revision == revision + 1 and e.feature_id}
     ids = {role: tok.split("_")[1] for role, tok in tokens.items()}
     assert actors[("create", "N1")].endswith(ids["editor"]) and actors[("create", "N2")].endswith(ids["admin"])
     assert actors[("delete", "N2")].endswith(ids["admin"]) and actors[("update", "B")].endswith(ids["editor"])
     # one recomputation for all: the same answer as recomputing everything from what is stored
-    stored = store.export_dataset()
+    stored = reads(store).export_dataset()
     fresh = coverage_layers(DS(layers=dict(stored.layers), metric_crs=stored.metric_crs, meta=stored.meta), BUILD)
     assert _coverage_table(stored["compounds"]) == _coverage_table(fresh["compounds"])
     d = client.get("/collections/compounds/items/D").json()["properties"]
@@ -524,5 +524,5 @@ def test_a_failure_after_the_commit_still_answers_and_serves_the_edit(served, mo
     monkeypatch.setattr(state, "install_edit", broken)
     made = client.post("/collections/centers/items", json=new_center(), headers=bearer(tokens["editor"]))
     assert made.status_code == 201 and made.json()["version"] == 1
-    assert store.get_feature("centers", made.json()["id"]).version == 1
+    assert reads(store).get_feature("centers", made.json()["id"]).version == 1
     assert covered(client) == (1700, 1)  # read back from the store

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from layers.dataset import read_dataset
 from layers.store import Role, open_store
+from tests.helpers import reads, writes
 
 runner = CliRunner()
 
@@ -16,8 +17,8 @@ runner = CliRunner()
 def test_a_one_layer_import_keeps_the_other_layers_and_the_service_tables(blocks_gpkg: Path, tmp_path: Path):
     assert runner.invoke(app, ["build", str(blocks_gpkg)]).exit_code == 0
     with open_store(blocks_gpkg) as store:
-        token = store.create_token(Role.editor, actor="test")
-        params = store.get_meta()["params"]
+        token = writes(store).create_token(Role.editor, actor="test")
+        params = reads(store).get_meta()["params"]
     roads = read_dataset(blocks_gpkg)["roads"]
     boundary = tmp_path / "boundary.geojson"
     read_dataset(blocks_gpkg)["boundary"].iloc[:1].to_file(boundary)
@@ -29,7 +30,7 @@ def test_a_one_layer_import_keeps_the_other_layers_and_the_service_tables(blocks
     assert {"units", "grids", "cells"} <= set(ds.layers)
     with open_store(blocks_gpkg) as store:
         assert store.verify_token(token.token) is not None
-        assert store.get_meta()["params"] == params
+        assert reads(store).get_meta()["params"] == params
         with store.snapshot() as snap:
             assert not snap.derived_current()  # the build is now stale; serve rebuilds it in place
 

@@ -17,6 +17,7 @@ from api.settings import Settings
 from layers.dataset import read_dataset
 from layers.rebuild import build_state
 from layers.store import open_store
+from tests.helpers import reads, writes
 
 runner = CliRunner()
 
@@ -43,14 +44,14 @@ def test_other_settings_do_not_rebuild_a_built_dataset(blocks_gpkg: Path):
     with open_store(blocks_gpkg) as store:
         ensure_built(store, Settings())
         assert ensure_built(store, Settings(minutes=10)) is None
-        assert store.get_meta()["params"]["minutes"] == 15  # the dataset's own defaults stay
+        assert reads(store).get_meta()["params"]["minutes"] == 15  # the dataset's own defaults stay
 
 
 def test_a_changed_input_makes_it_stale_and_it_is_rebuilt(blocks_gpkg: Path):
     with open_store(blocks_gpkg) as store:
         ensure_built(store, Settings())
-        roads = store.read_layer("roads")
-        store.write_layer("roads", roads.iloc[:-1], actor="test")
+        roads = reads(store).read_layer("roads")
+        writes(store).write_layer("roads", roads.iloc[:-1], actor="test")
     assert _state(blocks_gpkg) == "stale"
     with open_store(blocks_gpkg) as store:
         done = ensure_built(store, Settings(minutes=10))
@@ -122,4 +123,4 @@ def test_a_server_with_other_settings_shows_them_as_a_variant_and_changes_nothin
         shown = plain.get("/coverage/summary").json()
         assert shown["minutes"] == 15 and shown["variant"] == "built"
     with open_store(blocks_gpkg) as store:
-        assert store.revision() == revision and store.get_meta()["params"]["minutes"] == 15
+        assert store.revision() == revision and reads(store).get_meta()["params"]["minutes"] == 15

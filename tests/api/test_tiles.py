@@ -21,7 +21,7 @@ from layers.store import open_store
 from layers.tiles.raster import EMPTY_PNG
 from layers.tiles.style import PALETTE, hex_rgb
 from tests.api.helpers import bearer, client_for, make_tokens
-from tests.helpers import local
+from tests.helpers import local, writes
 
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
@@ -328,7 +328,7 @@ def test_an_empty_layer_answers_the_dataset_bounds(blocks_built: Dataset):
 def test_tilejson_version_follows_the_dataset(tmp_path: Path, blocks_built: Dataset):
     path = tmp_path / "blocks.gpkg"
     store = open_store(path)
-    store.import_dataset(blocks_built, actor="test")
+    writes(store).import_dataset(blocks_built, actor="test")
     tokens = make_tokens(store)
     try:
         with TestClient(create_app(Settings(dataset=path, reload_check_s=0))) as c:

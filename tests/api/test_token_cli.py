@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from layers.dataset import Dataset, write_dataset
 from layers.store import Role, open_store
+from tests.helpers import reads, writes
 
 runner = CliRunner()
 
@@ -28,7 +29,7 @@ def test_token_create_list_revoke(district: Path) -> None:
     with open_store(district) as store:
         info = store.verify_token(token)
         assert info is not None and info.role is Role.editor and info.name == "街道办"
-        assert store.audit()[-1].actor.startswith("cli:")
+        assert reads(store).audit()[-1].actor.startswith("cli:")
 
     listed = runner.invoke(app, ["token", "list", str(district)])
     assert listed.exit_code == 0 and info.id in listed.stdout and "editor" in listed.stdout and "active" in listed.stdout
@@ -55,21 +56,21 @@ def test_a_legacy_built_copy_is_adopted_once_with_its_tokens_and_edits(district:
     # what an earlier version left: serve built `district.built.gpkg`, tokens and edits went there
     copy = write_dataset(build_dataset(read_dataset(district)), district.with_name("district.built.gpkg"))
     with open_store(copy) as store:
-        old = store.create_token(Role.editor, actor="test")
-        store.update_feature("centers", "S3", properties={"status": "existing"}, expected_version=None, actor="test")
-        edits = len(store.audit())
+        old = writes(store).create_token(Role.editor, actor="test")
+        writes(store).update_feature("centers", "S3", properties={"status": "existing"}, expected_version=None, actor="test")
+        edits = len(reads(store).audit())
     res = runner.invoke(app, ["token", "list", str(district)])
     assert res.exit_code == 0, res.output
     assert old.info.id in res.stdout  # adopted into the dataset's own store
     assert "district.built.gpkg" in res.output  # with a one-line notice
     with open_store(district) as store:
         assert store.verify_token(old.token) is not None
-        assert store.read_layer("centers").set_index("id").loc["S3", "status"] == "existing"  # the newer copy's layers won
-        assert store.get_feature("centers", "S3").version >= 2
-        assert sum(e.actor == "test" for e in store.audit()) >= edits - 1
-        adopted = len(store.get_meta()["adopted_copies"])
+        assert reads(store).read_layer("centers").set_index("id").loc["S3", "status"] == "existing"  # the newer copy's layers won
+        assert reads(store).get_feature("centers", "S3").version >= 2
+        assert sum(e.actor == "test" for e in reads(store).audit()) >= edits - 1
+        adopted = len(reads(store).get_meta()["adopted_copies"])
     again = runner.invoke(app, ["token", "list", str(district)])
     assert "district.built.gpkg" not in again.output  # only once
     with open_store(district) as store:
-        assert len(store.get_meta()["adopted_copies"]) == adopted == 1
+        assert len(reads(store).get_meta()["adopted_copies"]) == adopted == 1
     assert copy.exists()  # left alone: another process may still have it open

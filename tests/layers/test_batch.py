@@ -29,6 +29,7 @@ from layers.batch.task import DatasetResult
 from layers.build import BuildParams
 from layers.coverage import compound_coverage
 from layers.dataset import read_dataset
+from tests.helpers import writes
 
 distributed = pytest.importorskip("distributed")
 
@@ -292,7 +293,7 @@ def test_a_postgis_schema_is_a_batch_input_and_reruns_follow_its_revision(
 
     url = f"{postgis_url}?schema=batch_{tmp_path.name[-8:].lower().replace('-', '_')}"
     with open_store(url) as store:
-        store.import_dataset(read_dataset(districts / "d0.gpkg"), actor="test")
+        writes(store).import_dataset(read_dataset(districts / "d0.gpkg"), actor="test")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(f"name,path,method\n库区,{url},circle\n文件区,{districts / 'd0.gpkg'},circle\n", encoding="utf-8")
     entries, _ = read_manifest(manifest)
@@ -305,5 +306,5 @@ def test_a_postgis_schema_is_a_batch_input_and_reruns_follow_its_revision(
     assert from_db["covered"].sum() == from_file["covered"].sum()
     assert {r.name: r.status for r in run_batch(entries, tmp_path / "out", client=client).results}["库区"] == "skipped"
     with open_store(url) as store:  # a write moves the revision: the next run rebuilds
-        store.set_meta({"note": "edited"}, actor="test")
+        writes(store).set_meta({"note": "edited"}, actor="test")
     assert {r.name: r.status for r in run_batch(entries, tmp_path / "out", client=client).results}["库区"] == "built"

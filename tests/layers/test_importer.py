@@ -44,6 +44,7 @@ from layers.importing import (
 )
 from layers.importing.archives import safe_extract
 from layers.store import open_store
+from tests.helpers import reads, writes
 
 GK = CRS.from_epsg(4546)
 ORIGIN = np.array(Transformer.from_crs(4326, GK, always_xy=True).transform(109.78, 39.60))
@@ -606,19 +607,19 @@ def test_cli_import_keeps_its_reports_in_the_output_store(tmp_path: Path):
     args = ["import", str(comp), "-o", str(out), "--columns", "小区名称=name", "--allow-empty"]
     assert runner.invoke(app, args).exit_code == 0
     with open_store(out) as store:
-        token = store.create_token("viewer", actor="test").info.id
-        store.set_meta({"params": {"walk_minutes": 12}}, actor="test")
-        seq = store.audit()[-1].seq
+        token = writes(store).create_token("viewer", actor="test").info.id
+        writes(store).set_meta({"params": {"walk_minutes": 12}}, actor="test")
+        seq = reads(store).audit()[-1].seq
     # Without --replace the second import replaces only the layers it names (compounds) and keeps the rest.
     assert runner.invoke(app, args).exit_code == 0
     with open_store(out) as store:
-        reports = store.list_import_reports()
+        reports = reads(store).list_import_reports()
         assert [r["actor"] for r in reports] == [cli_actor(), cli_actor()]
         assert [r["report"]["layers"]["compounds"] for r in reports] == [4, 4]
         assert reports[0]["report"]["output"] == str(out)
-        assert [t.id for t in store.list_tokens()] == [token]  # the second import kept the store's tokens
-        assert store.get_meta()["params"] == {"walk_minutes": 12}  # ... and the build parameters
-        audit = store.audit()
+        assert [t.id for t in reads(store).list_tokens()] == [token]  # the second import kept the store's tokens
+        assert reads(store).get_meta()["params"] == {"walk_minutes": 12}  # ... and the build parameters
+        audit = reads(store).audit()
         assert [e.action for e in audit if e.actor == cli_actor()].count("import_report") == 2
         second = [e for e in audit if e.seq > seq]
         assert {e.actor for e in second} == {cli_actor()}
@@ -637,15 +638,15 @@ def test_cli_import_into_a_postgis_schema(tmp_path: Path, postgis_url: str, monk
     result = runner.invoke(app, ["import", str(comp), "-o", f"{postgis_url}{sep}schema={schema}", "--columns", "小区名称=name", "--allow-empty"])
     assert result.exit_code == 0, result.output
     with open_store(f"{postgis_url}{sep}schema={schema}") as store:
-        assert len(store.read_layer("compounds")) == 4
-        assert [r["actor"] for r in store.list_import_reports()] == [cli_actor()]
+        assert len(reads(store).read_layer("compounds")) == 4
+        assert [r["actor"] for r in reads(store).list_import_reports()] == [cli_actor()]
     monkeypatch.setenv("DANGJIAN_DATABASE_URL", postgis_url)
     named = f"city_{uuid.uuid4().hex[:8]}"
     result = runner.invoke(app, ["import", str(comp), "-o", f"{named}.gpkg", "--columns", "小区名称=name", "--allow-empty"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / f"{named}.gpkg").exists() and not Path(f"{named}.gpkg").exists()  # no file: the schema is the store
     with open_store(f"{named}.gpkg", database_url=postgis_url, seed=False) as store:
-        assert len(store.read_layer("compounds")) == 4
+        assert len(reads(store).read_layer("compounds")) == 4
 
 
 def test_import_to_gpkg_refuses_an_existing_output_before_reading(tmp_path: Path):

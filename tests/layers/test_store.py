@@ -38,6 +38,7 @@ from layers.planning.scenario_store import ScenarioStore, StoredScenarios
 from layers.planning.scenarios import parse_scenario
 from layers.store import DERIVED_REVISION, Role, Store, open_store, schema_name_for
 from layers.store.tokens import split_token
+from tests.helpers import reads, writes
 
 BACKENDS = ["gpkg", "postgis"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,7 @@ def built(blocks: Dataset) -> Dataset:
 
 @pytest.fixture
 def loaded(store: Store, built: Dataset) -> Store:
-    store.import_dataset(built, actor="test:import")
+    writes(store).import_dataset(built, actor="test:import")
     return store
 
 
@@ -111,7 +112,7 @@ def _state(store: Store) -> dict[str, object]:
 
 
 def test_dataset_round_trips_through_the_store(loaded: Store, built: Dataset) -> None:
-    out = loaded.export_dataset()
+    out = reads(loaded).export_dataset()
     assert set(out.layers) == set(built.layers)
     for name, frame in built.layers.items():
         got = out[name]
@@ -133,7 +134,7 @@ def test_dataset_round_trips_through_the_store(loaded: Store, built: Dataset) ->
     assert out.metric_crs == built.metric_crs
     with loaded.snapshot() as snap:
         assert snap.derived_current()
-    loaded.update_feature("centers", str(built["centers"]["id"].iloc[0]), expected_version=None, properties={"name": "改"}, actor="t")
+    writes(loaded).update_feature("centers", str(built["centers"]["id"].iloc[0]), expected_version=None, properties={"name": "改"}, actor="t")
     with loaded.snapshot() as snap:
         assert not snap.derived_current()  # a feature written without recomputing
 
@@ -141,11 +142,11 @@ def test_dataset_round_trips_through_the_store(loaded: Store, built: Dataset) ->
 def test_bbox_reads_use_the_spatial_index(loaded: Store, built: Dataset) -> None:
     a = built["compounds"].set_index("id").geometry["A"]
     minx, miny, maxx, maxy = a.bounds
-    got = loaded.read_layer("compounds", bbox=(minx, miny, maxx, maxy))
+    got = reads(loaded).read_layer("compounds", bbox=(minx, miny, maxx, maxy))
     assert got["id"].tolist() == ["A"]  # the 100 m square alone: B is 200 m east
-    assert len(loaded.read_layer("compounds", bbox=(0.0, 0.0, 1.0, 1.0))) == 0
+    assert len(reads(loaded).read_layer("compounds", bbox=(0.0, 0.0, 1.0, 1.0))) == 0
     with pytest.raises(InvalidValueError):
-        loaded.read_layer("compounds", bbox=(2.0, 0.0, 1.0, 1.0))
+        reads(loaded).read_layer("compounds", bbox=(2.0, 0.0, 1.0, 1.0))
 
 
 # ---------------------------------------------------------------------------
@@ -154,62 +155,62 @@ def test_bbox_reads_use_the_spatial_index(loaded: Store, built: Dataset) -> None
 
 
 def test_feature_versions_and_conflicts(loaded: Store) -> None:
-    s1 = loaded.get_feature("centers", "S1")
+    s1 = reads(loaded).get_feature("centers", "S1")
     assert s1.version == 1 and s1.properties["level"] == "community"
 
-    ref = loaded.update_feature("centers", "S1", expected_version=1, properties={"level": "社区级", "name": "一号中心(新)"}, actor="alice")
+    ref = writes(loaded).update_feature("centers", "S1", expected_version=1, properties={"level": "社区级", "name": "一号中心(新)"}, actor="alice")
     assert ref.version == 2
-    assert loaded.get_feature("centers", "S1").properties["name"] == "一号中心(新)"
+    assert reads(loaded).get_feature("centers", "S1").properties["name"] == "一号中心(新)"
 
     # Bob read version 1 too: his update and his delete are refused, nothing changes.
     with pytest.raises(VersionConflictError) as info:
-        loaded.update_feature("centers", "S1", expected_version=1, properties={"status": "planned"}, actor="bob")
+        writes(loaded).update_feature("centers", "S1", expected_version=1, properties={"status": "planned"}, actor="bob")
     assert (info.value.expected, info.value.current) == (1, 2)
     with pytest.raises(VersionConflictError):
-        loaded.delete_feature("centers", "S1", expected_version=1, actor="bob")
-    assert loaded.get_feature("centers", "S1").properties["status"] == "existing"
+        writes(loaded).delete_feature("centers", "S1", expected_version=1, actor="bob")
+    assert reads(loaded).get_feature("centers", "S1").properties["status"] == "existing"
 
-    created = loaded.create_feature(
+    created = writes(loaded).create_feature(
         "centers", {"name": "新站", "level": "compound"}, {"type": "Point", "coordinates": [109.781, 39.601]}, actor="alice"
     )
     assert (created.id, created.version) == ("S0004", 1)  # S1..S3 exist: the next number, 4 digits
     with pytest.raises(FeatureExistsError):
-        loaded.create_feature("centers", {"id": "S2", "name": "x", "level": "compound"}, shapely.Point(109.78, 39.6), actor="a")
+        writes(loaded).create_feature("centers", {"id": "S2", "name": "x", "level": "compound"}, shapely.Point(109.78, 39.6), actor="a")
 
-    gone = loaded.delete_feature("centers", "S0004", expected_version=1, actor="alice")
+    gone = writes(loaded).delete_feature("centers", "S0004", expected_version=1, actor="alice")
     assert gone.version == 2
     with pytest.raises(NotFoundError):
-        loaded.get_feature("centers", "S0004")
+        reads(loaded).get_feature("centers", "S0004")
     with pytest.raises(NotFoundError):
-        loaded.update_feature("centers", "S0004", expected_version=None, properties={"name": "x"}, actor="a")
-    again = loaded.create_feature("centers", {"id": "S0004", "name": "又一站", "level": "compound"},
+        writes(loaded).update_feature("centers", "S0004", expected_version=None, properties={"name": "x"}, actor="a")
+    again = writes(loaded).create_feature("centers", {"id": "S0004", "name": "又一站", "level": "compound"},
                                   shapely.Point(109.781, 39.601), actor="alice")
     assert again.version == 3  # versions of an id never go backwards
-    assert loaded.create_feature("centers", {"name": "再一站", "level": "compound"},
+    assert writes(loaded).create_feature("centers", {"name": "再一站", "level": "compound"},
                                  shapely.Point(109.782, 39.602), actor="a").id == "S0005"
-    centers = loaded.read_layer("centers", versions=True).set_index("id")
+    centers = reads(loaded).read_layer("centers", versions=True).set_index("id")
     assert centers.loc[["S1", "S2", "S0004"], "version"].tolist() == [2, 1, 3]
 
 
 def test_versions_count_edits_not_recomputed_columns(loaded: Store) -> None:
-    before = loaded.get_feature("compounds", "A")
+    before = reads(loaded).get_feature("compounds", "A")
     assert before.properties["covered"] is True
     rev = loaded.revision()
-    ref = loaded.update_feature("compounds", "A", expected_version=None, properties={"covered": False, "walk_m": 999.0}, actor="system")
+    ref = writes(loaded).update_feature("compounds", "A", expected_version=None, properties={"covered": False, "walk_m": 999.0}, actor="system")
     assert ref.version == before.version == 1  # coverage columns are derived: planners' versions stay valid
     assert ref.revision == rev + 1
-    assert loaded.get_feature("compounds", "A").properties["covered"] is False
-    assert loaded.update_feature("compounds", "A", expected_version=1, properties={"households": 410}, actor="a").version == 2
-    frame = loaded.read_layer("compounds", versions=True)
+    assert reads(loaded).get_feature("compounds", "A").properties["covered"] is False
+    assert writes(loaded).update_feature("compounds", "A", expected_version=1, properties={"households": 410}, actor="a").version == 2
+    frame = reads(loaded).read_layer("compounds", versions=True)
     frame.loc[frame["id"] == "B", "households"] = 250
-    loaded.write_layer("compounds", frame, actor="importer")
-    versions = loaded.read_layer("compounds", versions=True).set_index("id")["version"]
+    writes(loaded).write_layer("compounds", frame, actor="importer")
+    versions = reads(loaded).read_layer("compounds", versions=True).set_index("id")["version"]
     assert versions.to_dict() == {"A": 2, "B": 2, "C": 1, "D": 1}
 
 
 def test_replace_rows_updates_in_place_or_regroups_without_touching_versions(loaded: Store) -> None:
-    compounds = loaded.read_layer("compounds", versions=True)
-    circles = loaded.read_layer("circles")
+    compounds = reads(loaded).read_layer("compounds", versions=True)
+    circles = reads(loaded).read_layer("circles")
     rev = loaded.revision()
     # compounds by id: A and C updated in place (a new derived column added), order and versions kept
     rows = compounds[compounds["id"].isin(["A", "C"])].drop(columns="version").copy()
@@ -223,47 +224,47 @@ def test_replace_rows_updates_in_place_or_regroups_without_touching_versions(loa
         tx.replace_rows("circles", new_circles, key="center_id", keys=circle_keys)
         with pytest.raises(InvalidValueError, match="not among the keys"):
             tx.replace_rows("circles", new_circles, key="center_id", keys=["nobody"])
-    after = loaded.read_layer("compounds", versions=True)
+    after = reads(loaded).read_layer("compounds", versions=True)
     assert after["id"].tolist() == compounds["id"].tolist()
     assert after.set_index("id")["covered"].to_dict() == {**compounds.set_index("id")["covered"].to_dict(), "A": False, "C": False}
     assert after.set_index("id")["note_derived"].to_dict()["C"] == "y"
     assert after["version"].tolist() == compounds["version"].tolist()
     assert loaded.revision() == rev + 1
-    got = loaded.read_layer("circles")
+    got = reads(loaded).read_layer("circles")
     assert len(got) == len(circles) - int(circles["center_id"].astype(str).isin(circle_keys).sum()) + 1
     assert got.loc[got["center_id"].astype(str) == circle_keys[0], "radius_m"].tolist() == [123.0]
-    entries = [e for e in loaded.audit(limit=10) if e.action == "replace_rows"]
+    entries = [e for e in reads(loaded).audit(limit=10) if e.action == "replace_rows"]
     assert {e.layer for e in entries} == {"compounds", "circles"} and all(e.actor == "system:recompute" for e in entries)
     # an id missing from the rows is deleted; the spatial index follows the moved row
     moved = after[after["id"] == "B"].drop(columns="version").copy()
     moved["geometry"] = moved.geometry.translate(0.05, 0.0)
     with loaded.transaction(actor="system:recompute") as tx:
         tx.replace_rows("compounds", moved, keys=["B", "D"])
-    ids = loaded.read_layer("compounds")["id"].tolist()
+    ids = reads(loaded).read_layer("compounds")["id"].tolist()
     assert "D" not in ids and "B" in ids
     minx, miny, maxx, maxy = moved.total_bounds
-    assert loaded.read_layer("compounds", bbox=(minx, miny, maxx, maxy))["id"].tolist() == ["B"]
+    assert reads(loaded).read_layer("compounds", bbox=(minx, miny, maxx, maxy))["id"].tolist() == ["B"]
 
 
 def test_bad_edits_are_refused_and_store_nothing(loaded: Store) -> None:
     before = _state(loaded)
     point = {"type": "Point", "coordinates": [109.78, 39.6]}
     with pytest.raises(InvalidValueError, match="level"):
-        loaded.create_feature("centers", {"name": "x", "level": "province"}, point, actor="a")
+        writes(loaded).create_feature("centers", {"name": "x", "level": "province"}, point, actor="a")
     with pytest.raises(InvalidValueError, match="colour"):
-        loaded.create_feature("centers", {"name": "x", "level": "community", "colour": "red"}, point, actor="a")
+        writes(loaded).create_feature("centers", {"name": "x", "level": "community", "colour": "red"}, point, actor="a")
     with pytest.raises(GeometryError):
-        loaded.create_feature("centers", {"name": "x", "level": "community"}, shapely.box(109.78, 39.6, 109.79, 39.61), actor="a")
+        writes(loaded).create_feature("centers", {"name": "x", "level": "community"}, shapely.box(109.78, 39.6, 109.79, 39.61), actor="a")
     with pytest.raises(GeometryError, match="longitude/latitude"):
-        loaded.create_feature("centers", {"name": "x", "level": "community"}, {"type": "Point", "coordinates": [500000, 4380000]}, actor="a")
+        writes(loaded).create_feature("centers", {"name": "x", "level": "community"}, {"type": "Point", "coordinates": [500000, 4380000]}, actor="a")
     with pytest.raises(InvalidValueError, match="households"):
-        loaded.update_feature("compounds", "A", expected_version=1, properties={"households": "很多"}, actor="a")
+        writes(loaded).update_feature("compounds", "A", expected_version=1, properties={"households": "很多"}, actor="a")
     with pytest.raises(InvalidValueError, match="id"):
-        loaded.update_feature("compounds", "A", expected_version=1, properties={"id": "Z"}, actor="a")
+        writes(loaded).update_feature("compounds", "A", expected_version=1, properties={"id": "Z"}, actor="a")
     with pytest.raises(InvalidValueError):
-        loaded.update_feature("roads", "R0001", expected_version=1, properties={"name": "x"}, actor="a")
+        writes(loaded).update_feature("roads", "R0001", expected_version=1, properties={"name": "x"}, actor="a")
     with pytest.raises(InvalidValueError, match="repeated"):
-        loaded.write_layer("centers", loaded.read_layer("centers").assign(id="S1"), actor="a")
+        writes(loaded).write_layer("centers", reads(loaded).read_layer("centers").assign(id="S1"), actor="a")
     assert _state(loaded) == before
 
 
@@ -274,7 +275,7 @@ def test_concurrent_updates_of_one_feature_one_wins(loaded: Store) -> None:
     def edit(n: int) -> None:
         barrier.wait()
         try:
-            loaded.update_feature("centers", "S2", expected_version=1, properties={"name": f"站{n}"}, actor=f"planner{n}")
+            writes(loaded).update_feature("centers", "S2", expected_version=1, properties={"name": f"站{n}"}, actor=f"planner{n}")
             results.append("ok")
         except VersionConflictError:
             results.append("conflict")
@@ -285,7 +286,7 @@ def test_concurrent_updates_of_one_feature_one_wins(loaded: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == ["conflict"] * 3 + ["ok"]
-    assert loaded.get_feature("centers", "S2").version == 2
+    assert reads(loaded).get_feature("centers", "S2").version == 2
 
 
 # ---------------------------------------------------------------------------
@@ -294,9 +295,9 @@ def test_concurrent_updates_of_one_feature_one_wins(loaded: Store) -> None:
 
 
 def test_audit_log_has_who_what_before_and_after(loaded: Store) -> None:
-    loaded.update_feature("centers", "S3", expected_version=1, properties={"status": "existing"}, actor="token:abc")
-    loaded.delete_feature("centers", "S2", expected_version=1, actor="token:def")
-    entries = loaded.audit(layer="centers")
+    writes(loaded).update_feature("centers", "S3", expected_version=1, properties={"status": "existing"}, actor="token:abc")
+    writes(loaded).delete_feature("centers", "S2", expected_version=1, actor="token:def")
+    entries = reads(loaded).audit(layer="centers")
     replace, update, delete = entries[-3:]
     assert replace.action == "replace_layer" and replace.after["rows"] == 3 and replace.after["added_ids"] == ["S1", "S2", "S3"]
     assert (update.actor, update.action, update.feature_id, update.version) == ("token:abc", "update", "S3", 2)
@@ -304,14 +305,14 @@ def test_audit_log_has_who_what_before_and_after(loaded: Store) -> None:
     assert update.after["properties"]["status"] == "existing" and update.after["geometry"]["type"] == "Point"
     assert (delete.action, delete.before["id"], delete.after) == ("delete", "S2", None)
     assert update.at and update.revision < delete.revision
-    assert [e.action for e in loaded.audit(feature_id="S3")] == ["update"]
-    first = loaded.audit(limit=1)[0]
-    assert [e.seq for e in loaded.audit(after_seq=first.seq - 2, limit=2)] == [first.seq - 1, first.seq]
+    assert [e.action for e in reads(loaded).audit(feature_id="S3")] == ["update"]
+    first = reads(loaded).audit(limit=1)[0]
+    assert [e.seq for e in reads(loaded).audit(after_seq=first.seq - 2, limit=2)] == [first.seq - 1, first.seq]
     with loaded._session(write=True) as session, pytest.raises(Exception, match="append-only"):
         session.exec("UPDATE dj_audit SET actor = 'mallory'")
     with loaded._session(write=True) as session, pytest.raises(Exception, match="append-only"):
         session.exec("DELETE FROM dj_audit")
-    assert loaded.audit(feature_id="S3")[0].actor == "token:abc"
+    assert reads(loaded).audit(feature_id="S3")[0].actor == "token:abc"
 
 
 # ---------------------------------------------------------------------------
@@ -320,7 +321,7 @@ def test_audit_log_has_who_what_before_and_after(loaded: Store) -> None:
 
 
 def test_tokens_are_stored_hashed_and_verified(store: Store, backend: str, make_store: Callable[[], Store]) -> None:
-    new = store.create_token("editor", name="街道编辑", actor="cli:root")
+    new = writes(store).create_token("editor", name="街道编辑", actor="cli:root")
     token_id, secret = split_token(new.token)  # type: ignore[misc]
     assert new.info.role is Role.editor and new.info.id == token_id
     assert store.verify_token(new.token).role is Role.editor  # type: ignore[union-attr]
@@ -340,16 +341,16 @@ def test_tokens_are_stored_hashed_and_verified(store: Store, backend: str, make_
         raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         assert secret.encode() not in raw
         store = make_store()
-    admin = store.create_token(Role.admin, actor="cli:root")
-    store.revoke_token(token_id, actor="cli:root")
+    admin = writes(store).create_token(Role.admin, actor="cli:root")
+    writes(store).revoke_token(token_id, actor="cli:root")
     assert store.verify_token(new.token) is None  # revocation counts at once, cache or not
     assert store.verify_token(admin.token).role is Role.admin  # type: ignore[union-attr]
-    listed = {t.id: t for t in store.list_tokens()}
+    listed = {t.id: t for t in reads(store).list_tokens()}
     assert not listed[token_id].active and listed[admin.info.id].active and listed[token_id].name == "街道编辑"
     with pytest.raises(NotFoundError):
-        store.revoke_token("ffffffff", actor="cli:root")
+        writes(store).revoke_token("ffffffff", actor="cli:root")
     with pytest.raises(InvalidValueError, match="viewer, planner, editor, admin"):
-        store.create_token("superuser", actor="cli:root")
+        writes(store).create_token("superuser", actor="cli:root")
     assert Role.admin.allows("editor") and Role.editor.allows(Role.planner) and not Role.planner.allows("editor")
 
 
@@ -360,24 +361,24 @@ def test_tokens_are_stored_hashed_and_verified(store: Store, backend: str, make_
 
 def test_scenarios_and_import_reports_round_trip(store: Store) -> None:
     doc = parse_scenario({"name": "东区加一站", "changes": [{"op": "add", "level": "community", "lon": 109.78, "lat": 39.6}]}).as_dict()
-    store.put_scenario(doc["id"], doc, actor="planner")
-    assert store.get_scenario(doc["id"]) == doc
+    writes(store).put_scenario(doc["id"], doc, actor="planner")
+    assert reads(store).get_scenario(doc["id"]) == doc
     changed = {**doc, "name": "东区加两站"}
-    store.put_scenario(doc["id"], changed, actor="planner")
-    store.put_scenario("b-2", {"name": "第二", "changes": []}, actor="planner")
-    assert [d["name"] for d in store.list_scenarios()] == ["东区加两站", "第二"]
-    store.delete_scenario("b-2", actor="planner")
+    writes(store).put_scenario(doc["id"], changed, actor="planner")
+    writes(store).put_scenario("b-2", {"name": "第二", "changes": []}, actor="planner")
+    assert [d["name"] for d in reads(store).list_scenarios()] == ["东区加两站", "第二"]
+    writes(store).delete_scenario("b-2", actor="planner")
     with pytest.raises(NotFoundError):
-        store.get_scenario("b-2")
+        reads(store).get_scenario("b-2")
     with pytest.raises(NotFoundError):
-        store.delete_scenario("b-2", actor="planner")
+        writes(store).delete_scenario("b-2", actor="planner")
     with pytest.raises(NotFoundError):
-        store.put_scenario("../etc", doc, actor="planner")
+        writes(store).put_scenario("../etc", doc, actor="planner")
     report = {"layers": {"compounds": {"read": 4, "kept": 4, "rejected": []}}, "warnings": ["坐标偏移"]}
-    rid = store.add_import_report(report, actor="admin")
-    assert store.list_import_reports()[0]["report"] == report
-    assert store.get_import_report(rid)["actor"] == "admin"
-    assert [e.action for e in store.audit()][-2:] == ["scenario_delete", "import_report"]
+    rid = writes(store).add_import_report(report, actor="admin")
+    assert reads(store).list_import_reports()[0]["report"] == report
+    assert reads(store).get_import_report(rid)["actor"] == "admin"
+    assert [e.action for e in reads(store).audit()][-2:] == ["scenario_delete", "import_report"]
 
 
 def test_stored_scenarios_work_like_the_folder_store(loaded: Store, built: Dataset) -> None:
@@ -392,29 +393,29 @@ def test_stored_scenarios_work_like_the_folder_store(loaded: Store, built: Datas
     scenarios.delete(first.id)
     with pytest.raises(NotFoundError):
         scenarios.get(first.id)
-    assert {e.actor for e in loaded.audit() if e.action.startswith("scenario")} == {"token:planner1"}
+    assert {e.actor for e in reads(loaded).audit() if e.action.startswith("scenario")} == {"token:planner1"}
 
 
 def test_an_edit_may_fill_a_spec_column_the_layer_lacks(loaded: Store) -> None:
-    loaded.write_layer("centers", loaded.read_layer("centers").drop(columns=["capacity"]), actor="a")
-    assert "capacity" not in loaded.read_layer("centers").columns
-    loaded.update_feature("centers", "S1", expected_version=1, properties={"capacity": 120}, actor="a")
-    centers = loaded.read_layer("centers").set_index("id")
+    writes(loaded).write_layer("centers", reads(loaded).read_layer("centers").drop(columns=["capacity"]), actor="a")
+    assert "capacity" not in reads(loaded).read_layer("centers").columns
+    writes(loaded).update_feature("centers", "S1", expected_version=1, properties={"capacity": 120}, actor="a")
+    centers = reads(loaded).read_layer("centers").set_index("id")
     assert centers.loc["S1", "capacity"] == 120 and np.isnan(centers.loc["S2", "capacity"])
-    assert loaded.get_feature("centers", "S1").version == 2
+    assert reads(loaded).get_feature("centers", "S1").version == 2
 
 
 def test_revision_goes_up_with_every_write_only(loaded: Store) -> None:
     r0 = loaded.revision()
-    loaded.read_layer("compounds")
-    loaded.export_dataset()
+    reads(loaded).read_layer("compounds")
+    reads(loaded).export_dataset()
     assert loaded.revision() == r0
     steps = [
-        lambda: loaded.set_meta({"note": "月度更新"}, actor="a"),
-        lambda: loaded.put_scenario("s1", {"name": "x", "changes": []}, actor="a"),
-        lambda: loaded.update_feature("centers", "S1", expected_version=1, properties={"name": "甲"}, actor="a"),
-        lambda: loaded.write_layer("roads", loaded.read_layer("roads"), actor="a"),
-        lambda: loaded.create_token("viewer", actor="a"),
+        lambda: writes(loaded).set_meta({"note": "月度更新"}, actor="a"),
+        lambda: writes(loaded).put_scenario("s1", {"name": "x", "changes": []}, actor="a"),
+        lambda: writes(loaded).update_feature("centers", "S1", expected_version=1, properties={"name": "甲"}, actor="a"),
+        lambda: writes(loaded).write_layer("roads", reads(loaded).read_layer("roads"), actor="a"),
+        lambda: writes(loaded).create_token("viewer", actor="a"),
     ]
     seen = [r0]
     for step in steps:
@@ -422,11 +423,11 @@ def test_revision_goes_up_with_every_write_only(loaded: Store) -> None:
         seen.append(loaded.revision())
     assert seen == list(range(r0, r0 + len(steps) + 1))
     with pytest.raises(VersionConflictError):
-        loaded.update_feature("centers", "S1", expected_version=1, properties={"name": "乙"}, actor="a")
+        writes(loaded).update_feature("centers", "S1", expected_version=1, properties={"name": "乙"}, actor="a")
     assert loaded.revision() == seen[-1]
-    info = {i.name: i for i in loaded.list_layers()}
+    info = {i.name: i for i in reads(loaded).list_layers()}
     assert info["centers"].revision == r0 + 3 and info["roads"].revision == r0 + 4 and info["compounds"].revision == r0
-    assert loaded.get_meta()["note"] == "月度更新"
+    assert reads(loaded).get_meta()["note"] == "月度更新"
 
 
 # ---------------------------------------------------------------------------
@@ -452,16 +453,16 @@ def test_a_transaction_failing_midway_leaves_the_previous_state(loaded: Store, m
 
     monkeypatch.setattr(store_module, "_before_commit", fail)
     with pytest.raises(OSError, match="disk full"):
-        loaded.write_layer("compounds", loaded.read_layer("compounds").iloc[:1], actor="a")
+        writes(loaded).write_layer("compounds", reads(loaded).read_layer("compounds").iloc[:1], actor="a")
     monkeypatch.setattr(store_module, "_before_commit", None)
-    bad = Dataset(layers={**loaded.export_dataset().layers}, metric_crs=None, meta={})  # type: ignore[arg-type]
+    bad = Dataset(layers={**reads(loaded).export_dataset().layers}, metric_crs=None, meta={})  # type: ignore[arg-type]
     bad.layers["centers"] = bad.layers["centers"].assign(id="S1")  # written after boundary, compounds ...
     with pytest.raises(InvalidValueError, match="repeated"):
-        loaded.import_dataset(bad, actor="a")
+        writes(loaded).import_dataset(bad, actor="a")
     assert _state(loaded) == before
     with pytest.raises(RuntimeError, match="already open"), loaded.transaction(actor="a"):
         loaded.revision()
-        loaded.set_meta({"x": 1}, actor="a")
+        writes(loaded).set_meta({"x": 1}, actor="a")
 
 
 _KILL_SCRIPT = textwrap.dedent(
@@ -483,7 +484,8 @@ _KILL_SCRIPT = textwrap.dedent(
         time.sleep(120)
 
     store_module._before_commit = stall
-    store.write_layer("roads", roads, actor="killed")
+    with store.transaction(actor="killed") as tx:
+        tx.write_layer("roads", roads)
     """
 )
 
@@ -502,7 +504,7 @@ def test_killing_a_large_write_leaves_the_previous_state(
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert line.startswith("MIDWAY 60000"), proc.stderr.read()  # type: ignore[union-attr]
-        assert len(loaded.read_layer("roads")) == len(built["roads"])  # readers meanwhile see the committed state
+        assert len(reads(loaded).read_layer("roads")) == len(built["roads"])  # readers meanwhile see the committed state
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -512,7 +514,7 @@ def test_killing_a_large_write_leaves_the_previous_state(
     loaded.close()
     reopened = make_store()
     assert _state(reopened) == before
-    reopened.update_feature("centers", "S1", expected_version=1, properties={"name": "活着"}, actor="a")  # the lock is free
+    writes(reopened).update_feature("centers", "S1", expected_version=1, properties={"name": "活着"}, actor="a")  # the lock is free
     if backend == "gpkg":
         path = Path(make_store.target)  # type: ignore[attr-defined]
         assert len(read_dataset(path)["roads"]) == len(built["roads"])  # GDAL reads the file too
@@ -528,16 +530,16 @@ def test_gpkg_store_adopts_an_existing_dataset_file(built: Dataset, tmp_path: Pa
     path = write_dataset(built, tmp_path / "old.gpkg")
     ScenarioStore.beside(path).save(parse_scenario({"name": "旧方案", "changes": []}, scenario_id="old1"))
     with open_store(path) as store:
-        assert store.get_meta()["params"]["method"] == "circle"
-        assert store.get_scenario("old1")["name"] == "旧方案"
-        assert store.read_layer("compounds", versions=True)["version"].tolist() == [1, 1, 1, 1]
-        assert store.audit() == []  # adopting is no edit
+        assert reads(store).get_meta()["params"]["method"] == "circle"
+        assert reads(store).get_scenario("old1")["name"] == "旧方案"
+        assert reads(store).read_layer("compounds", versions=True)["version"].tolist() == [1, 1, 1, 1]
+        assert reads(store).audit() == []  # adopting is no edit
         with store.snapshot() as snap:
             assert snap.derived_current()  # a file `dangjian build` wrote: its coverage agrees with its centres
-        store.update_feature("centers", "S1", expected_version=1, properties={"name": "新名"}, actor="a")
+        writes(store).update_feature("centers", "S1", expected_version=1, properties={"name": "新名"}, actor="a")
         with store.snapshot() as snap:
             assert not snap.derived_current()
-        store.set_meta({"params": {"method": "network"}}, actor="a")
+        writes(store).set_meta({"params": {"method": "network"}}, actor="a")
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = [r[0] for r in conn.execute("SELECT version FROM dj_schema")]
@@ -547,15 +549,15 @@ def test_gpkg_store_adopts_an_existing_dataset_file(built: Dataset, tmp_path: Pa
     assert again.meta["params"] == {"method": "network"}
     assert "dj_audit" not in pyogrio.list_layers(path)[:, 0]
     with open_store(path) as store:  # opening again migrates nothing
-        assert store.get_feature("centers", "S1").version == 2
+        assert reads(store).get_feature("centers", "S1").version == 2
 
 
 def test_gpkg_store_notices_a_replaced_file(built: Dataset, tmp_path: Path) -> None:
     path = tmp_path / "d.gpkg"
     with open_store(path) as store:
-        store.import_dataset(built, actor="a")
+        writes(store).import_dataset(built, actor="a")
         write_dataset(built.replace(centers=built["centers"].iloc[:1]), path)  # someone replaces the file
-        assert store.read_layer("centers")["id"].tolist() == ["S1"]
+        assert reads(store).read_layer("centers")["id"].tolist() == ["S1"]
     with pytest.raises(Exception, match="folder"):
         open_store(tmp_path)
 
@@ -566,8 +568,8 @@ def test_postgis_store_seeds_its_schema_from_the_dataset_file(postgis_url: str, 
     store = open_store(path, database_url=postgis_url)
     try:
         assert store.location.endswith("#kangbashi_demo")
-        assert [e.actor for e in store.audit()][-1] == "system:seed"
-        assert len(store.read_layer("compounds")) == 4
+        assert [e.actor for e in reads(store).audit()][-1] == "system:seed"
+        assert len(reads(store).read_layer("compounds")) == 4
         rev = store.revision()
         store.close()
         store = open_store(path, database_url=postgis_url)  # second start: no second import

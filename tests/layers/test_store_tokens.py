@@ -25,6 +25,7 @@ import layers.store.store as store_module
 from layers.dataset import Dataset, write_dataset
 from layers.store import Role, Store, open_store
 from layers.store.tokens import TokenCheck, TokenChecks, split_token
+from tests.helpers import writes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,15 +83,15 @@ def _wrong(token: str) -> str:
 
 def test_a_token_revoked_through_another_store_is_refused_on_the_next_check(make_store: Callable[[], Store]) -> None:
     first, second = make_store(), make_store()
-    editor = first.create_token(Role.editor, actor="cli:root")
-    viewer = first.create_token(Role.viewer, actor="cli:root")
+    editor = writes(first).create_token(Role.editor, actor="cli:root")
+    viewer = writes(first).create_token(Role.viewer, actor="cli:root")
     assert first.verify_token(editor.token).role is Role.editor  # type: ignore[union-attr]
     assert first.verify_token(editor.token) is not None  # from the cache
-    second.revoke_token(editor.info.id, actor="cli:root")
+    writes(second).revoke_token(editor.info.id, actor="cli:root")
     assert first.verify_token(editor.token) is None
     assert first.verify_token(viewer.token).role is Role.viewer  # type: ignore[union-attr]
     # and a token made through the other store works at once
-    admin = second.create_token(Role.admin, actor="cli:root")
+    admin = writes(second).create_token(Role.admin, actor="cli:root")
     assert first.verify_token(admin.token).role is Role.admin  # type: ignore[union-attr]
 
 
@@ -98,13 +99,13 @@ def test_a_token_revoked_by_another_process_is_refused_on_the_next_check(
     make_store: Callable[[], Store], target: str
 ) -> None:
     store = make_store()
-    new = store.create_token(Role.editor, actor="cli:root")
+    new = writes(store).create_token(Role.editor, actor="cli:root")
     assert store.verify_token(new.token) is not None and store.verify_token(new.token) is not None
     code = textwrap.dedent(
         f"""
         from layers.store import open_store
-        with open_store({target!r}) as store:
-            store.revoke_token({new.info.id!r}, actor="cli:other")
+        with open_store({target!r}) as store, store.transaction(actor="cli:other") as tx:
+            tx.revoke_token({new.info.id!r})
         """
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
@@ -115,17 +116,17 @@ def test_repeated_tokens_cost_one_hash_until_their_stored_hash_changes(
     make_store: Callable[[], Store], hashes: list[str]
 ) -> None:
     store, other = make_store(), make_store()
-    new = store.create_token(Role.editor, actor="cli:root")
+    new = writes(store).create_token(Role.editor, actor="cli:root")
     wrong = _wrong(new.token)
     for _ in range(3):
         assert store.verify_token(new.token) is not None
         assert store.verify_token(wrong) is None
     assert len(hashes) == 2  # one right, one wrong secret
     assert store.verify_token(f"dj_ffffffff_{'x' * 43}") is None and len(hashes) == 2  # no such id: no hash
-    other.create_token(Role.viewer, actor="cli:root")  # the revision moves: rows are read again, not hashed
+    writes(other).create_token(Role.viewer, actor="cli:root")  # the revision moves: rows are read again, not hashed
     assert store.verify_token(new.token) is not None and store.verify_token(wrong) is None
     assert len(hashes) == 2
-    other.revoke_token(new.info.id, actor="cli:root")
+    writes(other).revoke_token(new.info.id, actor="cli:root")
     assert store.verify_token(new.token) is None and store.verify_token(wrong) is None
     assert len(hashes) == 2  # a revoked token is refused without hashing
 
@@ -134,10 +135,10 @@ def test_only_token_changes_move_the_token_revision(make_store: Callable[[], Sto
     store = make_store()
     with store.snapshot() as snap:
         nonce, start = snap.token_revision()
-    new = store.create_token(Role.editor, actor="a")
-    store.set_meta({"params": {"method": "circle"}}, actor="a")
-    store.revoke_token(new.info.id, actor="a")
-    store.revoke_token(new.info.id, actor="a")  # already revoked: nothing changes
+    new = writes(store).create_token(Role.editor, actor="a")
+    writes(store).set_meta({"params": {"method": "circle"}}, actor="a")
+    writes(store).revoke_token(new.info.id, actor="a")
+    writes(store).revoke_token(new.info.id, actor="a")  # already revoked: nothing changes
     with make_store().snapshot() as snap:
         assert snap.token_revision() == (nonce, start + 2)
 
@@ -146,7 +147,7 @@ def test_a_token_revoked_by_plain_sql_moves_the_token_revision_too(
     make_store: Callable[[], Store], backend: str
 ) -> None:
     store = make_store()
-    new = store.create_token(Role.editor, actor="cli:root")
+    new = writes(store).create_token(Role.editor, actor="cli:root")
     assert store.verify_token(new.token) is not None
     with make_store()._session(write=True) as session:  # as a copy being adopted writes them: no Transaction
         now = "2026-01-01T00:00:00Z" if backend == "gpkg" else "2026-01-01 00:00:00+00"
@@ -161,7 +162,7 @@ def test_a_store_made_before_the_token_revision_is_migrated(
     with monkeypatch.context() as m:
         m.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])
         old = make_store()
-        new = old.create_token(Role.editor, actor="cli:root")
+        new = writes(old).create_token(Role.editor, actor="cli:root")
         with old._session(write=False) as session:
             assert [r[0] for r in session.query("SELECT version FROM dj_schema ORDER BY version")] == [1]
         old.close()
@@ -169,18 +170,18 @@ def test_a_store_made_before_the_token_revision_is_migrated(
     with store._session(write=False) as session:
         assert [r[0] for r in session.query("SELECT version FROM dj_schema ORDER BY version")] == [1, 2]
     assert store.verify_token(new.token).role is Role.editor  # type: ignore[union-attr]
-    make_store().revoke_token(new.info.id, actor="cli:root")
+    writes(make_store()).revoke_token(new.info.id, actor="cli:root")
     assert store.verify_token(new.token) is None
 
 
 def test_a_replaced_file_never_answers_from_the_old_files_checks(blocks: Dataset, tmp_path: Path) -> None:
     path = tmp_path / "d.gpkg"
     with open_store(path) as store:
-        new = store.create_token(Role.editor, actor="a")  # token revision 1 of this file
+        new = writes(store).create_token(Role.editor, actor="a")  # token revision 1 of this file
         assert store.verify_token(new.token) is not None
         write_dataset(blocks, path)  # someone replaces the file: a new store, its own tokens
         with open_store(path) as replaced:
-            replaced.create_token(Role.viewer, actor="b")  # token revision 1 again, of another file
+            writes(replaced).create_token(Role.viewer, actor="b")  # token revision 1 again, of another file
         assert store.verify_token(new.token) is None
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT revision FROM dj_token_revision").fetchone() == (1,)

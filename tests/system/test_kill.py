@@ -61,7 +61,7 @@ from layers.build import BuildParams, build_dataset, coverage_layers, summarize
 from layers.dataset import Dataset
 from layers.importing import import_sources
 from layers.store import Role, Store, open_store
-from tests.helpers import LOCAL, ORIGIN, block_layers, make_dataset
+from tests.helpers import LOCAL, ORIGIN, block_layers, make_dataset, reads, writes
 from tests.pgcluster import free_port
 
 #: Kill rounds per store; each restarts the server (about 2 s: mostly imports) and sends 2 to 6 edits.
@@ -185,7 +185,7 @@ class Served:
     def token(self, role: Role) -> tuple[str, str]:
         """A new token of ``role`` in the store and its audit-log actor."""
         with self.open() as store:
-            made = store.create_token(role, actor="test", name="kill test")
+            made = writes(store).create_token(role, actor="test", name="kill test")
         return made.token, f"token:{made.info.id}"
 
     def sessions(self, since: float) -> list[tuple[Any, ...]]:
@@ -215,12 +215,12 @@ def _serve_blocks(path: Path, database_url: str | None = None) -> Served:
     """The block district (walking network, 5 minutes) built into ``path``, its store, or into a new PostGIS schema."""
     built = build_dataset(make_dataset(block_layers()), BuildParams(minutes=5, method="network"))
     with open_store(path) as store:
-        store.import_dataset(built, actor="test")
+        writes(store).import_dataset(built, actor="test")
     if database_url is None:
         return Served(path)
     served = Served(path, database_url, f"kill_{uuid.uuid4().hex[:10]}")
     with served.open() as store:
-        store.import_dataset(built, actor="test")
+        writes(store).import_dataset(built, actor="test")
     return served
 
 
@@ -282,7 +282,7 @@ def _check_after_kill(served: Served, known: dict[tuple[str, str], Known], cut: 
             key = (edit.layer, edit.feature_id)
             before = known.get(key)
             try:
-                now = store.get_feature(*key)
+                now = reads(store).get_feature(*key)
             except NotFoundError:
                 now = None
             if edit.method == "DELETE":
@@ -297,15 +297,15 @@ def _check_after_kill(served: Served, known: dict[tuple[str, str], Known], cut: 
         for (layer, feature_id), fact in known.items():  # every acknowledged edit is there with its version
             if fact.properties is None:
                 with pytest.raises(NotFoundError):
-                    store.get_feature(layer, feature_id)
+                    reads(store).get_feature(layer, feature_id)
                 continue
-            got = store.get_feature(layer, feature_id)
+            got = reads(store).get_feature(layer, feature_id)
             assert got.version == fact.version, (where, layer, feature_id, got.version, fact.version)
             for name, value in fact.properties.items():
                 assert got.properties[name] == value, (where, layer, feature_id, name, got.properties[name], value)
             if fact.point is not None:
                 assert np.allclose(got.to_geojson()["geometry"]["coordinates"], fact.point, atol=1e-6), (where, feature_id)
-        dataset = store.export_dataset()
+        dataset = reads(store).export_dataset()
     _check_consistent(dataset, where)
 
 
@@ -376,7 +376,7 @@ def test_killing_the_server_mid_edit_loses_nothing_acknowledged_and_half_applies
     token, actor = served.token(Role.editor)
     rng = random.Random(SEED)
     with served.open() as store:
-        known = {(layer, str(fid)): Known(1, {}) for layer in ("centers", "compounds") for fid in store.read_layer(layer)["id"]}
+        known = {(layer, str(fid)): Known(1, {}) for layer in ("centers", "compounds") for fid in reads(store).read_layer(layer)["id"]}
         first_revision = store.revision()
     headers = {"Authorization": f"Bearer {token}"}
     serial = 0
@@ -414,7 +414,7 @@ def test_killing_the_server_mid_edit_loses_nothing_acknowledged_and_half_applies
         _check_after_kill(served, known, still_open, where)
     assert max(in_flight) >= 2, in_flight
     with served.open() as store:  # edits arriving together were committed as one batch (one revision) at least once
-        entries = store.audit(limit=100_000)
+        entries = reads(store).audit(limit=100_000)
     edited = ("create", "update", "delete")
     edits = [e for e in entries if e.revision > first_revision and e.actor == actor and e.action in edited]
     per_revision = pd.Series([e.revision for e in edits]).value_counts()
@@ -423,16 +423,16 @@ def test_killing_the_server_mid_edit_loses_nothing_acknowledged_and_half_applies
 
 def test_the_consistency_check_sees_an_edit_without_its_recomputation(served_file: Served) -> None:
     with served_file.open() as store:
-        _check_consistent(store.export_dataset(), "as built")
+        _check_consistent(reads(store).export_dataset(), "as built")
         far = shapely.Point(lonlat(2000, 2000))
-        store.update_feature("centers", "S1", expected_version=1, geometry=far, actor="test")  # no recomputation
+        writes(store).update_feature("centers", "S1", expected_version=1, geometry=far, actor="test")  # no recomputation
         with pytest.raises(AssertionError):
-            _check_consistent(store.export_dataset(), "centre moved")
-        store.update_feature("centers", "S1", expected_version=2, geometry=shapely.Point(lonlat(150, 300)), actor="test")
-        _check_consistent(store.export_dataset(), "moved back")
-        store.update_feature("compounds", "A", expected_version=1, properties={"households": 1}, actor="test")
+            _check_consistent(reads(store).export_dataset(), "centre moved")
+        writes(store).update_feature("centers", "S1", expected_version=2, geometry=shapely.Point(lonlat(150, 300)), actor="test")
+        _check_consistent(reads(store).export_dataset(), "moved back")
+        writes(store).update_feature("compounds", "A", expected_version=1, properties={"households": 1}, actor="test")
         with pytest.raises(AssertionError, match="households"):
-            _check_consistent(store.export_dataset(), "households changed")
+            _check_consistent(reads(store).export_dataset(), "households changed")
 
 
 @dataclass
@@ -485,8 +485,8 @@ def _holding(path: Path) -> Holding | None:
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)], path
     with open_store(path) as store:
-        rows = {info.name: info.rows for info in store.list_layers()}
-        reports = store.list_import_reports(limit=1000)
+        rows = {info.name: info.rows for info in reads(store).list_layers()}
+        reports = reads(store).list_import_reports(limit=1000)
     if not reports:
         return Holding(rows, None, None, 0)
     return Holding(rows, reports[0]["id"], reports[0]["report"]["layers"], len(reports))

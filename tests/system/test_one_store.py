@@ -32,7 +32,7 @@ import pytest
 from layers.dataset import read_dataset, write_dataset
 from layers.rebuild import build_state
 from layers.store import Role, open_store
-from tests.helpers import block_layers, local, make_dataset, square
+from tests.helpers import block_layers, local, make_dataset, reads, square, writes
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +78,8 @@ def district(tmp_path: Path) -> Path:
 
 def test_rebuilds_while_two_workers_serve_and_twenty_editors_write(district: Path, tmp_path: Path):
     with open_store(district) as store:
-        token = store.create_token(Role.editor, actor="test").token
-        audit_before = len(store.audit())
+        token = writes(store).create_token(Role.editor, actor="test").token
+        audit_before = len(reads(store).audit())
     url = _start_two_workers(district, tmp_path)
     acknowledged: dict[str, tuple[int, str]] = {}
     answered: list[tuple[str, int]] = []
@@ -134,19 +134,19 @@ def test_rebuilds_while_two_workers_serve_and_twenty_editors_write(district: Pat
         _stop(tmp_path)
     assert _integrity(district) == "ok"
     with open_store(district) as store:
-        compounds = store.read_layer("compounds", versions=True).set_index("id")
+        compounds = reads(store).read_layer("compounds", versions=True).set_index("id")
         for fid, (version, name) in acknowledged.items():
             assert compounds.loc[fid, "name"] == name, fid
             assert compounds.loc[fid, "version"] == version, fid
         assert store.verify_token(token) is not None
-        entries = store.audit(layer="compounds", limit=100_000)
+        entries = reads(store).audit(layer="compounds", limit=100_000)
         audited = {(e.feature_id, e.version) for e in entries if e.action == "update"}
         assert len(answered) == EDITORS * EDITS_EACH
         assert set(answered) <= audited  # every acknowledged edit has its audit entry
-        assert len(store.audit(limit=100_000)) > audit_before
+        assert len(reads(store).audit(limit=100_000)) > audit_before
         with store.snapshot() as snap:
             assert build_state(snap) == "current"
-        assert store.get_meta()["params"]["minutes"] == 13
+        assert reads(store).get_meta()["params"]["minutes"] == 13
 
 
 _WORKERS: dict[str, subprocess.Popen[bytes]] = {}
@@ -223,5 +223,5 @@ def test_kill_9_of_a_build_or_an_import_leaves_one_whole_revision(district: Path
             assert after[2] == 1 and after[1] == before[1], (i, after)  # wholly the new boundary, the rest kept
         if command == "import" and after[2] == 1:  # put the full boundary back for the next round
             with open_store(district) as store:
-                store.write_layer("boundary", make_dataset(block_layers())["boundary"], actor="test")
+                writes(store).write_layer("boundary", make_dataset(block_layers())["boundary"], actor="test")
     assert cut > 0  # at least some processes were cut off

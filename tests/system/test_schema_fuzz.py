@@ -44,7 +44,7 @@ from layers.build import BuildParams, build_dataset
 from layers.dataset import Dataset
 from layers.store import Role, Store, open_store
 from tests.api.helpers import bearer, copy_dataset, make_tokens
-from tests.helpers import DEMO, LOCAL, ORIGIN, block_layers, make_dataset
+from tests.helpers import DEMO, LOCAL, ORIGIN, block_layers, make_dataset, reads, writes
 
 #: Examples per operation: enough to reach the parameter edges, small enough to keep the suite fast.
 EXAMPLES = 12
@@ -143,17 +143,17 @@ class Writable:
         self.client = TestClient(self.app, raise_server_exceptions=False)
 
     def ids(self, layer: str) -> list[str]:
-        return sorted(self.store.read_layer(layer)["id"].astype(str))
+        return sorted(reads(self.store).read_layer(layer)["id"].astype(str))
 
     def version(self, layer: str, feature_id: str) -> int:
-        return self.store.get_feature(layer, feature_id).version
+        return reads(self.store).get_feature(layer, feature_id).version
 
 
 @contextmanager
 def _writable(tmp: Path, built: Dataset) -> Iterator[Writable]:
     path = tmp / "blocks.gpkg"
     store = open_store(path)
-    store.import_dataset(built, actor="test")
+    writes(store).import_dataset(built, actor="test")
     settings_ = Settings(dataset=path, reload_check_s=0, rate_limit_per_minute=0, auth_failures_per_minute=0, data_dir=tmp / "uploads", upload_max_mb=1)
     found = Writable(create_app(settings_), store, make_tokens(store), tmp / "uploads")
     with found.client:
@@ -381,7 +381,7 @@ def _changes(w: Writable, *, valid: bool) -> st.SearchStrategy[list[dict[str, An
 
 def _aim_scenario(case: schemathesis.Case, data: st.DataObject, w: Writable, *, valid: bool) -> None:
     if "scenario_id" in (case.path_parameters or {}):
-        ids = [s["id"] for s in w.store.list_scenarios()]
+        ids = [s["id"] for s in reads(w.store).list_scenarios()]
         case.path_parameters = {"scenario_id": data.draw(_one_of(ids or ["none-left"]))}
     if case.method.upper() != "DELETE":
         case.body = {"name": data.draw(st.text(min_size=1, max_size=12)), "changes": data.draw(_changes(w, valid=valid))}
@@ -474,7 +474,7 @@ def _sample_request(key: tuple[str, str], w: Writable) -> dict[str, Any]:
     """A request to the write operation ``key`` that the right token would get past the token check."""
     center = {"type": "Feature", "geometry": {"type": "Point", "coordinates": lonlat(150, 700)}, "properties": {"name": "新中心", "level": "community"}}
     scenario = {"name": "试", "changes": [{"op": "remove", "center_id": "S1"}]}
-    scenario_id = next((s["id"] for s in w.store.list_scenarios()), "nope")
+    scenario_id = next((s["id"] for s in reads(w.store).list_scenarios()), "nope")
     feature_id = (w.ids("centers") or ["S1"])[0]
     match = {"If-Match": '"1"'}
     return {
@@ -497,7 +497,7 @@ def test_writes_without_the_right_token_are_401_or_403_and_change_nothing(writab
     needed = WRITE_ROLES[key]
     request = _sample_request(key, writable)
     extra = request.pop("headers", {})
-    revision, scenarios = writable.store.revision(), writable.store.list_scenarios()
+    revision, scenarios = writable.store.revision(), reads(writable.store).list_scenarios()
     uploads = sorted(p.name for p in writable.data_dir.glob("*")) if writable.data_dir.exists() else []
     attempts = [
         ({}, 401),
@@ -516,7 +516,7 @@ def test_writes_without_the_right_token_are_401_or_403_and_change_nothing(writab
         if status == 401:
             assert res.headers["www-authenticate"].startswith("Bearer"), dict(res.headers)
     assert writable.store.revision() == revision
-    assert writable.store.list_scenarios() == scenarios
+    assert reads(writable.store).list_scenarios() == scenarios
     assert (sorted(p.name for p in writable.data_dir.glob("*")) if writable.data_dir.exists() else []) == uploads
 
 
