@@ -142,61 +142,39 @@ def _tilesets(request: Request, state: DatasetState, settings: Any, layer: str, 
     return {"tilesets": [entry], "links": [_link(f"{base}/collections/{layer}", "collection", "application/json", text("layer." + layer, lang))]}
 
 
-@router.get("/collections/{layer}/tiles", summary="Vector tilesets of a layer (OGC API - Tiles)")
-def vector_tilesets(request: Request, layer: TileLayer, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
-    """The layer's vector tileset (MVT on ``WebMercatorQuad``)."""
-    return _tilesets(request, state, settings, layer, "vector", lang)
+def _register(kind: str, name: str) -> None:
+    """Add the tilesets list, the tileset and the tile routes of one ``kind`` of :data:`KINDS` (``name`` for titles)."""
+    path, _, fmt, media = KINDS[kind]
+    here = f"/collections/{{layer}}/{path}"
+
+    @router.get(here, summary=f"{name} tilesets of a layer (OGC API - Tiles)", name=f"{kind}_tilesets")
+    def tilesets(request: Request, layer: TileLayer, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
+        """The layer's tileset of this kind on ``WebMercatorQuad``."""
+        return _tilesets(request, state, settings, layer, kind, lang)
+
+    @router.get(f"{here}/{{tms}}", summary=f"A {name.lower()} tileset's metadata (OGC API - Tiles)", name=f"{kind}_tileset")
+    def tileset(
+        request: Request, layer: TileLayer, tms: TmsPath, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh"
+    ) -> dict[str, Any]:
+        """Bounding box, tile limits per zoom, the fields of vector layers and the tile template."""
+        _check_tms(tms)
+        check_tile_layer(state, layer)
+        return _tileset(request, state, layer, kind, lang, public_base(request, settings))
+
+    @router.get(
+        f"{here}/{{tms}}/{{tile_matrix}}/{{tile_row}}/{{tile_col}}",
+        summary=f"One {name.lower()} tile (OGC API - Tiles; row before column)",
+        responses={200: {"content": {media: {}}}, 304: {"description": "Not modified"}},
+        name=f"{kind}_tile",
+    )
+    async def tile(
+        request: Request, layer: TileLayer, tms: TmsPath, tile_matrix: Matrix, tile_row: Row, tile_col: Col,
+        state: StateDep, settings: SettingsDep, coverage: CoverageDep, coords: CoordsDep, cells: CellsQuery = None,
+    ) -> Response:
+        """The bytes of ``/tiles/{layer}/{tileMatrix}/{tileCol}/{tileRow}`` in this kind's format."""
+        _check_ogc_tile(tms, tile_matrix, tile_row, tile_col)
+        return await serve_tile(request, state, settings, coverage, coords, cells, layer=layer, z=tile_matrix, x=tile_col, y=tile_row, fmt=fmt)
 
 
-@router.get("/collections/{layer}/map/tiles", summary="Map tilesets of a layer (OGC API - Tiles)")
-def map_tilesets(request: Request, layer: TileLayer, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh") -> dict[str, Any]:
-    """The layer's map tileset (PNG on ``WebMercatorQuad``)."""
-    return _tilesets(request, state, settings, layer, "map", lang)
-
-
-@router.get("/collections/{layer}/tiles/{tms}", summary="A vector tileset's metadata (OGC API - Tiles)")
-def vector_tileset(
-    request: Request, layer: TileLayer, tms: TmsPath, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh"
-) -> dict[str, Any]:
-    """Bounding box, tile limits per zoom, the layer's fields and the tile template."""
-    _check_tms(tms)
-    check_tile_layer(state, layer)
-    return _tileset(request, state, layer, "vector", lang, public_base(request, settings))
-
-
-@router.get("/collections/{layer}/map/tiles/{tms}", summary="A map tileset's metadata (OGC API - Tiles)")
-def map_tileset(
-    request: Request, layer: TileLayer, tms: TmsPath, state: StateDep, settings: SettingsDep, lang: LangQuery = "zh"
-) -> dict[str, Any]:
-    """Bounding box, tile limits per zoom and the PNG tile template."""
-    _check_tms(tms)
-    check_tile_layer(state, layer)
-    return _tileset(request, state, layer, "map", lang, public_base(request, settings))
-
-
-@router.get(
-    "/collections/{layer}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
-    summary="One vector tile (OGC API - Tiles; row before column)",
-    responses={200: {"content": {MVT: {}}}, 304: {"description": "Not modified"}},
-)
-async def vector_tile(
-    request: Request, layer: TileLayer, tms: TmsPath, tile_matrix: Matrix, tile_row: Row, tile_col: Col,
-    state: StateDep, settings: SettingsDep, coverage: CoverageDep, coords: CoordsDep, cells: CellsQuery = None,
-) -> Response:
-    """The bytes of ``/tiles/{layer}/{tileMatrix}/{tileCol}/{tileRow}.mvt``."""
-    _check_ogc_tile(tms, tile_matrix, tile_row, tile_col)
-    return await serve_tile(request, state, settings, coverage, coords, cells, layer=layer, z=tile_matrix, x=tile_col, y=tile_row, fmt="mvt")
-
-
-@router.get(
-    "/collections/{layer}/map/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
-    summary="One map tile (OGC API - Tiles; row before column)",
-    responses={200: {"content": {"image/png": {}}}, 304: {"description": "Not modified"}},
-)
-async def map_tile(
-    request: Request, layer: TileLayer, tms: TmsPath, tile_matrix: Matrix, tile_row: Row, tile_col: Col,
-    state: StateDep, settings: SettingsDep, coverage: CoverageDep, coords: CoordsDep, cells: CellsQuery = None,
-) -> Response:
-    """The bytes of ``/tiles/{layer}/{tileMatrix}/{tileCol}/{tileRow}.png``."""
-    _check_ogc_tile(tms, tile_matrix, tile_row, tile_col)
-    return await serve_tile(request, state, settings, coverage, coords, cells, layer=layer, z=tile_matrix, x=tile_col, y=tile_row, fmt="png")
+_register("vector", "Vector")
+_register("map", "Map")
