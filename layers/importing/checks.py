@@ -21,7 +21,7 @@ from pyproj import CRS
 from geo.chinacoords import out_of_china
 from geo.crs import bulk_centre, distance_from_km
 from layers.importing.households import DENSITY_TOLERANCE, SPARSE_HH_PER_HA, Densities, check_densities
-from layers.importing.messages import listing, say
+from layers.importing.messages import listing, say, word
 from layers.importing.options import OSMOptions
 from layers.importing.prepare import PreparedTable
 from layers.importing.report import ImportReport
@@ -64,9 +64,12 @@ def drop_far_away(layers: dict[str, gpd.GeoDataFrame], tables: dict[str, list[Pr
         first = tables[layer][0] if tables.get(layer) else None
         report.warn(
             "far_away",
-            f"{int(far.sum())} {layer} lie more than {limit:.0f} km from the rest of the data (up to {float(np.nanmax(np.where(far, d, 0))):.0f} km) "
-            f"and were left out: {', '.join(named)}{' ...' if far.sum() > _FAR_NAMED else ''}; check their coordinates",
-            first.raw.source if first else "",
+            source=first.raw.source if first else "",
+            count=int(far.sum()),
+            layer=layer,
+            limit_km=round(float(limit), 1),
+            max_km=round(float(np.nanmax(np.where(far, d, 0))), 1),
+            names=listing(named) + (" …" if far.sum() > _FAR_NAMED else ""),
         )
         layers[layer] = frame[~far].reset_index(drop=True) if isinstance(frame.index, pd.RangeIndex) else frame[~far]
         if first:
@@ -83,20 +86,16 @@ def warn_outside_china(layers: dict[str, gpd.GeoDataFrame], report: ImportReport
         pts = shapely.get_coordinates(shapely.point_on_surface(geoms))
         share = float(out_of_china(pts[:, 0], pts[:, 1]).mean())
         if share > 0.5:
-            outside.append(f"{layer} {share:.0%}")
+            outside.append(f"{word(f'layer.{layer}')} {share:.0%}")
     if outside:
-        report.warn(
-            "outside_china",
-            f"the data lies outside China ({', '.join(outside)} of the features): fine for a test, "
-            "but for a Chinese district check the coordinate system (--crs)",
-        )
+        report.warn("outside_china", layers=listing(outside))
 
 
 def warn_no_centres(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:
     """Warn when no existing service centre was imported: every compound starts uncovered."""
     centers = layers["centers"]
     if not len(centers) or not centers["status"].eq("existing").any():
-        report.warn("no_centers", "the dataset has no existing service centre yet: it builds, and every compound is uncovered until centres are added")
+        report.warn("no_centers")
 
 
 #: Implausible compounds named in the warning, the worst first; the rest are counted.

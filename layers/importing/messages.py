@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from layers.i18n import check_lang, text
+from layers.i18n import CATALOGUES, check_lang, text
 
 _LANG: ContextVar[str] = ContextVar("import_lang", default="zh")
 
@@ -41,8 +41,16 @@ def current_lang() -> str:
 
 
 def say(key: str, lang: str | None = None, **values: Any) -> str:
-    """The catalogue's ``import.<key>`` in the import's language (or ``lang``), formatted with ``values``."""
-    return text(f"import.{key}", lang or _LANG.get(), **values)
+    """The catalogue's ``import.<key>`` in the import's language (or ``lang``), formatted with ``values``.
+
+    A ``layer`` value that is a layer's code (``compounds``) is said as that layer's name in the language,
+    so stored warnings keep the code and read right in either language.
+    """
+    lang = lang or _LANG.get()
+    layer = values.get("layer")
+    if isinstance(layer, str) and f"layer.{layer}" in CATALOGUES[check_lang(lang)]:
+        values = {**values, "layer": text(f"layer.{layer}", lang)}
+    return text(f"import.{key}", lang, **values)
 
 
 def word(key: str) -> str:

@@ -73,11 +73,7 @@ def adapt_geometry(frame: gpd.GeoDataFrame, layer: str, source: str, radius_m: f
             new[pts] = circles
             out = frame.copy()
             out[frame.geometry.name] = gpd.GeoSeries(new, index=frame.index, crs=WGS84)
-            report.warn(
-                "compounds_from_points",
-                f"`{source}`: {int(pts.sum())} compounds are points; drawn as {radius_m:g} m circles around them (coverage uses the point itself)",
-                source,
-            )
+            report.warn("compounds_from_points", source=source, file=source, count=int(pts.sum()), radius_m=float(radius_m))
     elif layer in {"centers", "gates"}:
         areas = present & np.isin(type_ids, [1, 2, 3, 5, 6])
         if areas.any():
@@ -85,7 +81,7 @@ def adapt_geometry(frame: gpd.GeoDataFrame, layer: str, source: str, radius_m: f
             new[areas] = shapely.point_on_surface(geoms[areas])
             out = frame.copy()
             out[frame.geometry.name] = gpd.GeoSeries(new, index=frame.index, crs=WGS84)
-            report.warn("points_from_areas", f"`{source}`: {int(areas.sum())} {layer} are lines or areas; a point inside each is used", source)
+            report.warn("points_from_areas", source=source, file=source, count=int(areas.sum()), layer=layer)
     return out
 
 

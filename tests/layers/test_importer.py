@@ -701,5 +701,5 @@ def test_a_far_away_feature_is_left_out_and_does_not_move_the_measuring_crs(tmp_
     ds, report = import_sources([path])
     assert len(ds["compounds"]) == 20 and "巴黎小区" not in set(ds["compounds"]["name"])
     warning = next(w for w in report.warnings if w["code"] == "far_away")
-    assert "巴黎小区" in warning["message"] and "1 compounds" in warning["message"]
+    assert "巴黎小区" in warning["message"] and "1 个居民小区" in warning["message"]
     assert ds.metric_crs.to_epsg() == 4546  # CGCS2000 3-degree GK zone CM 111E (109.5E-112.5E), not a UTM zone
