@@ -24,7 +24,15 @@ from geo.crs import WGS84, metric_crs, to_wgs84
 from geo.errors import DatasetNotFoundError, InputError, InvalidValueError, NotFoundError
 from geo.files import atomic_output
 from geo.geometry import repair_geometries
-from layers.schema import DERIVED_LAYERS, INPUT_LAYERS, LAYER_SPECS, LayerSpec, RowValueError, normalise_columns
+from layers.schema import (
+    DERIVED_LAYERS,
+    INPUT_LAYERS,
+    LAYER_SPECS,
+    OPTIONAL_LAYERS,
+    LayerSpec,
+    RowValueError,
+    normalise_columns,
+)
 
 #: File endings read from a dataset folder, in order of preference.
 FOLDER_SUFFIXES: tuple[str, ...] = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
@@ -306,7 +314,7 @@ def read_dataset(path: str | os.PathLike[str], *, assume_crs: CRS | None = None)
     for name in INPUT_LAYERS:
         if name in sources:
             layers[name], report[name] = prepare_layer(_read(sources[name]), name, assume_crs=assume_crs)
-        elif name != "gates":
+        elif name not in OPTIONAL_LAYERS:
             layers[name] = empty_layer(name)
     for name in DERIVED_LAYERS:
         if name in sources:
@@ -359,7 +367,7 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     with atomic_output(target, make_folder=True) as tmp:
         for name in (*INPUT_LAYERS, *DERIVED_LAYERS):
             frame = dataset.layers.get(name)
-            if frame is None or (name == "gates" and not len(frame)):
+            if frame is None or (name in OPTIONAL_LAYERS and not len(frame)):
                 continue
             frame = _sanitise_for_gpkg(frame.to_crs(WGS84) if frame.crs else frame.set_crs(WGS84))
             pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", promote_to_multi=None, use_arrow=True)

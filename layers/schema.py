@@ -34,6 +34,24 @@ class CenterStatus(StrEnum):
 #: Centre statuses, as text.
 STATUSES: tuple[str, ...] = tuple(m.value for m in CenterStatus)
 
+
+class OrgType(StrEnum):
+    """The kinds of party organisation (党组织) a community's alliance is made of."""
+
+    community = "community"  # 社区党组织
+    compound = "compound"  # 小区党组织
+    grid = "grid"  # 网格党支部
+    government = "government"  # 机关
+    institution = "institution"  # 事业单位
+    state_enterprise = "state_enterprise"  # 国有企业
+    private_enterprise = "private_enterprise"  # 非公企业
+    social_org = "social_org"  # 社会组织
+    joint = "joint"  # 联合党支部
+
+
+#: Party organisation types, as text, in the order reports list them.
+ORG_TYPES: tuple[str, ...] = tuple(m.value for m in OrgType)
+
 #: Spellings accepted for enumerated values (Chinese survey sheets, English variants).
 ALIASES: dict[str, dict[str, str]] = {
     "level": {
@@ -53,6 +71,21 @@ ALIASES: dict[str, dict[str, str]] = {
         "次干路": "secondary", "次干道": "secondary",
         "支路": "local", "街巷": "local",
         "步行道": "path", "人行道": "path", "绿道": "path", "footway": "path",
+    },
+    "org_type": {
+        "社区党组织": "community", "社区党委": "community", "社区党总支": "community", "社区党支部": "community",
+        "社区": "community",
+        "小区党组织": "compound", "小区党支部": "compound", "小区党小组": "compound", "小区": "compound",
+        "网格党支部": "grid", "网格党小组": "grid", "网格": "grid",
+        "机关": "government", "机关党组织": "government", "机关党支部": "government", "党政机关": "government",
+        "事业单位": "institution", "事业单位党组织": "institution",
+        "国有企业": "state_enterprise", "国企": "state_enterprise", "state enterprise": "state_enterprise",
+        "state-owned enterprise": "state_enterprise", "soe": "state_enterprise",
+        "非公企业": "private_enterprise", "非公有制企业": "private_enterprise", "民营企业": "private_enterprise",
+        "私营企业": "private_enterprise", "private enterprise": "private_enterprise",
+        "社会组织": "social_org", "社会组织党组织": "social_org", "social organisation": "social_org",
+        "social organization": "social_org", "ngo": "social_org",
+        "联合党支部": "joint", "联合支部": "joint", "joint branch": "joint",
     },
     "boundary_level": {
         "区": "district", "区级": "district", "县": "district",
@@ -99,15 +132,22 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         "compounds",
         "polygon",
         ("name", "households"),
-        {"population": None, "community": "", "has_party_org": False},
+        {"population": None, "community": "", "has_party_org": False, "needs": ""},
         "C",
     ),
     "centers": LayerSpec(
         "centers",
         "point",
         ("name", "level"),
-        {"status": "existing", "community": "", "capacity": np.nan},
+        {"status": "existing", "community": "", "capacity": np.nan, "services": ""},
         "S",
+    ),
+    "party_orgs": LayerSpec(
+        "party_orgs",
+        "point",
+        ("name", "type"),
+        {"members": 0, "parent": "", "compound": "", "alliance": "", "community": ""},
+        "P",
     ),
     "boundary": LayerSpec(
         "boundary", "polygon", (), {"name": "", "level": "district", "parent": ""}, "B"
@@ -116,7 +156,9 @@ LAYER_SPECS: dict[str, LayerSpec] = {
 }
 
 #: Input layers a dataset may hold, in the order they are written.
-INPUT_LAYERS: tuple[str, ...] = ("boundary", "rivers", "roads", "compounds", "centers", "gates")
+INPUT_LAYERS: tuple[str, ...] = ("boundary", "rivers", "roads", "compounds", "centers", "gates", "party_orgs")
+#: Input layers a dataset may lack altogether (no empty layer is written for them).
+OPTIONAL_LAYERS: frozenset[str] = frozenset({"gates"})
 #: Layers derived by ``dangjian build``.
 DERIVED_LAYERS: tuple[str, ...] = ("units", "grids", "cells", "circles", "service_areas")
 
@@ -297,4 +339,15 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
         out["parent"] = out["parent"].astype("string").fillna("").astype(object)
     elif name == "gates":
         out["compound"] = out["compound"].astype("string").fillna("").astype(object)
+    elif name == "party_orgs":
+        out["type"] = normalise_enum(out, name, "type", ORG_TYPES, ALIASES["org_type"])
+        out["members"] = parse_count(out.assign(members=out["members"].fillna(0)), name, "members").astype("int64")
+        for column in ("parent", "compound", "alliance", "community"):
+            out[column] = out[column].astype("string").fillna("").str.strip().astype(object)
+        blank = out["name"] == ""
+        if blank.any():
+            _fail(name, "name", out, blank.to_numpy(), "must not be empty")
+    if name in {"compounds", "centers"}:
+        column = "needs" if name == "compounds" else "services"
+        out[column] = out[column].astype("string").fillna("").str.strip().astype(object)
     return out

@@ -33,6 +33,7 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
             # DBF field names stop at 10 bytes: five Chinese characters in GBK.
             "是否有小区", "是否建立小", "是否成立党", "是否有党组",
         ),
+        "needs": ("needs", "服务需求", "需求", "需求清单", "服务需求清单", "居民需求"),
     },
     "centers": {
         "id": ("id", "编号", "代码", "中心编号"),
@@ -41,6 +42,7 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("status", "状态", "建设状态", "现状"),
         "community": ("community", "所属社区", "社区", "所在社区", "社区名称"),
         "capacity": ("capacity", "容量", "服务能力", "服务人数"),
+        "services": ("services", "服务项目", "服务内容", "服务项目清单", "服务类别", "提供服务"),
     },
     "roads": {
         "id": ("id", "编号"),
@@ -56,6 +58,16 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "parent": ("parent", "上级", "所属街道", "上级区划", "上级名称"),
     },
     "gates": {"compound": ("compound", "所属小区", "小区", "小区编号"), "name": ("name", "名称", "门名称")},
+    "party_orgs": {
+        "id": ("id", "编号", "组织编号", "组织代码", "党组织编号"),
+        "name": ("name", "名称", "组织名称", "党组织名称", "单位名称", "支部名称"),
+        "type": ("type", "组织类型", "类型", "党组织类型", "单位类型", "类别"),
+        "members": ("members", "党员数", "党员人数", "党员", "党员数量"),
+        "parent": ("parent", "上级党组织", "上级组织", "上级", "隶属党组织"),
+        "compound": ("compound", "所属小区", "小区", "小区编号"),
+        "alliance": ("alliance", "联盟", "所属联盟", "邻里联盟", "党建联盟", "联盟单元"),
+        "community": ("community", "所属社区", "社区", "所在社区", "社区名称"),
+    },
 }
 
 #: Characters a column name may not start with (a spreadsheet would read a formula) and may not hold at all.

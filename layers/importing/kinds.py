@@ -18,6 +18,8 @@ from layers.importing.raw import RawLayer, header_key
 
 #: Words in a file, layer or sheet name that say which layer it is (compared after header_key).
 LAYER_HINTS: dict[str, tuple[str, ...]] = {
+    # First: a "小区党组织" file is party organisations, not compounds.
+    "party_orgs": ("partyorg", "partyorgs", "党组织", "党支部", "党委", "党总支", "党建联盟", "联盟成员", "成员单位"),
     "gates": ("gate", "gates", "出入口", "小区门", "大门"),
     "centers": ("center", "centre", "centers", "centres", "党群", "服务中心", "服务站", "阵地", "驿站"),
     "compounds": ("compound", "compounds", "residential", "小区", "居民区", "住宅", "楼盘"),
@@ -62,11 +64,15 @@ def _shaped_layer(kinds: set[str], have: set[str]) -> tuple[str, str] | None:
             return "compounds", "points with households"
         if "level" in have or "status" in have:
             return "centers", "points with a level or status"
+        if "type" in have or "members" in have:
+            return "party_orgs", "points with an organisation type or members"
         if "compound" in have:
             return "gates", "points with a compound"
     if kinds and kinds <= {"Polygon", "MultiPolygon"}:
         if "households" in have:
             return "compounds", "polygons with households"
+        if "members" in have or ("type" in have and "level" not in have):
+            return "party_orgs", "polygons with an organisation type or members"
         if "parent" in have or "level" in have:
             return "boundary", "polygons with a level"
     if kinds and kinds <= {"LineString", "MultiLineString"}:

@@ -33,7 +33,7 @@ from layers.importing.options import ImportOptions, Progress, nothing, parse_crs
 from layers.importing.prepare import PreparedTable, prepare_tables
 from layers.importing.report import ImportReport
 from layers.importing.sources import read_sources
-from layers.schema import INPUT_LAYERS, LAYER_SPECS
+from layers.schema import INPUT_LAYERS, LAYER_SPECS, OPTIONAL_LAYERS
 
 
 def _unique_ids(frames: list[tuple[gpd.GeoDataFrame, bool]], prefix: str) -> gpd.GeoDataFrame:
@@ -91,7 +91,7 @@ def _clipped(layers: dict[str, gpd.GeoDataFrame], tables: dict[str, list[Prepare
 def _completed(layers: dict[str, gpd.GeoDataFrame], *, clipped: bool, options: ImportOptions) -> None:
     """Absent input layers (but gates) added empty; an error when no feature is left at all."""
     for layer in INPUT_LAYERS:
-        if layer not in layers and layer != "gates":
+        if layer not in layers and layer not in OPTIONAL_LAYERS:
             layers[layer] = empty_layer(layer)
     if not any(len(f) for f in layers.values()):
         msg = "nothing left to import" + (" inside the clip area" if clipped else "")

@@ -74,7 +74,7 @@ def adapt_geometry(frame: gpd.GeoDataFrame, layer: str, source: str, radius_m: f
             out = frame.copy()
             out[frame.geometry.name] = gpd.GeoSeries(new, index=frame.index, crs=WGS84)
             report.warn("compounds_from_points", source=source, file=source, count=int(pts.sum()), radius_m=float(radius_m))
-    elif layer in {"centers", "gates"}:
+    elif layer in {"centers", "gates", "party_orgs"}:
         areas = present & np.isin(type_ids, [1, 2, 3, 5, 6])
         if areas.any():
             new = geoms.copy()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from geo.errors import InvalidValueError
 from layers.dataset import Dataset
+from layers.schema import OPTIONAL_LAYERS
 from layers.store.frames import (
     VERSIONED_LAYERS,
     check_layer_name,
@@ -205,7 +206,7 @@ class LayerWrites:
             Remove stored layers the dataset does not have, and meta keys it
             does not set.
         """
-        names = [n for n, f in dataset.layers.items() if not (n == "gates" and not len(f))]
+        names = [n for n, f in dataset.layers.items() if not (n in OPTIONAL_LAYERS and not len(f))]
         for name in names:
             self.write_layer(name, dataset.layers[name])
         if replace:

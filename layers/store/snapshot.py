@@ -21,7 +21,7 @@ from geo.crs import metric_crs
 from geo.errors import DatasetNotFoundError, InvalidValueError, NotFoundError
 from geo.plain import jsonable
 from layers.dataset import Dataset, empty_layer
-from layers.schema import INPUT_LAYERS
+from layers.schema import INPUT_LAYERS, OPTIONAL_LAYERS
 from layers.store.frames import VERSIONED_LAYERS, check_layer_name, check_versioned
 from layers.store.records import DERIVED_REVISION, AuditEntry, LayerInfo, StoredFeature, TokenInfo, iso, token_info
 from layers.store.session import Session
@@ -311,7 +311,7 @@ class Snapshot:
         for name in INPUT_LAYERS:
             if name in names:
                 layers[name] = self._s.read_layer(name)  # type: ignore[assignment]
-            elif name != "gates":
+            elif name not in OPTIONAL_LAYERS:
                 layers[name] = empty_layer(name)
         for name in [] if inputs_only else sorted(names):
             if name not in layers:

@@ -23,7 +23,7 @@ def test_reads_a_geopackage_and_fills_defaults(blocks_gpkg: Path):
     assert centers["status"].tolist() == ["existing", "existing", "planned"]
     roads = ds["roads"]
     assert roads["walkable"].all()
-    assert set(ds.report["compounds"].defaults) == {"population", "community"}
+    assert set(ds.report["compounds"].defaults) == {"population", "community", "needs"}
 
 
 def test_reads_a_folder_of_geojson(tmp_path: Path):

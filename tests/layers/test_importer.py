@@ -203,7 +203,7 @@ def test_several_sources_assemble_one_dataset_and_build(tmp_path: Path):
     pd.DataFrame({"名称": ["S1", "S2"], "级别": ["社区", "社区"], "lng": lon[:2], "lat": lat[:2]}).to_csv(centers, index=False)
     out = tmp_path / "district.gpkg"
     ds, report = import_to_file([roads, comp, centers], out, options=ImportOptions())
-    assert report.layers == {"roads": 8, "compounds": 4, "centers": 2, "boundary": 0, "rivers": 0}
+    assert report.layers == {"roads": 8, "compounds": 4, "centers": 2, "boundary": 0, "rivers": 0, "party_orgs": 0}
     assert ds["roads"]["class"].value_counts().to_dict() == {"arterial": 4, "secondary": 2, "local": 2}
     again = read_dataset(out)
     assert again.meta["import_report"]["layers"]["roads"] == 8
