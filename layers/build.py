@@ -28,8 +28,11 @@ from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, counted
 from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
+from layers.orgs import compounds_with_orgs, fill_org_communities, with_org_layers
 from layers.schema import LEVELS
 from layers.service_areas import walking_service_areas
+from layers.services.catalogue import catalogue_from
+from layers.services.match import NEEDS_COLUMNS, has_needs, match_needs
 from layers.shares import covered_shares, polygon_counts
 from layers.units import (
     DEFAULT_MIN_UNIT_AREA_M2,
@@ -202,6 +205,7 @@ def coverage_layers(
     progress("progress.coverage")
     compounds = dataset["compounds"]
     centers = dataset["centers"]
+    catalogue = catalogue_from(dataset.meta.get("service_catalogue"))
     layers: dict[str, gpd.GeoDataFrame] = {
         "service_areas": gpd.GeoDataFrame(columns=["center_id", "geometry"], geometry="geometry", crs=4326)
     }
@@ -209,6 +213,9 @@ def coverage_layers(
     if method is Method.network:
         net = None if network_pass is not None else walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
         covered = compound_coverage(compounds, centers, network=net, network_pass=network_pass, **kwargs)
+        if has_needs(covered):
+            progress("progress.needs")
+            covered = match_needs(covered, centers, catalogue=catalogue, network=net, network_pass=network_pass, **kwargs)
         if net is None:
             notes["service_areas"] = "not drawn: the walking pass was split into tiles"
         elif not areas:
@@ -218,6 +225,11 @@ def coverage_layers(
             layers["service_areas"] = centre_service_areas(net, centers, dataset, params)
     else:
         covered = compound_coverage(compounds, centers, **kwargs)
+        if has_needs(covered):
+            progress("progress.needs")
+            covered = match_needs(covered, centers, catalogue=catalogue, **kwargs)
+    if not has_needs(covered):
+        covered = covered.drop(columns=[c for c in NEEDS_COLUMNS if c in covered.columns])
     progress("progress.circles")
     layers["circles"] = centre_circles(centers, dataset, params)
     out = dataset.replace(compounds=covered, **layers)
@@ -259,8 +271,12 @@ def build_dataset(
     """
     params = (params or BuildParams()).validate()
     compounds, centers = fill_admin(dataset)
+    crs = dataset.metric_crs
+    orgs = fill_org_communities(dataset.layers.get("party_orgs"), dataset["boundary"], metric_crs=crs)
+    if len(orgs):
+        # A compound organisation listed in party_orgs is one, whatever the compounds' own column says.
+        compounds["has_party_org"] = compounds["has_party_org"].astype(bool).to_numpy() | compounds_with_orgs(compounds, orgs, metric_crs=crs)
     ds = dataset.replace(compounds=compounds, centers=centers)
-    crs = ds.metric_crs
     progress("progress.units")
     units = neighbourhood_units(
         ds["boundary"], ds["roads"], ds["rivers"], compounds,
@@ -289,6 +305,7 @@ def build_dataset(
     # Units count the compounds by the same access point as their coverage (gates where known).
     units = covered_shares(polygon_counts(units, compounds, "unit"), compounds, "unit")
     grids = covered_shares(grids, compounds, "grid")
+    units, grids = with_org_layers(units, grids, compounds, orgs, metric_crs=crs)
     out = ds.replace(compounds=compounds, units=units, grids=grids, cells=cells)
     out.meta["params"] = asdict(params)
     out.meta["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -3,9 +3,11 @@
 A need is met when a counted (``existing``) centre offering the category lies
 within the compound's walking limit, the same per-level limit coverage uses.
 One coverage pass per category over the centres offering it (one multi-source
-pass on the network, or the circle method), plus one pass over all centres:
-its covering centre for a compound with an unmet need necessarily lacks the
-category, so it is the nearest centre that would meet the need if it added it.
+pass on the network, or the circle method), plus the pass over all centres
+(the build's own, when the compounds carry its ``covered`` and
+``nearest_center``): its covering centre for a compound with an unmet need
+necessarily lacks the category, so it is the nearest centre that would meet
+the need if it added it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ import numpy as np
 from layers.coverage import compound_coverage
 from layers.services.catalogue import DEFAULT_CATALOGUE, Category
 from layers.services.parse import parse_categories
+
+#: Columns :func:`match_needs` writes onto compounds.
+NEEDS_COLUMNS: tuple[str, ...] = ("unmet_needs", "unmet_needs_nearby")
+
+
+def has_needs(compounds: gpd.GeoDataFrame) -> bool:
+    """Whether any compound lists a need (the build matches needs only then)."""
+    return "needs" in compounds.columns and bool((compounds["needs"].fillna("").astype(str).str.strip() != "").any())
 
 
 def match_needs(
@@ -50,7 +60,12 @@ def match_needs(
             continue
         res = compound_coverage(out, centers[mask], **coverage)
         met[cat.key] = res["covered"].to_numpy(dtype=bool)
-    anyc = compound_coverage(out, centers, **coverage) if wanted and len(centers) else None
+    if not wanted or not len(centers):
+        anyc = None
+    elif {"covered", "nearest_center"} <= set(out.columns):  # the build's own pass over all centres
+        anyc = out
+    else:
+        anyc = compound_coverage(out, centers, **coverage)
     names = {c.key: c.zh for c in catalogue}
     unmet, nearby = [], []
     for i, ks in enumerate(needs):
