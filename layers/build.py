@@ -28,7 +28,7 @@ from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, counted
 from layers.dataset import Dataset, district_name
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
-from layers.orgs import compounds_with_orgs, fill_org_communities, with_org_layers
+from layers.orgs import fill_org_communities, mark_listed_orgs, with_org_layers
 from layers.schema import LEVELS
 from layers.service_areas import walking_service_areas
 from layers.services.catalogue import catalogue_from
@@ -273,9 +273,7 @@ def build_dataset(
     compounds, centers = fill_admin(dataset)
     crs = dataset.metric_crs
     orgs = fill_org_communities(dataset.layers.get("party_orgs"), dataset["boundary"], metric_crs=crs)
-    if len(orgs):
-        # A compound organisation listed in party_orgs is one, whatever the compounds' own column says.
-        compounds["has_party_org"] = compounds["has_party_org"].astype(bool).to_numpy() | compounds_with_orgs(compounds, orgs, metric_crs=crs)
+    compounds = mark_listed_orgs(compounds, orgs, metric_crs=crs)
     ds = dataset.replace(compounds=compounds, centers=centers)
     progress("progress.units")
     units = neighbourhood_units(

@@ -55,10 +55,11 @@ def with_org_layers(
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Units and grids with their organisations counted, units with their alliance, grids with ``grid_branch``.
 
-    Both unchanged when there are no organisations: a dataset without the
-    layer says nothing about organisations rather than "none".
+    Both unchanged when there are no organisations and they were never
+    counted: a dataset without the layer says nothing about organisations
+    rather than "none" (once counted, the last one deleted counts zero).
     """
-    if not len(orgs):
+    if not len(orgs) and "orgs" not in units.columns:
         return units, grids
     in_unit = place_orgs(orgs, units, metric_crs=metric_crs, compounds=compounds, key="unit")
     units = unit_alliances(org_counts(units, orgs, in_unit), orgs, in_unit, unit_communities(units, compounds))
@@ -162,6 +163,26 @@ def compounds_with_orgs(compounds: gpd.GeoDataFrame, orgs: gpd.GeoDataFrame, *, 
         pos = containing_polygon(loose.to_crs(metric_crs).geometry.to_numpy(), compounds.to_crs(metric_crs).geometry.to_numpy())
         found[pos[pos >= 0]] = True
     return found
+
+
+def mark_listed_orgs(compounds: gpd.GeoDataFrame, orgs: gpd.GeoDataFrame, *, metric_crs: CRS) -> gpd.GeoDataFrame:
+    """Compounds with ``has_party_org`` set where ``party_orgs`` lists their organisation, and ``org_listed``.
+
+    ``org_listed`` marks the compounds whose ``has_party_org`` is true only
+    because of the list, so the planner's own value comes back when the
+    organisation is deleted: the given value is ``has_party_org`` where
+    ``org_listed`` is false.  Unchanged when neither the list nor an earlier
+    marking exists.
+    """
+    if not len(orgs) and "org_listed" not in compounds.columns:
+        return compounds
+    out = compounds.copy()
+    before = out["org_listed"].fillna(False).astype(bool).to_numpy() if "org_listed" in out.columns else np.zeros(len(out), bool)
+    given = out["has_party_org"].fillna(False).astype(bool).to_numpy() & ~before
+    listed = compounds_with_orgs(out, orgs, metric_crs=metric_crs)
+    out["has_party_org"] = given | listed
+    out["org_listed"] = listed & ~given
+    return out
 
 
 def unit_communities(units: pd.DataFrame, compounds: pd.DataFrame) -> np.ndarray:

@@ -57,9 +57,11 @@ from layers.coverage import (
     COVERAGE_COLUMNS,
     Method,
     compound_coverage,
+    coverage_flags,
     parse_method,
 )
 from layers.dataset import Dataset
+from layers.orgs import fill_org_communities, mark_listed_orgs, with_org_layers
 from layers.shares import covered_shares, grid_attributes, polygon_counts
 from layers.units import assign_to_polygons
 from layers.walking import SHARED_NETWORKS, access_points
@@ -268,8 +270,9 @@ def update_after_edit(
     compounds: gpd.GeoDataFrame,
     edited: Mapping[str, Iterable[str]],
     network: WalkNetwork | None = None,
+    orgs: gpd.GeoDataFrame | None = None,
 ) -> EditUpdate:
-    """Bring a built dataset up to date after an edit of centres and/or compounds.
+    """Bring a built dataset up to date after an edit of centres, compounds and/or party organisations.
 
     Parameters
     ----------
@@ -286,6 +289,9 @@ def update_after_edit(
     network
         The walking network of ``before``'s roads (network method); built
         when not given (:data:`layers.walking.SHARED_NETWORKS`).
+    orgs
+        ``party_orgs`` after the edit, when the edit touched it (default:
+        as in ``before``).
 
     Returns
     -------
@@ -387,9 +393,29 @@ def update_after_edit(
             rows = cell_totals(cells.iloc[hit], near, metric_crs=crs, households=recount)
             _replace(layers, changes, boxes, before, "cells", "id", rows["id"].astype(str), rows, only_changed=True)
 
+    # 5. party organisations: the compounds they mark, what units and grids count
+    if orgs is not None or (edited_compounds and len(before.layers.get("party_orgs", ()))):
+        _recount_orgs(layers, changes, boxes, before, before["party_orgs"] if orgs is None else orgs)
+
     out = before.replace(**layers)
     out.meta["summary"] = summarize(out)
     return EditUpdate(dataset=out, changes=changes, boxes=boxes, recomputed=len(pos), seconds=time.perf_counter() - t0)
+
+
+def _recount_orgs(
+    layers: dict[str, gpd.GeoDataFrame], changes: dict[str, LayerRows], boxes: dict[str, np.ndarray], before: Dataset, orgs: gpd.GeoDataFrame
+) -> None:
+    """Re-mark compounds with a listed organisation and recount units' and grids' organisations (whole layers: cheap)."""
+    crs = before.metric_crs
+    orgs = fill_org_communities(orgs, before["boundary"], metric_crs=crs)
+    marked = mark_listed_orgs(layers["compounds"], orgs, metric_crs=crs)
+    if marked is not layers["compounds"]:
+        marked["flags"] = coverage_flags(marked)
+        _replace(layers, changes, boxes, before, "compounds", "id", marked["id"].astype(str), marked, only_changed=True)
+    if "units" in before.layers and "grids" in before.layers:
+        units, grids = with_org_layers(layers.get("units", before["units"]), layers.get("grids", before["grids"]), marked, orgs, metric_crs=crs)
+        _replace(layers, changes, boxes, before, "units", "id", units["id"].astype(str), units, only_changed=True)
+        _replace(layers, changes, boxes, before, "grids", "id", grids["id"].astype(str), grids, only_changed=True)
 
 
 def _replace(

@@ -1,4 +1,4 @@
-"""Edits of centres and compounds over HTTP, with optimistic concurrency.
+"""Edits of centres, compounds and party organisations over HTTP, with optimistic concurrency.
 
 - ``POST /collections/{layer}/items``: a GeoJSON Feature in; 201 with the
   stored feature, its ``id`` and ``version`` (also the ``ETag``).
@@ -50,11 +50,15 @@ router = APIRouter(tags=["edits"])
 EDITABLE: dict[str, tuple[str, ...]] = {
     "centers": ("Point",),
     "compounds": ("Polygon", "MultiPolygon"),
+    "party_orgs": ("Point",),
 }
 GEOJSON = "application/geo+json"
 
 EditorDep = Annotated[Caller, Depends(require(Role.editor))]
-EditLayer = Annotated[Literal["centers", "compounds"], Path(description="`centers` or `compounds`", openapi_examples=example("centers"))]
+EditLayer = Annotated[
+    Literal["centers", "compounds", "party_orgs"],
+    Path(description="`centers`, `compounds` or `party_orgs`", openapi_examples=example("centers")),
+]
 FeatureId = Annotated[str, Path(description="The feature's id", openapi_examples=example("DQ01"))]
 IfMatch = Annotated[
     str | None,

@@ -48,7 +48,8 @@ log = logging.getLogger("dangjian.api")
 
 #: Layers served as feature collections, in the order they are listed.
 COLLECTION_LAYERS: tuple[str, ...] = (
-    "compounds", "centers", "circles", "service_areas", "units", "grids", "cells", "boundary", "roads", "rivers", "gates",
+    "compounds", "centers", "party_orgs", "circles", "service_areas", "units", "grids", "cells", "boundary", "roads", "rivers",
+    "gates",
 )
 
 

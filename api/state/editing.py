@@ -202,6 +202,8 @@ def update_in_store(
     for layer, fid in features:
         edited.setdefault(layer, set()).add(str(fid))
     frames = {"centers": dataset["centers"], "compounds": dataset["compounds"]}
+    if "party_orgs" in edited:
+        frames["party_orgs"] = dataset["party_orgs"]
     for layer, ids in edited.items():
         frames[layer] = splice(frames[layer], "id", ids, tx.read_layer(layer, ids=sorted(ids)))
     if everything:
@@ -213,7 +215,8 @@ def update_in_store(
     if parse_method(params.method) is Method.network:
         network = SHARED_NETWORKS.get(dataset["roads"], metric_crs=dataset.metric_crs)
     update = update_after_edit(
-        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited=edited, network=network
+        dataset, params, centers=frames["centers"], compounds=frames["compounds"], edited=edited, network=network,
+        orgs=frames.get("party_orgs"),
     )
     for name, change in update.changes.items():
         tx.replace_rows(name, change.rows, key=change.key, keys=change.keys)

@@ -35,7 +35,7 @@ from layers.dataset import check_ids as dataset_check_ids
 from layers.schema import LAYER_SPECS
 
 #: Layers whose features are edited one by one and carry a version.
-VERSIONED_LAYERS: tuple[str, ...] = ("centers", "compounds")
+VERSIONED_LAYERS: tuple[str, ...] = ("centers", "compounds", "party_orgs")
 #: Column kinds a store knows.
 KINDS: tuple[str, ...] = ("bool", "int", "float", "text", "datetime", "blob")
 #: Names a layer may not take (the store's own tables and the GeoPackage's).

@@ -27,13 +27,14 @@ from layers.tiles.style import compound_state
 TILE_FIELDS: dict[str, tuple[str, ...]] = {
     "compounds": (
         "id", "name", "state", "covered", "has_party_org", "households", "population", "community",
-        "nearest_center_name", "walk_min", "walk_m", "flags",
+        "nearest_center_name", "walk_min", "walk_m", "flags", "unmet_needs",
     ),
+    "party_orgs": ("id", "name", "type", "members", "community", "alliance"),
     "centers": ("id", "name", "level", "status", "community"),
     "circles": ("center_id", "name", "level", "status", "minutes", "radius_m"),
     "service_areas": ("center_id", "name", "level", "status", "minutes"),
-    "units": ("id", "name", "households", "compounds", "coverage"),
-    "grids": ("id", "name", "parent", "households", "compounds", "coverage", "staffing"),
+    "units": ("id", "name", "households", "compounds", "coverage", "orgs", "org_members", "alliance_lead", "alliance_size"),
+    "grids": ("id", "name", "parent", "households", "compounds", "coverage", "staffing", "orgs", "org_members", "grid_branch"),
     "cells": ("id", "kind", "households", "covered_households", "coverage"),
     "boundary": ("id", "name", "level", "parent"),
     "roads": ("id", "name", "class"),

@@ -51,7 +51,7 @@ from layers.tiles.source import TILE_LAYERS, TileSource
 DEFAULT_LAYERS: tuple[str, ...] = ("compounds", "centers", "circles")
 #: Drawing order of PNG layers laid over one another (bottom first).
 PNG_STACK: tuple[str, ...] = (
-    "rivers", "roads", "cells", "grids", "units", "boundary", "service_areas", "circles", "compounds", "centers",
+    "rivers", "roads", "cells", "grids", "units", "boundary", "service_areas", "circles", "compounds", "party_orgs", "centers",
 )
 #: Packages above this many tiles are refused unless a larger ``max_tiles`` is given.
 DEFAULT_MAX_TILES = 50_000

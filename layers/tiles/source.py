@@ -25,7 +25,7 @@ from layers.tiles.style import Paint, draw_order, layer_paint
 
 #: Layers that can be drawn as tiles.
 TILE_LAYERS: tuple[str, ...] = (
-    "compounds", "centers", "circles", "service_areas", "units", "grids", "cells", "boundary", "roads", "rivers",
+    "compounds", "centers", "party_orgs", "circles", "service_areas", "units", "grids", "cells", "boundary", "roads", "rivers",
 )
 #: Clip buffer as a fraction of the tile width (4 px at 256).
 TILE_BUFFER = 1 / 64

@@ -29,6 +29,12 @@ PALETTE: dict[str, Any] = {
     # uncovered compounds by minutes of walk beyond the target (0 = just over, 20 or more = far)
     "gap_ramp": [[0.0, "#fcbba1"], [5.0, "#fb6a4a"], [10.0, "#cb181d"], [20.0, "#67000d"]],
     "no_party_org": "#3f007d",
+    # party organisations by type: the community's own in party red, the units of the alliance around it
+    "org_type": {
+        "community": "#c8102e", "compound": "#e8590c", "grid": "#d4a017", "government": "#1c3d8c",
+        "institution": "#0b7a75", "state_enterprise": "#6a1b9a", "private_enterprise": "#2e7d32",
+        "social_org": "#c2185b", "joint": "#795548",
+    },
     "no_households": "#cfd8dc",
     "boundary": {"district": "#8b1a1a", "subdistrict": "#455a64", "community": "#78909c"},
     "units": "#37474f",
@@ -43,6 +49,8 @@ PALETTE: dict[str, Any] = {
 #: Road line widths per class (px at 1x) on the offline context tiles.
 ROAD_WIDTH_PX: dict[str, float] = {"arterial": 5.0, "secondary": 3.5, "local": 2.0, "path": 1.2}
 
+#: Marker radius of a party organisation (px at 1x): smaller than the smallest centre.
+ORG_RADIUS_PX = 5.0
 #: Marker radius of a centre per level (px at 1x).
 CENTER_RADIUS_PX: dict[str, float] = {"district": 13.0, "subdistrict": 11.0, "community": 9.0, "compound": 7.5}
 
@@ -105,6 +113,7 @@ def layer_style() -> dict[str, Any]:
         "roads": {"color": PALETTE["road"], "casing": PALETTE["road_casing"], "width": ROAD_WIDTH_PX},
         "rivers": {"color": PALETTE["water_edge"], "fillColor": PALETTE["water"], "weight": 1.0, "fillOpacity": 1.0},
         "service_areas": {"weight": 1.5, "fillOpacity": 0.08},
+        "party_orgs": {"radius": ORG_RADIUS_PX, "color": "#ffffff", "weight": 1.2, "fillOpacity": 0.95},
     }
 
 
@@ -208,7 +217,16 @@ def _paint_centers(frame: pd.DataFrame, style: dict[str, Any]) -> Paint:
     return Paint(fill, stroke, np.where(status == "existing", 1.5, 2.5), radius)
 
 
+def _paint_orgs(frame: pd.DataFrame, style: dict[str, Any]) -> Paint:
+    """Party organisations as small dots in their type's colour with a white ring."""
+    kinds = frame["type"].astype(str) if "type" in frame else pd.Series("", index=frame.index)
+    fill = _rgba(kinds.map(PALETTE["org_type"]).fillna("#607d8b").to_numpy(dtype=object), 1.0)
+    stroke = _rgba(np.full(len(frame), "#ffffff", dtype=object), 1.0)
+    return Paint(fill, stroke, np.full(len(frame), 1.2), np.full(len(frame), ORG_RADIUS_PX))
+
+
 _PAINTERS: dict[str, Callable[[pd.DataFrame, dict[str, Any]], Paint]] = {
+    "party_orgs": _paint_orgs,
     "compounds": _paint_compounds,
     "cells": _paint_cells,
     "units": _paint_outline("units"),

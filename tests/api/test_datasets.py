@@ -250,7 +250,7 @@ def test_the_import_and_its_report_are_in_the_dataset_store(
     with open_store(path) as store:
         reports = reads(store).list_import_reports()
         assert [(r["id"], r["actor"]) for r in reports] == [(first, actor)]
-        assert reports[0]["report"]["layers"] == {"compounds": 2, "roads": 1, "centers": 0, "boundary": 0, "rivers": 0}
+        assert reports[0]["report"]["layers"] == {"compounds": 2, "roads": 1, "centers": 0, "boundary": 0, "rivers": 0, "party_orgs": 0}
         assert reports[0]["report"]["output"] == "康巴什"
         assert sorted(reads(store).read_layer("compounds")["name"]) == ["和谐家园", "阳光小区"]
         audit = reads(store).audit()

@@ -98,6 +98,18 @@ def test_a_listed_compound_organisation_marks_its_compound(with_orgs: Dataset) -
     assert c["has_party_org"].to_dict() == {"A": True, "B": True, "C": True, "D": True}
     assert "no_party_org" not in c.loc["B", "flags"]
     assert with_orgs.meta["summary"]["no_party_org"] == 0
+    assert c["org_listed"].to_dict() == {"A": False, "B": True, "C": False, "D": False}
+
+
+def test_a_deleted_organisation_gives_the_compound_back_its_own_value(with_orgs: Dataset) -> None:
+    orgs = with_orgs["party_orgs"]
+    again = build_dataset(with_orgs.replace(party_orgs=orgs[orgs["name"] != "乙小区党支部"]))
+    c = again["compounds"].set_index("id")
+    assert c["has_party_org"].to_dict() == {"A": True, "B": False, "C": True, "D": True}
+    assert "no_party_org" in c.loc["B", "flags"] and not c["org_listed"].any()
+    # A's branch goes too: A said it had one itself, so it keeps it.
+    again = build_dataset(with_orgs.replace(party_orgs=orgs.iloc[:0]))
+    assert again["compounds"].set_index("id").loc["A", "has_party_org"]
 
 
 def test_grids_count_organisations_and_know_their_grid_branch(with_orgs: Dataset) -> None:
