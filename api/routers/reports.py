@@ -1,4 +1,4 @@
-"""``/reports/gaps``: the gap report of the served dataset as JSON, CSV, XLSX or HTML.
+"""``/reports/gaps`` (the gap report) and ``/reports/orgs|alliance|needs`` of the served dataset as JSON, CSV, XLSX or HTML.
 
 Grouped by subdistrict, community, neighbourhood unit or governance grid;
 Chinese by default, English with ``lang=en``; for the coverage as built or
@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.http import body_response, etag_for, etag_matches, not_modified
 from api.ratelimit import rate_limited
 from api.state.deps import CoverageDep, SettingsDep, StateDep
 from layers.reports.formats import ReportFormat
-from layers.reports.kinds import render_gap_report
+from layers.reports.kinds import render_gap_report, render_report
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -79,6 +79,54 @@ def gaps(
     if etag_matches(request, etag):
         return not_modified(etag, "no-cache")
     rendered = render_gap_report(ds, by=by, fmt=format, lang=language, table=table)
+    headers = {"Content-Disposition": content_disposition(rendered.filename, inline=format in ("json", "html"))}
+    return body_response(
+        request, rendered.content, media_type=rendered.media_type, etag=etag, cache_control="no-cache", headers=headers
+    )
+
+
+KindPath = Annotated[
+    Literal["orgs", "alliance", "needs"],
+    Path(description="`orgs` (party organisation coverage), `alliance` (1+N+X rosters per unit) or `needs` (needs against services)"),
+]
+ListingTableQuery = Annotated[
+    str | None,
+    Query(description="CSV only: orgs `by_community`/`by_type`/`roster`, alliance `units`, needs `by_category`/`by_community`/`compounds`"),
+]
+
+
+@router.get(
+    "/{kind}",
+    summary="Party organisation, alliance or needs report",
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {},
+                "text/html": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+            }
+        }
+    },
+    dependencies=[Depends(rate_limited("reports"))],
+)
+def listing(
+    request: Request,
+    kind: KindPath,
+    state: StateDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    format: FormatQuery = "json",  # noqa: A002 - the documented query parameter name
+    lang: LangQuery = None,
+    table: ListingTableQuery = None,
+) -> Response:
+    """Headline figures and tables of one kind; the CSV holds one table (the first by default)."""
+    language = lang or settings.lang
+    ds, key = state.variant(coverage.minutes, coverage.method, coverage.scenario)
+    etag = etag_for(kind, state.version, key, format, language, table or "" if format == "csv" else "")
+    if etag_matches(request, etag):
+        return not_modified(etag, "no-cache")
+    rendered = render_report(ds, kind, fmt=format, lang=language, table=table)
     headers = {"Content-Disposition": content_disposition(rendered.filename, inline=format in ("json", "html"))}
     return body_response(
         request, rendered.content, media_type=rendered.media_type, etag=etag, cache_control="no-cache", headers=headers

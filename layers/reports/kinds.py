@@ -29,6 +29,8 @@ from layers.reports.formats import (
 from layers.reports.gap_tables import CsvTable, GapReport, GroupBy
 from layers.reports.gaps import gap_report
 from layers.reports.html import report_html
+from layers.reports.needs import needs_report
+from layers.reports.orgs import alliance_report, org_report
 from layers.reports.tables import Report
 
 R = TypeVar("R", bound=Report)
@@ -60,7 +62,14 @@ class ReportKind:
 #: Every report kind by name.
 REPORT_KINDS: dict[str, ReportKind] = {
     "gaps": ReportKind(build=gap_report, draw_map=_gap_map),
+    "orgs": ReportKind(build=org_report),
+    "alliance": ReportKind(build=alliance_report),
+    "needs": ReportKind(build=needs_report),
 }
+
+
+#: The report kinds as a choice (the CLI's ``--kind``, the service's ``kind``).
+ReportKindName = StrEnum("ReportKindName", [(k, k) for k in REPORT_KINDS])  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

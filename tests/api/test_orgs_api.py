@@ -96,3 +96,15 @@ def test_an_organisation_of_an_unknown_type_is_refused_naming_the_column(served)
     res = client.post("/collections/party_orgs/items", json=feature, headers=bearer(tokens["editor"]))
     assert res.status_code == 422
     assert "type" in res.text
+
+
+def test_the_organisation_reports_over_http(served) -> None:
+    client, _, _ = served
+    body = client.get("/reports/orgs").json()
+    assert body["cards"]["orgs"] == 2 and body["cards"]["org_members"] == 145
+    res = client.get("/reports/alliance?format=csv")
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    assert res.content.decode("utf-8-sig").splitlines()[0].startswith("邻里单元,")
+    assert client.get("/reports/needs?format=xlsx").status_code == 200
+    assert client.get("/reports/orgs?format=csv&table=nope").status_code == 422
+    assert client.get("/reports/unknown").status_code == 422

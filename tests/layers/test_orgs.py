@@ -14,38 +14,12 @@ from shapely.geometry import Point
 from geo.errors import InvalidValueError
 from layers.build import build_dataset
 from layers.dataset import Dataset
-from tests.helpers import block_layers, local, make_dataset
-
-#: name, type as a planner types it, members, compound, alliance, local x, y
-ORGS = [
-    ("西社区党委", "社区党委", 120, "", "", 100, 400),  # U007 (west strip), community 西社区 by its polygon
-    ("东社区党委", "社区党组织", 80, "", "", 700, 350),  # U009 (east strip), 东社区
-    ("甲小区党支部", "小区党组织", 25, "A", "", 160, 150),  # names compound A: U010
-    ("乙小区党支部", "compound", 6, "", "", 450, 150),  # inside B's polygon, names no compound: B has one now
-    ("某科技公司党支部", "非公企业", 8, "", "", 200, 50),  # U010
-    ("市税务局机关党支部", "机关", 30, "", "西社区", 1200, 100),  # outside: paired with 西社区
-    ("丙小区联合党支部", "联合党支部", 12, "", "", 750, 760),  # inside C: U003
-    ("丁小区网格党支部", "网格党支部", 5, "", "", 160, 760),  # inside D: U001
-    ("阳光社工服务中心党支部", "社会组织", 3, "", "邻里单元11", 1300, 100),  # outside: tied to unit U011 by name
-]
+from tests.helpers import block_layers, block_layers_with_orgs, local, make_dataset
 
 
 @pytest.fixture
 def with_orgs() -> Dataset:
-    layers = block_layers()
-    layers["party_orgs"] = local(
-        gpd.GeoDataFrame(
-            {
-                "name": [o[0] for o in ORGS],
-                "type": [o[1] for o in ORGS],
-                "members": [o[2] for o in ORGS],
-                "compound": [o[3] for o in ORGS],
-                "alliance": [o[4] for o in ORGS],
-            },
-            geometry=[Point(o[5], o[6]) for o in ORGS],
-        )
-    )
-    return build_dataset(make_dataset(layers))
+    return build_dataset(make_dataset(block_layers_with_orgs()))
 
 
 def test_org_types_are_read_in_chinese_and_english(with_orgs: Dataset) -> None:
