@@ -5,7 +5,10 @@ real coordinates in Kangbashi, Ordos (about 39.60N, 109.78E), 4.2 x 3 km,
 with a river (乌兰木伦河) crossed by three bridges, arterial and secondary
 roads 450-650 m apart (two of them curved), local streets and riverside
 paths, three subdistricts, eight communities, about 200 residential compounds
-and twenty service centres placed so that part of the district is not served.
+and twenty service centres placed so that part of the district is not served;
+about 65 party organisations of every type (each community's, compound and
+grid branches, local bodies, some paired with a community), residents' needs
+on compounds and the services each centre offers.
 
 Run ``python scripts/make_demo_district.py [OUT.gpkg]``.
 """
@@ -23,6 +26,8 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import LineString, Point, Polygon
 from shapely.ops import split
+
+from layers.schema import ALIASES
 
 SEED = 20261124
 ORIGIN_LONLAT = (109.755, 39.587)  # south-west corner of the district
@@ -251,6 +256,100 @@ def centers() -> gpd.GeoDataFrame:
     )
 
 
+# Services (服务项目清单) by centre level: every centre offers its level's first ones, some one more.
+CATEGORIES = ("政策宣讲", "帮扶救助", "文体活动", "亲情代办", "小区治理", "就业服务")
+LEVEL_SERVICES = {"district": 6, "subdistrict": 5, "community": 3, "compound": 2}
+
+# Party organisations outside the community and compound branches: (name, type, members, community or "")
+# — "" for a body placed anywhere in the district; the alliance column names the community it is paired with.
+LOCAL_ORGS = [
+    ("康巴什区委组织部机关党支部", "机关", 42, "和谐社区"),
+    ("康巴什区民政局机关党支部", "机关", 35, "锦绣社区"),
+    ("康巴什区税务局机关党支部", "机关", 28, "康城社区"),
+    ("康巴什区卫健委机关党支部", "机关", 31, "阳光社区"),
+    ("康巴什区住建局机关党支部", "机关", 26, "青春社区"),
+    ("康巴什区第一小学党支部", "事业单位", 24, ""),
+    ("康巴什区人民医院党委", "事业单位", 168, ""),
+    ("康巴什区图书馆党支部", "事业单位", 12, ""),
+    ("康巴什区体育中心党支部", "事业单位", 9, ""),
+    ("国网康巴什供电公司党支部", "国有企业", 57, "文博社区"),
+    ("康巴什城投集团党委", "国有企业", 88, ""),
+    ("中国移动康巴什分公司党支部", "国有企业", 21, ""),
+    ("鄂尔多斯绿源科技有限公司党支部", "非公企业", 11, ""),
+    ("康巴什万家惠超市党支部", "非公企业", 6, ""),
+    ("蒙泰物业服务有限公司党支部", "非公企业", 19, "颐和社区"),
+    ("康巴什智慧停车公司党支部", "非公企业", 5, ""),
+    ("鄂尔多斯羊绒制品公司党支部", "非公企业", 14, ""),
+    ("阳光社工服务中心党支部", "社会组织", 7, "阳光社区"),
+    ("康巴什爱心志愿者协会党支部", "社会组织", 9, ""),
+    ("康巴什老年协会党支部", "社会组织", 15, "书香社区"),
+    ("康巴什书画协会党支部", "社会组织", 4, ""),
+    ("锦绣社区商户联合党支部", "联合党支部", 8, ""),
+    ("康城社区非公企业联合党支部", "联合党支部", 10, ""),
+    ("文博社区楼宇联合党支部", "联合党支部", 7, ""),
+]
+
+
+def party_orgs(boundary: gpd.GeoDataFrame, compounds_: gpd.GeoDataFrame, centers_: gpd.GeoDataFrame, river: Polygon) -> gpd.GeoDataFrame:
+    """About 65 party organisations: each community's, compound branches, one grid branch per community, local bodies."""
+    r = np.random.default_rng(SEED + 1)  # its own stream: the compounds and centres stay as they were
+    rows: list[tuple[str, str, int, str, str, Point]] = []
+    communities = boundary[boundary["level"] == "community"]
+    for _, com in communities.iterrows():
+        centre = centers_[centers_["community"] == com["name"]]
+        at = centre.geometry.iloc[0] if len(centre) else com.geometry.representative_point()
+        rows.append((f"{com['name']}党委", "社区党组织", int(r.integers(80, 300)), "", "", Point(at.x + 25, at.y + 15)))
+        mine = compounds_[compounds_["community"] == com["name"]]
+        if len(mine):
+            first = mine.iloc[int(r.integers(len(mine)))]
+            p = first.geometry.representative_point()
+            rows.append((f"{com['name']}第1网格党支部", "网格党支部", int(r.integers(5, 25)), "", "", p))
+    with_org = compounds_[compounds_["has_party_org"].astype(bool)]
+    for _, c in with_org.iloc[r.permutation(len(with_org))[:25]].sort_index().iterrows():
+        p = c.geometry.representative_point()
+        rows.append((f"{c['name']}党支部", "小区党组织", int(r.integers(6, 60)), str(c["id"]), "", Point(p.x + 5, p.y)))
+    for name, kind, members, paired in LOCAL_ORGS:
+        com = communities[communities["name"] == paired] if paired and r.random() < 0.5 else communities.iloc[[int(r.integers(len(communities)))]]
+        area = com.geometry.iloc[0].difference(river)
+        x0, y0, x1, y1 = area.bounds
+        while True:
+            p = Point(r.uniform(x0, x1), r.uniform(y0, y1))
+            if area.contains(p) and not compounds_.contains(p).any():
+                break
+        rows.append((name, kind, members, "", paired, p))
+    return gpd.GeoDataFrame(
+        {
+            "id": [f"DZ{i + 1:03d}" for i in range(len(rows))],
+            "name": [row[0] for row in rows],
+            "type": [ALIASES["org_type"][row[1]] for row in rows],  # stored as codes, like centre levels
+            "members": [row[2] for row in rows],
+            "compound": [row[3] for row in rows],
+            "alliance": [row[4] for row in rows],
+        },
+        geometry=[row[5] for row in rows],
+    )
+
+
+def needs_and_services(compounds_: gpd.GeoDataFrame, centers_: gpd.GeoDataFrame) -> None:
+    """Residents' needs on compounds (0-3 categories) and services on centres (by level), in place."""
+    r = np.random.default_rng(SEED + 2)
+    weights = np.array([0.14, 0.2, 0.26, 0.16, 0.14, 0.1])
+    needs = []
+    for _ in range(len(compounds_)):
+        k = int(r.choice([0, 1, 2, 3], p=[0.25, 0.35, 0.28, 0.12]))
+        picked = sorted(r.choice(len(CATEGORIES), size=k, replace=False, p=weights)) if k else []
+        needs.append("、".join(CATEGORIES[i] for i in picked))
+    compounds_["needs"] = needs
+    services = []
+    for level in centers_["level"]:
+        n = LEVEL_SERVICES[level] + int(r.random() < 0.4)
+        first = list(range(min(n, len(CATEGORIES))))
+        if level in ("community", "compound"):
+            first = sorted(r.choice(len(CATEGORIES), size=min(n, len(CATEGORIES)), replace=False))
+        services.append("、".join(CATEGORIES[i] for i in first))
+    centers_["services"] = services
+
+
 def to_lonlat(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ox, oy = Transformer.from_crs(4326, METRIC, always_xy=True).transform(*ORIGIN_LONLAT)
     moved = frame.copy()
@@ -276,10 +375,13 @@ def main(out: Path = OUT) -> Path:
     jc = gpd.sjoin(ctr[["geometry"]], communities[["name", "geometry"]], predicate="within")
     ctr["community"] = jc["name"].groupby(level=0).first().reindex(ctr.index).fillna("").to_numpy()
     rivers = gpd.GeoDataFrame({"id": ["HE1"], "name": ["乌兰木伦河"]}, geometry=[river])
+    orgs = party_orgs(bnd, cmp_, ctr, river)
+    needs_and_services(cmp_, ctr)
     roads.insert(0, "id", [f"LU{i + 1:04d}" for i in range(len(roads))])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
-    for name, frame in (("boundary", bnd), ("rivers", rivers), ("roads", roads), ("compounds", cmp_), ("centers", ctr)):
+    layers = (("boundary", bnd), ("rivers", rivers), ("roads", roads), ("compounds", cmp_), ("centers", ctr), ("party_orgs", orgs))
+    for name, frame in layers:
         pyogrio.write_dataframe(to_lonlat(frame), out, layer=name, driver="GPKG")
     return out
 

@@ -50,14 +50,15 @@ MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
     "boundary": ("name", "level", "parent"),
     "cells": ("kind", "households", "covered_households", "coverage"),
     "grids": ("name", "parent", "households", "compounds", "coverage", "staffing"),
-    "units": ("name", "bounded_by", "households", "compounds", "coverage"),
+    "units": ("name", "bounded_by", "households", "compounds", "coverage", "orgs", "org_members", "alliance_lead", "alliance_size", "alliance_roster"),
     "circles": ("center_id", "level", "status", "minutes"),
     "service_areas": ("center_id", "level", "status", "minutes"),
     "compounds": (
         "name", "state", "households", "population", "community", "has_party_org",
-        "nearest_center_name", "walk_min", "walk_m", "flags",
+        "nearest_center_name", "walk_min", "walk_m", "flags", "unmet_needs",
     ),
-    "centers": ("name", "level", "status", "community"),
+    "centers": ("name", "level", "status", "community", "services"),
+    "party_orgs": ("name", "type", "members", "community", "alliance"),
 }
 #: Our scripts of the page, in load order (common.js first, map.js calls the others).
 PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "phone", "map")

@@ -27,7 +27,7 @@ from api.state.dataset import DatasetState
 from geo.tiles import ORIGIN_SHIFT_M, lonlat_to_mercator
 from layers.i18n import check_lang, text
 from layers.tiles.source import TILE_LAYERS
-from layers.tiles.style import layer_style
+from layers.tiles.style import PALETTE, layer_style
 
 #: Vector tile layers the 3D map draws when the dataset has them (party_orgs may be missing).
 VECTOR_LAYERS: tuple[str, ...] = ("rivers", "roads", "compounds", "centers", "units", "grids", "boundary", "party_orgs")
@@ -37,11 +37,6 @@ OVERVIEW_LAYERS: tuple[str, ...] = ("roads", "compounds")
 FEATURES_PER_TILE = 500
 #: Lowest zoom of the vector tiles (the TileJSON's minzoom).
 MIN_TILE_ZOOM = 10
-#: Party organisation types (党组织类型) in legend order, with their colours.
-PARTY_ORG_TYPES: dict[str, str] = {
-    "社区党组织": "#b71c1c", "小区党组织": "#e53935", "网格党支部": "#f4511e", "机关": "#6d4c41", "事业单位": "#00897b",
-    "国有企业": "#3949ab", "非公企业": "#8e24aa", "社会组织": "#039be5", "联合党支部": "#fb8c00",
-}
 #: Column height (m) and footprint radius (m) of a centre, per level.
 CENTER_COLUMNS: dict[str, dict[str, float]] = {
     "district": {"height": 320.0, "radius": 70.0},
@@ -105,7 +100,7 @@ def _config(state: DatasetState, opts: MapOptions, *, prefix: str, lang: str) ->
         "columns": CENTER_COLUMNS,
         "storeyM": STOREY_M,
         "householdHeights": HOUSEHOLD_HEIGHTS,
-        "partyOrgTypes": PARTY_ORG_TYPES,
+        "partyOrgTypes": PALETTE["org_type"],
         "title": None if opts.embed else title_card(
             ds.meta.get("summary", {}), ds["compounds"], params, focus, lang, ds.meta.get("scenario") if opts.scenario else None
         ),

@@ -10,11 +10,15 @@ from urllib.parse import quote
 from geo.errors import InvalidValueError
 
 #: Vector layers the page draws from GeoJSON, in the layer switcher's order (panes set the drawing order).
-MAP_LAYERS: tuple[str, ...] = ("centers", "compounds", "circles", "service_areas", "boundary", "units", "grids", "cells")
+MAP_LAYERS: tuple[str, ...] = (
+    "centers", "party_orgs", "compounds", "circles", "service_areas", "boundary", "units", "grids", "cells",
+)
 #: Context layers drawn from the service's own PNG tiles (the offline "basemap").
 CONTEXT_LAYERS: tuple[str, ...] = ("rivers", "roads")
 #: Shown when the page opens, unless ``?layers=`` says otherwise.
-DEFAULT_SHOWN: frozenset[str] = frozenset({"boundary", "circles", "service_areas", "compounds", "centers", "rivers", "roads"})
+DEFAULT_SHOWN: frozenset[str] = frozenset(
+    {"boundary", "circles", "service_areas", "compounds", "centers", "party_orgs", "rivers", "roads"}
+)
 
 BASEMAPS: dict[str, dict[str, Any]] = {
     "osm": {

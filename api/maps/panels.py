@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from layers.i18n import CATALOGUES, text
-from layers.schema import LEVELS, CenterStatus
+from layers.schema import LEVELS, ORG_TYPES, CenterStatus
 from layers.tiles.style import COMPOUND_STATES
 
 #: Catalogue key prefixes the page scripts use.
-_WORD_PREFIXES = ("layer.", "field.", "state.", "level.", "status.", "flag.", "map.", "map3d.", "method.")
+_WORD_PREFIXES = ("layer.", "field.", "state.", "level.", "status.", "flag.", "map.", "map3d.", "method.", "org_type.")
 
 
 def page_words(lang: str) -> dict[str, str]:
@@ -89,4 +89,6 @@ def legend(params: dict[str, Any], lang: str, method: str) -> dict[str, Any]:
         "land": text("map.legend.land", lang),
         "lines": text("map.legend.lines", lang),
         "boundary": {lv: text("map.legend.boundary." + lv, lang) for lv in ("district", "subdistrict", "community")},
+        "party_orgs": text("layer.party_orgs", lang),
+        "org_types": [{"key": t, "label": text("org_type." + t, lang)} for t in ORG_TYPES],
     }

@@ -24,7 +24,7 @@ def test_the_3d_page_is_small_offline_and_chinese(demo_client: TestClient):
     cfg = config_of(page)
     assert cfg["title"]["name"] == "康巴什示范区" and cfg["title"]["kpis"][2]["value"] == "27"
     assert cfg["words"]["map3d.title"] == "三维党建地图"
-    assert set(cfg["sources"]) == {"rivers", "roads", "compounds", "centers", "units", "grids", "boundary"}  # no party_orgs layer yet
+    assert set(cfg["sources"]) == {"rivers", "roads", "compounds", "centers", "units", "grids", "boundary", "party_orgs"}
     assert cfg["sources"]["compounds"] == {"url": "/tiles/compounds.json", "minzoom": MIN_TILE_ZOOM}
     assert cfg["overview"] == {}  # 209 compounds: vector tiles at every zoom
     assert cfg["coverageUrl"] == "/maps/coverage"

@@ -45,7 +45,7 @@ def test_the_page_is_small_offline_and_chinese(demo_client: TestClient):
     assert cfg["title"]["kpis"][0]["value"] == "87.1%"  # 182 of 209 compounds
     assert cfg["title"]["kpis"][1]["sub"] == "89,579/101,097 户"
     assert cfg["title"]["kpis"][2]["value"] == "27"
-    assert {s["name"] for s in cfg["layers"]} == {"compounds", "centers", "circles", "boundary", "units", "grids", "cells"}
+    assert {s["name"] for s in cfg["layers"]} == {"compounds", "centers", "party_orgs", "circles", "boundary", "units", "grids", "cells"}
     assert all(s["url"].startswith("/collections/") for s in cfg["layers"])
 
 

@@ -120,6 +120,7 @@
       [W["field.walk_m"], fmt.num(p.walk_m, 0)],
       [W["map.gap.over"], over === null ? null : over === Infinity ? W["map.gap.unreachable"] : DJ.fill(W["map.gap.over_min"], { minutes: over.toFixed(1) })],
       [W["field.flags"], flags],
+      [W["field.unmet_needs"], p.unmet_needs || null],
     ]);
   };
 

@@ -183,7 +183,11 @@
       },
       units: function (features) {
         return areas(features, "units", function (p) {
-          return [[W["field.bounded_by"], p.bounded_by], [W["field.compounds"], fmt.num(p.compounds)], [W["field.households"], fmt.num(p.households)], [W["field.coverage"], fmt.pct(p.coverage)]];
+          return [
+            [W["field.bounded_by"], p.bounded_by], [W["field.compounds"], fmt.num(p.compounds)], [W["field.households"], fmt.num(p.households)],
+            [W["field.coverage"], fmt.pct(p.coverage)], [W["field.orgs"], fmt.num(p.orgs)], [W["field.org_members"], fmt.num(p.org_members)],
+            [W["field.alliance_lead"], p.alliance_lead || null], [W["field.alliance_size"], fmt.num(p.alliance_size)],
+          ];
         });
       },
       grids: function (features) {
@@ -262,6 +266,29 @@
           },
         });
       },
+      party_orgs: function (features) {
+        var colours = S.palette.org_type, st = S.party_orgs;
+        return L.geoJSON(features, {
+          pointToLayer: function (f, latlng) {
+            var c = colours[f.properties.type] || "#607d8b";
+            return L.circleMarker(latlng, {
+              pane: "dj-orgs", radius: st.radius, color: st.color, weight: st.weight, fillColor: c, fillOpacity: st.fillOpacity,
+              className: "dj-org dj-org-" + f.properties.type,
+            });
+          },
+          onEachFeature: function (f, lyr) {
+            var p = f.properties, kind = W["org_type." + p.type] || p.type;
+            lyr.bindTooltip(tooltip(p.name), { direction: "top", offset: [0, -6], className: "dj-tooltip" });
+            lyr.bindPopup(popup(p.name, { text: kind, colour: colours[p.type] || "#607d8b" }, [
+              [W["field.type"], kind],
+              [W["field.members"], fmt.num(p.members, 0)],
+              [W["field.community"], p.community],
+              [W["field.alliance"], p.alliance || null],
+            ]));
+            DJ.index.push({ name: String(p.name || ""), kind: W["layer.party_orgs"], layer: lyr, group: "party_orgs" });
+          },
+        });
+      },
     };
   }
 
@@ -273,7 +300,7 @@
     DJ.ctx = ctx;
 
     // panes: hatched land under the context tiles; cells under areas under circles under compounds; boundary lines above
-    [["dj-land", 150], ["dj-cells", 402], ["dj-areas", 404], ["dj-circles", 406], ["dj-compounds", 410], ["dj-boundary", 415], ["dj-labels", 590]].forEach(function (p) {
+    [["dj-land", 150], ["dj-cells", 402], ["dj-areas", 404], ["dj-circles", 406], ["dj-compounds", 410], ["dj-boundary", 415], ["dj-orgs", 420], ["dj-labels", 590]].forEach(function (p) {
       var pane = map.createPane(p[0]);
       pane.style.zIndex = p[1];
       if (p[0] === "dj-boundary" || p[0] === "dj-labels" || p[0] === "dj-land") pane.style.pointerEvents = "none";

@@ -154,6 +154,13 @@
           row(swatch("dj-sw-dot dj-sw-" + s.key, s.key === "existing" ? { background: "#607d8b" } : { borderColor: "#607d8b" }), s.label, "status-" + s.key, statuses);
         });
       },
+      orgs: function () {
+        section(lg.party_orgs);
+        var types = grid();
+        lg.org_types.forEach(function (t) {
+          row(swatch("dj-sw-dot dj-sw-org", { background: S.palette.org_type[t.key] }), t.label, "org-" + t.key, types);
+        });
+      },
       rings: function () {
         section(lg.circles);
         row(swatch("dj-sw-ring" + (lg.network ? " dj-sw-network" : "")), lg.circle_note, "rings");
@@ -184,6 +191,7 @@
       body.textContent = "";
       if (on.compounds) sections.compounds();
       if (on.centers) sections.centers();
+      if (on.party_orgs) sections.orgs();
       if (on.circles || on.service_areas) sections.rings();
       sections.lines(on);
       if (on.cells) sections.cells();

@@ -138,7 +138,7 @@
     }
     if (cfg.sources.party_orgs) {
       section(W["map3d.party_orgs"]);
-      Object.keys(cfg.partyOrgTypes).forEach(function (t) { row(cfg.partyOrgTypes[t], t, "dj-sw-dot"); });
+      lg.org_types.forEach(function (t) { row(cfg.partyOrgTypes[t.key], t.label, "dj-sw-dot"); });
     }
     if (cfg.embed || window.innerWidth < 600) box.classList.add("dj-collapsed");
     return box;
