@@ -18,7 +18,7 @@ hold one concern each:
 
 from geo.network.areas import group_service_areas, service_areas, union_service_areas
 from geo.network.attach import REASON_FAR, REASON_OK, Attachment, attach_points
-from geo.network.coverage import REASON_DISCONNECTED, REASON_NO_SOURCES, NetworkCoverage, walk_coverage
+from geo.network.coverage import REASON_DISCONNECTED, REASON_NO_SOURCES, NetworkCoverage, group_coverage, walk_coverage
 from geo.network.graph import WalkNetwork, build_walk_network
 from geo.network.matrix import distance_matrix
 from geo.network.partition import (
@@ -61,5 +61,6 @@ __all__ = [
     "service_areas",
     "tile_tasks",
     "union_service_areas",
+    "group_coverage",
     "walk_coverage",
 ]

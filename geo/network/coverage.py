@@ -2,7 +2,9 @@
 
 One unlimited multi-source pass gives every target its nearest source; one
 more pass per distinct limit finds a covering source for the targets the
-nearest one does not cover (see :func:`walk_coverage`).
+nearest one does not cover (see :func:`walk_coverage`).  :func:`group_coverage`
+answers the same question for several groups of the sources at once (the
+centres offering each service), attaching every point once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from geo.network.checks import as_limits, as_xy
 from geo.network.graph import WalkNetwork
 from geo.network.paths import multi_source, target_distances
 
-__all__ = ["REASON_DISCONNECTED", "REASON_NO_SOURCES", "NetworkCoverage", "walk_coverage"]
+__all__ = ["REASON_DISCONNECTED", "REASON_NO_SOURCES", "NetworkCoverage", "group_coverage", "walk_coverage"]
 
 #: Reasons an attached target gets no walking answer: no source on its piece of network, no source attached at all.
 REASON_DISCONNECTED = "disconnected"
@@ -144,3 +146,55 @@ def walk_coverage(
         reason=reason,
         source_reason=src.reason,
     )
+
+
+def group_coverage(
+    net: WalkNetwork,
+    sources_xy: np.ndarray,
+    targets_xy: np.ndarray,
+    *,
+    limit_m: np.ndarray | float,
+    groups: list[np.ndarray],
+    max_snap_m: float = 300.0,
+) -> np.ndarray:
+    """For each group of sources, which targets some source of the group covers within that source's limit.
+
+    The same walk as :func:`walk_coverage`; every point is attached to the
+    network once, then each group runs one multi-source pass per distinct
+    limit among its sources, cut off at that limit (a target is covered by
+    the group exactly when, for some limit, the nearest of the group's
+    sources with that limit lies within it).
+
+    Parameters
+    ----------
+    net, sources_xy, targets_xy, limit_m, max_snap_m
+        As for :func:`walk_coverage`.
+    groups
+        Positions into ``sources_xy`` of each group's sources (groups may overlap or be empty).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(groups), n_targets)`` booleans.
+    """
+    s_xy = as_xy(sources_xy, "sources_xy")
+    t_xy = as_xy(targets_xy, "targets_xy")
+    n_s, n_t = len(s_xy), len(t_xy)
+    limits = as_limits(limit_m, n_s)
+    out = np.zeros((len(groups), n_t), dtype=bool)
+    if not n_s or not n_t or not len(groups):
+        return out
+    both = attach_points(net, np.concatenate([s_xy, t_xy]), max_snap_m=max_snap_m)
+    src, tgt = split_attachment(both, n_s)
+    t_idx = np.flatnonzero(tgt.attached)
+    if not len(t_idx):
+        return out
+    for g, members in enumerate(groups):
+        members = np.asarray(members, dtype=np.int64)
+        members = members[src.attached[members]]
+        for level in np.unique(limits[members]):
+            sel = members[limits[members] == level]
+            d, w = multi_source(net, src.edge[sel], src.along_m[sel], src.offset_m[sel], level)
+            best, who = target_distances(net, d, w, src, sel, tgt, t_idx)
+            out[g, t_idx[(who >= 0) & (best <= level)]] = True
+    return out

@@ -17,6 +17,7 @@ from geo.network import (
     attach_points,
     build_walk_network,
     distance_matrix,
+    group_coverage,
     group_service_areas,
     service_areas,
     union_service_areas,
@@ -420,3 +421,19 @@ def test_group_areas_equal_the_union_of_single_areas():
         union_service_areas(single, ["only one"])
     with pytest.raises(InputError):
         group_service_areas(net, src, levels[:2], limits_m=200)
+
+
+def test_group_coverage_equals_one_walk_coverage_per_group(grid):
+    rng = np.random.default_rng(7)
+    sources = rng.uniform(-20, 520, (30, 2))
+    targets = rng.uniform(-20, 520, (400, 2))
+    limits = rng.choice([120.0, 250.0, 400.0], 30)
+    groups = [rng.choice(30, size=k, replace=False) for k in (0, 1, 5, 12, 30)]
+    got = group_coverage(grid, sources, targets, limit_m=limits, groups=groups, max_snap_m=300)
+    for g, members in enumerate(groups):
+        if not len(members):
+            assert not got[g].any()
+            continue
+        want = walk_coverage(grid, sources[members], targets, limit_m=limits[members], max_snap_m=300).covered
+        np.testing.assert_array_equal(got[g], want)
+    assert 0 < got[2].sum() < len(targets)  # the test means something: five sources cover some targets, not all
