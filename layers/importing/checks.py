@@ -25,6 +25,8 @@ from layers.importing.messages import listing, say, word
 from layers.importing.options import OSMOptions
 from layers.importing.prepare import PreparedTable
 from layers.importing.report import ImportReport
+from layers.services.catalogue import DEFAULT_CATALOGUE
+from layers.services.parse import parse_categories
 
 #: A feature farther than this from the bulk of the data (km), and than FAR_FACTOR times the bulk's own spread,
 #: is left out of the import and listed in the report (a typo'd coordinate, another city's row, a 0,0 point).
@@ -96,6 +98,26 @@ def warn_no_centres(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -
     centers = layers["centers"]
     if not len(centers) or not centers["status"].eq("existing").any():
         report.warn("no_centers")
+
+
+def warn_unknown_categories(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:
+    """Warn, per layer, about needs or services that name no category of the catalogue (they are not matched)."""
+    for layer, column in (("compounds", "needs"), ("centers", "services")):
+        frame = layers.get(layer)
+        if frame is None or column not in frame.columns or not len(frame):
+            continue
+        unknown: dict[str, int] = {}
+        rows = 0
+        for value in frame[column].dropna().astype(str).unique():
+            names = parse_categories(value)[1]
+            if names:
+                count = int((frame[column] == value).sum())
+                rows += count
+                for name in names:
+                    unknown[name] = unknown.get(name, 0) + count
+        if unknown:
+            known = listing(c.zh for c in DEFAULT_CATALOGUE)
+            report.warn("unknown_categories", layer=word(f"layer.{layer}"), count=rows, names=listing(sorted(unknown)), known=known)
 
 
 #: Implausible compounds named in the warning, the worst first; the rest are counted.

@@ -26,7 +26,13 @@ from geo.crs import WGS84, metric_crs
 from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset, LayerReport, empty_layer
 from layers.importing.archives import remove_tree
-from layers.importing.checks import drop_far_away, warn_estimated_households, warn_no_centres, warn_outside_china
+from layers.importing.checks import (
+    drop_far_away,
+    warn_estimated_households,
+    warn_no_centres,
+    warn_outside_china,
+    warn_unknown_categories,
+)
 from layers.importing.clip import clip_layer, clip_mask
 from layers.importing.detect import check_shifts
 from layers.importing.options import ImportOptions, Progress, nothing, parse_crs
@@ -167,6 +173,7 @@ def import_sources(
         check_shifts(tables, given, crs, report)
         warn_estimated_households(layers, tables, crs, options.osm, report)
         warn_no_centres(layers, report)
+        warn_unknown_categories(layers, report)
         return _dataset(layers, tables, crs, report), report
     finally:
         remove_tree(scratch)

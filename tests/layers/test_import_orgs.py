@@ -73,3 +73,16 @@ def test_a_table_of_points_with_organisation_types_is_recognised_without_a_telli
     ds, report = import_sources([path])
     assert report.sources[0].layer == "party_orgs"
     assert len(ds["party_orgs"]) == 40
+
+
+def test_needs_naming_no_category_are_warned_about_in_chinese(tmp_path: Path) -> None:
+    layers = block_layers()
+    layers["compounds"]["需求"] = ["政策宣讲、广场舞", "广场舞", "", "帮扶救助"]
+    sources = []
+    for name in ("roads", "compounds", "centers"):
+        path = tmp_path / f"{name}.geojson"
+        layers[name].to_file(path, driver="GeoJSON")
+        sources.append(path)
+    _, report = import_sources(sources)
+    (warning,) = [w for w in report.as_dict()["warnings"] if w["code"] == "unknown_categories"]
+    assert warning["message"].startswith("居民小区中 2 行的服务类别无法识别：广场舞")
