@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     cell_size_m: float = Field(250.0, gt=0)
     h3_resolution: int = Field(9, ge=0, le=15)
     max_snap_m: float = Field(300.0, gt=0)
+    district_code: str = Field(
+        "", pattern=r"^(\d{6})?$",
+        description="The district's 6-digit administrative code heading every grid code (CJ/T 349 style), e.g. 150603",
+    )
     data_dir: Path = Field(
         DATA_DIR, description="Folder of the service's datasets: uploads (POST /datasets) and the demo district's working copy"
     )
@@ -157,6 +161,7 @@ class Settings(BaseSettings):
             "cell_size_m": self.cell_size_m,
             "h3_resolution": self.h3_resolution,
             "max_snap_m": self.max_snap_m,
+            "district_code": self.district_code,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return BuildParams(**values)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from geo.errors import InvalidValueError
 from geo.network import NetworkCoverage, WalkNetwork
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
 from layers.circles import (
@@ -26,6 +27,7 @@ from layers.circles import (
 )
 from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, counted_centers, parse_method
 from layers.dataset import Dataset, district_name
+from layers.grid_codes import CodeBook, district_code, grid_codes
 from layers.grids import DEFAULT_MAX_HOUSEHOLDS, DEFAULT_MIN_HOUSEHOLDS, governance_grids
 from layers.i18n import flag_text, text
 from layers.orgs import fill_org_communities, mark_listed_orgs, with_org_layers
@@ -74,6 +76,9 @@ class BuildParams:
     max_snap_m, area_buffer_m
         Network method: farthest a point may be from a road (m); buffer of
         walking service areas (m).
+    district_code
+        The district's 6-digit administrative code, the head of every grid
+        code (``""``: the district boundary's id when it is one, else 000000).
     """
 
     minutes: float = DEFAULT_MINUTES
@@ -91,6 +96,7 @@ class BuildParams:
     h3_resolution: int = DEFAULT_H3_RESOLUTION
     max_snap_m: float = 300.0
     area_buffer_m: float = 50.0
+    district_code: str = ""
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any], fallback: BuildParams | None = None) -> BuildParams:
@@ -111,6 +117,9 @@ class BuildParams:
         center_minutes([], minutes=self.minutes, level_minutes=self.level_minutes)
         for m in self.level_minutes.values():
             check_walk_params(float(m), self.speed_kmh)
+        if self.district_code and not (len(self.district_code) == 6 and self.district_code.isdigit()):
+            msg = f"`district_code` must be the district's 6-digit administrative code (e.g. 150603); got {self.district_code!r}"
+            raise InvalidValueError(msg, field="district_code")
         return self
 
 
@@ -297,6 +306,11 @@ def build_dataset(
             min_households=params.min_households, max_households=params.max_households, parent_level="unit",
         )
     compounds["grid"] = grid_of
+    codes, book = grid_codes(
+        grids, ds["boundary"], district=district_code(params.district_code, ds["boundary"]),
+        book=CodeBook.from_meta(dataset.meta.get("grid_codes")),
+    )
+    grids["code"] = codes
     progress("progress.cells")
     area = study_area(ds["boundary"], ds["roads"], metric_crs=crs)
     cells = analysis_cells(area, compounds, metric_crs=crs, size_m=params.cell_size_m, h3_resolution=params.h3_resolution)
@@ -306,6 +320,7 @@ def build_dataset(
     units, grids = with_org_layers(units, grids, compounds, orgs, metric_crs=crs)
     out = ds.replace(compounds=compounds, units=units, grids=grids, cells=cells)
     out.meta["params"] = asdict(params)
+    out.meta["grid_codes"] = book.as_meta()
     out.meta["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.meta["load_report"] = {k: v.as_dict() for k, v in dataset.report.items()}
     out.meta["summary"] = summarize(out)

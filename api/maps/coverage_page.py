@@ -49,7 +49,7 @@ from layers.tiles.style import layer_style
 MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
     "boundary": ("name", "level", "parent"),
     "cells": ("kind", "households", "covered_households", "coverage"),
-    "grids": ("name", "parent", "households", "compounds", "coverage", "staffing"),
+    "grids": ("name", "code", "parent", "households", "compounds", "coverage", "staffing", "orgs", "grid_branch"),
     "units": ("name", "bounded_by", "households", "compounds", "coverage", "orgs", "org_members", "alliance_lead", "alliance_size", "alliance_roster"),
     "circles": ("center_id", "level", "status", "minutes"),
     "service_areas": ("center_id", "level", "status", "minutes"),

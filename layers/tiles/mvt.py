@@ -34,7 +34,7 @@ TILE_FIELDS: dict[str, tuple[str, ...]] = {
     "circles": ("center_id", "name", "level", "status", "minutes", "radius_m"),
     "service_areas": ("center_id", "name", "level", "status", "minutes"),
     "units": ("id", "name", "households", "compounds", "coverage", "orgs", "org_members", "alliance_lead", "alliance_size"),
-    "grids": ("id", "name", "parent", "households", "compounds", "coverage", "staffing", "orgs", "org_members", "grid_branch"),
+    "grids": ("id", "code", "name", "parent", "households", "compounds", "coverage", "staffing", "orgs", "org_members", "grid_branch"),
     "cells": ("id", "kind", "households", "covered_households", "coverage"),
     "boundary": ("id", "name", "level", "parent"),
     "roads": ("id", "name", "class"),

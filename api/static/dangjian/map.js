@@ -193,8 +193,9 @@
       grids: function (features) {
         return areas(features, "grids", function (p) {
           return [
-            [W["field.parent"], p.parent], [W["field.compounds"], fmt.num(p.compounds)], [W["field.households"], fmt.num(p.households)],
-            [W["field.coverage"], fmt.pct(p.coverage)], [W["field.staffing"], p.staffing],
+            [W["field.code"], p.code || null], [W["field.parent"], p.parent], [W["field.compounds"], fmt.num(p.compounds)],
+            [W["field.households"], fmt.num(p.households)], [W["field.coverage"], fmt.pct(p.coverage)], [W["field.staffing"], p.staffing],
+            [W["field.orgs"], fmt.num(p.orgs)], [W["field.grid_branch"], p.grid_branch === undefined ? null : p.grid_branch ? W["yes"] : W["no"]],
           ];
         });
       },
