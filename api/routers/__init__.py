@@ -11,7 +11,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routers import audit, datasets, edits, features, health, maps, ogc, ogc_tiles, planning, reports, tiles, wmts
+from api.routers import (
+    audit,
+    datasets,
+    edits,
+    features,
+    health,
+    maps,
+    ogc,
+    ogc_tiles,
+    planning,
+    reports,
+    routes,
+    tiles,
+    wmts,
+)
 
 #: ``(name, router)`` of every router, in the order the app includes them.
 ROUTERS: tuple[tuple[str, APIRouter], ...] = (
@@ -25,6 +39,7 @@ ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("ogc_tiles", ogc_tiles.router),  # /tileMatrixSets[/{tms}], /collections/{layer}[/map]/tiles[/{tms}[/{z}/{row}/{col}]]
     ("planning", planning.router),  # /scenarios[/{scenario_id}], /suggestions
     ("reports", reports.router),  # /reports/gaps
+    ("routes", routes.router),  # /collections/compounds/items/{feature_id}/route
     ("tiles", tiles.router),  # /tiles/{layer}.json, /tiles/{layer}/{z}/{x}/{tile}
     ("wmts", wmts.router),  # /wmts, /wmts/1.0.0/WMTSCapabilities.xml
 )

@@ -10,6 +10,7 @@ hold one concern each:
 - :mod:`~geo.network.attach`: points joined to the nearest edge by an access leg;
 - :mod:`~geo.network.paths`: multi-source and per-source shortest walks;
 - :mod:`~geo.network.coverage`: :func:`walk_coverage` of targets by sources;
+- :mod:`~geo.network.route`: :func:`walk_route`, the path of one walk (a compound to its centre);
 - :mod:`~geo.network.matrix`: origin-destination walking metres;
 - :mod:`~geo.network.areas` and :mod:`~geo.network.buffer`: service-area polygons;
 - :mod:`~geo.network.tiling` and :mod:`~geo.network.partition`: one pass split
@@ -30,6 +31,7 @@ from geo.network.partition import (
     partitioned_walk_coverage,
     run_tile,
 )
+from geo.network.route import WalkRoute, walk_route
 from geo.network.segments import road_segments
 from geo.network.tiling import DEFAULT_TILES, TilePlan, TileTask, halo_m, plan_tiles, tile_tasks
 
@@ -48,6 +50,7 @@ __all__ = [
     "TileTask",
     "TilingOptions",
     "WalkNetwork",
+    "WalkRoute",
     "attach_points",
     "build_walk_network",
     "distance_matrix",
@@ -63,4 +66,5 @@ __all__ = [
     "union_service_areas",
     "group_coverage",
     "walk_coverage",
+    "walk_route",
 ]

@@ -31,7 +31,7 @@ from scipy.sparse.csgraph import dijkstra
 from geo.network.attach import Attachment
 from geo.network.graph import WalkNetwork
 
-__all__ = ["LocalBlock", "local_searches", "multi_source", "target_distances"]
+__all__ = ["LocalBlock", "local_searches", "multi_source", "single_source", "target_distances"]
 
 #: Dense distance blocks of per-source searches are kept under this many cells (float64).
 MAX_BLOCK_CELLS = 16_000_000
@@ -81,6 +81,27 @@ def multi_source(
     src = src[:n].astype(np.int64)
     which = np.where(src >= n, src - n, -1)
     return dist[:n], which
+
+
+def single_source(
+    net: WalkNetwork, edge: int, along: float, offset: float, limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One Dijkstra search from one attached point, with the predecessors to walk its paths back.
+
+    The point is the virtual node ``n`` of :func:`multi_source` (access leg
+    plus the distance along its edge to either end), so the distances are
+    the ones the multi-source pass gives for this source alone.
+
+    Returns ``(dist, pred)``: per node the walking metres from the point
+    (``inf`` beyond ``limit``) and the previous node on that walk: ``n`` (the
+    point itself) for the ends of its edge reached straight from it, a
+    negative number where the node is not reached.
+    """
+    graph = _with_virtual_sources(
+        net, np.array([edge], dtype=np.int64), np.array([along], dtype=float), np.array([offset], dtype=float)
+    )
+    dist, pred = dijkstra(graph, directed=True, indices=net.n_nodes, limit=limit, return_predecessors=True)
+    return dist[: net.n_nodes], pred[: net.n_nodes].astype(np.int64)
 
 
 def _same_edge_pairs(t_edge: np.ndarray, s_edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
