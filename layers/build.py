@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo.errors import InvalidValueError
-from geo.network import NetworkCoverage, WalkNetwork
+from geo.network import APART_REASONS, NetworkCoverage, WalkNetwork
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
 from layers.circles import (
     DEFAULT_MINUTES,
@@ -222,6 +222,8 @@ def coverage_layers(
     if method is Method.network:
         net = None if network_pass is not None else walking_network(dataset["roads"], metric_crs=dataset.metric_crs)
         covered = compound_coverage(compounds, centers, network=net, network_pass=network_pass, **kwargs)
+        if net is not None:
+            notes["network"] = network_counts(net)
         if has_needs(covered):
             progress("progress.needs")
             covered = match_needs(covered, centers, catalogue=catalogue, network=net, network_pass=network_pass, **kwargs)
@@ -243,10 +245,42 @@ def coverage_layers(
     layers["circles"] = centre_circles(centers, dataset, params)
     out = dataset.replace(compounds=covered, **layers)
     out.meta["params"] = asdict(params)
-    for key in ("service_areas",):
+    for key in ("service_areas", "network"):
         out.meta.pop(key, None)
     out.meta.update(notes)
     return out
+
+
+#: Below this share of the road length in its largest connected piece the build warns.
+MIN_CONNECTED_SHARE = 0.9
+
+
+def network_counts(net: WalkNetwork) -> dict[str, Any]:
+    """What the walking network's build found: junctions added, crossings kept apart by reason, the largest piece's share of the length."""
+    r = net.report
+    return {
+        "junctions_added": int(r["junctions_added"]),
+        "apart": {reason: int(r["apart_" + reason]) for reason in APART_REASONS},
+        "largest_piece_share": round(net.largest_piece_share, 6),
+    }
+
+
+def network_lines(counts: dict[str, Any], lang: str = "zh") -> list[str]:
+    """The network's counts as lines of text, with the warning (and its likely cause) below :data:`MIN_CONNECTED_SHARE`."""
+    apart = counts["apart"]
+    lines = [
+        text(
+            "summary.network", lang, added=counts["junctions_added"], bridge=apart["bridge"],
+            tunnel=apart["tunnel"], layer=apart["layer"], share=counts["largest_piece_share"],
+        )
+    ]
+    if counts["largest_piece_share"] < MIN_CONNECTED_SHARE:
+        cause = "summary.network_cause.levels" if sum(apart.values()) else "summary.network_cause.gaps"
+        lines.append(
+            text("summary.network_fragmented", lang, share=counts["largest_piece_share"], limit=MIN_CONNECTED_SHARE)
+            + text(cause, lang, n=sum(apart.values()))
+        )
+    return lines
 
 
 def build_dataset(
@@ -385,6 +419,8 @@ def summarize(dataset: Dataset) -> dict[str, Any]:
             for _, r in top.iterrows()
         ],
     }
+    if "network" in dataset.meta:
+        out["network"] = dataset.meta["network"]
     if "covered_circle" in c.columns:
         wrong = c["covered_circle"].astype(bool) & ~cov
         out["circle_overcount"] = {"compounds": int(wrong.sum()), "households": int(hh[wrong].sum())}
@@ -408,6 +444,8 @@ def summary_lines(summary: dict[str, Any], lang: str = "zh") -> list[str]:
         lines.append(text("summary.no_centers_reason", lang))
     if "circle_overcount" in summary:
         lines.append(text("summary.method_compare", lang, n=summary["circle_overcount"]["compounds"], households=summary["circle_overcount"]["households"]))
+    if "network" in summary:
+        lines.extend(network_lines(summary["network"], lang))
     layers = summary.get("layers", {})
     if "units" in layers:
         lines.append(

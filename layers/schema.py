@@ -96,6 +96,11 @@ ALIASES: dict[str, dict[str, str]] = {
 
 _TRUE = {"true", "1", "yes", "y", "t", "是", "有", "√", "已建立", "已成立"}
 _FALSE = {"false", "0", "no", "n", "f", "否", "无", "没有", "未建立", "", "nan", "none"}
+#: Values of a road's ``bridge`` / ``tunnel`` column that mean yes besides :data:`_TRUE` (Chinese words, OSM values).
+_LEVEL_TRUE = {
+    "桥", "桥梁", "高架", "高架桥", "立交桥", "天桥", "人行天桥", "隧道", "地道", "地下通道", "下穿",
+    "viaduct", "aqueduct", "boardwalk", "cantilever", "covered", "movable", "suspension", "building_passage", "culvert",
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class LayerSpec:
 
 LAYER_SPECS: dict[str, LayerSpec] = {
     "roads": LayerSpec(
-        "roads", "line", (), {"name": "", "class": "local", "walkable": True}, "R"
+        "roads", "line", (), {"name": "", "class": "local", "walkable": True, "bridge": False, "tunnel": False, "layer": 0}, "R"
     ),
     "rivers": LayerSpec("rivers", "line_or_polygon", (), {"name": ""}, "W"),
     "compounds": LayerSpec(
@@ -261,6 +266,25 @@ def parse_count(frame: pd.DataFrame, layer: str, column: str, *, allow_missing: 
     return num
 
 
+def _level_flag(col: pd.Series) -> pd.Series:
+    """A ``bridge`` / ``tunnel`` column with its Chinese and OSM words for yes turned into ``yes``."""
+    if col.dtype == bool:
+        return col
+    text = col.astype("string").fillna("").str.strip()
+    return text.where(~text.str.lower().isin(_LEVEL_TRUE), "yes")
+
+
+def _parse_layer(frame: pd.DataFrame, layer: str) -> pd.Series:
+    """A road's ``layer``: a whole number (negative below ground), blank meaning 0 (the ground)."""
+    col = frame["layer"]
+    num = pd.to_numeric(col, errors="coerce")
+    given = col.notna().to_numpy() & (col.astype("string").fillna("").str.strip() != "").to_numpy()
+    bad = given & (num.isna() | (num != np.round(num))).to_numpy()
+    if bad.any():
+        _fail(layer, "layer", frame, bad, "must be a whole number (0 on the ground, 1 above, -1 below)")
+    return num.fillna(0).astype("int64")
+
+
 def check_required(frame: pd.DataFrame, spec: LayerSpec) -> None:
     """Raise :class:`MissingColumnError` naming the layer and the first missing column."""
     for column in spec.required:
@@ -328,6 +352,9 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
             ALIASES["class"],
         )
         out["walkable"] = parse_bool(out.assign(walkable=out["walkable"].fillna(True)), name, "walkable")
+        for column in ("bridge", "tunnel"):
+            out[column] = parse_bool(out.assign(**{column: _level_flag(out[column])}), name, column)
+        out["layer"] = _parse_layer(out, name)
     elif name == "boundary":
         out["level"] = normalise_enum(
             out.assign(level=out["level"].fillna("district")),

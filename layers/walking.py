@@ -31,7 +31,7 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.geometry import interior_points
-from geo.network import WalkNetwork, build_walk_network
+from geo.network import WalkNetwork, build_walk_network, road_levels
 
 __all__ = [
     "NETWORK_CACHE_SIZE",
@@ -69,8 +69,9 @@ def roads_key(roads: gpd.GeoDataFrame, *, metric_crs: CRS) -> str:
     """A fingerprint of what a walking network is built from: the walkable roads, their CRS and ``metric_crs``.
 
     Two frames with the same walkable lines in the same order and CRS have
-    the same key; moving a vertex, adding, removing or reordering a road or
-    flipping ``walkable`` changes it.  Costs about 25 ms per 200,000 roads
+    the same key; moving a vertex, adding, removing or reordering a road,
+    flipping ``walkable`` or changing a road's ``bridge``, ``tunnel`` or
+    ``layer`` (which crossings connect) changes it.  Costs about 25 ms per 200,000 roads
     (a network takes seconds to build).
     """
     walk = _walkable(roads)
@@ -85,6 +86,9 @@ def roads_key(roads: gpd.GeoDataFrame, *, metric_crs: CRS) -> str:
     h.update(types.tobytes())
     h.update(shapely.get_num_coordinates(geoms).astype(np.int64).tobytes())
     h.update(shapely.get_coordinates(geoms).tobytes())
+    levels = road_levels(walk)
+    for flags in (levels.bridge, levels.tunnel, levels.layer):
+        h.update(np.ascontiguousarray(flags).tobytes())
     others = geoms[(types != shapely.GeometryType.LINESTRING) & (types >= 0)]
     if len(others):  # multi-part lines: where the parts split is in their WKB
         h.update(b"".join(shapely.to_wkb(others)))

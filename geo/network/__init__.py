@@ -6,7 +6,8 @@ hold one concern each:
 
 - :mod:`~geo.network.segments`: road lines checked and cut into straight segments;
 - :mod:`~geo.network.graph`: the :class:`WalkNetwork` type and :func:`build_walk_network`;
-- :mod:`~geo.network.contacts`: where segments cross or touch (noding);
+- :mod:`~geo.network.contacts`: where segments cross or touch;
+- :mod:`~geo.network.junctions`: roads split where they end on or cross another on the same level;
 - :mod:`~geo.network.attach`: points joined to the nearest edge by an access leg;
 - :mod:`~geo.network.paths`: multi-source and per-source shortest walks;
 - :mod:`~geo.network.coverage`: :func:`walk_coverage` of targets by sources;
@@ -31,11 +32,12 @@ from geo.network.partition import (
     partitioned_walk_coverage,
     run_tile,
 )
+from geo.network.junctions import APART_REASONS, JunctionCounts, road_levels, road_segments
 from geo.network.route import WalkRoute, walk_route
-from geo.network.segments import road_segments
 from geo.network.tiling import DEFAULT_TILES, TilePlan, TileTask, halo_m, plan_tiles, tile_tasks
 
 __all__ = [
+    "APART_REASONS",
     "DEFAULT_TILES",
     "REASON_BEYOND_CUTOFF",
     "REASON_DISCONNECTED",
@@ -43,6 +45,7 @@ __all__ = [
     "REASON_NO_SOURCES",
     "REASON_OK",
     "Attachment",
+    "JunctionCounts",
     "NetworkCoverage",
     "PartitionedCoverage",
     "TilePlan",
@@ -59,6 +62,7 @@ __all__ = [
     "merge_tiles",
     "partitioned_walk_coverage",
     "plan_tiles",
+    "road_levels",
     "road_segments",
     "run_tile",
     "service_areas",

@@ -2,8 +2,9 @@
 
 Plain numpy on segment end points (metres): candidate pairs come from an
 STRtree over the segments' envelopes, the contact test is the usual
-two-segment parametrisation.  Used to node crossings when a network is built
-and to find the edges that are not planar when service areas are drawn.
+two-segment parametrisation.  Used to split segments at junctions when a
+network is built (:mod:`geo.network.junctions`) and to find the edges that
+are not planar when service areas are drawn.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ import shapely
 
 from geo.network.segments import segment_lines
 
-__all__ = ["interior_contacts", "segment_pairs", "split_at_crossings"]
+__all__ = ["cross2", "interior_contacts", "segment_pairs", "split_segments"]
 
 
-def segment_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs ``i < j`` of segments whose envelopes intersect."""
+def segment_pairs(a: np.ndarray, b: np.ndarray, tol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` of segments whose envelopes intersect (``tol == 0``) or that come within ``tol`` metres."""
     segs = segment_lines(a, b)
-    i, j = shapely.STRtree(segs).query(segs)
+    tree = shapely.STRtree(segs)
+    i, j = tree.query(segs, predicate="dwithin", distance=tol) if tol > 0 else tree.query(segs)
     keep = i < j
     return i[keep], j[keep]
 
 
-def _cross2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+def cross2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Row-wise 2-D cross product of ``(k, 2)`` vectors."""
     return p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]
 
 
@@ -42,12 +45,12 @@ def interior_contacts(
     q = a[j] - a[i]
     lr = np.hypot(*r.T)
     lw = np.hypot(*w.T)
-    den = _cross2(r, w)
+    den = cross2(r, w)
     eps = 1e-12 * np.maximum(lr * lw, 1e-300)
     proper = np.abs(den) > eps
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = _cross2(q, w) / den
-        s = _cross2(q, r) / den
+        t = cross2(q, w) / den
+        s = cross2(q, r) / den
     # crossings and T-junctions
     tol_t = tol / np.maximum(lr, 1e-300)
     tol_s = tol / np.maximum(lw, 1e-300)
@@ -55,7 +58,7 @@ def interior_contacts(
     seg_out = [i[hit & (t > tol_t) & (t < 1 - tol_t)], j[hit & (s > tol_s) & (s < 1 - tol_s)]]
     t_out = [t[hit & (t > tol_t) & (t < 1 - tol_t)], s[hit & (s > tol_s) & (s < 1 - tol_s)]]
     # collinear overlaps: project each end of one segment on the other
-    col = ~proper & (np.abs(_cross2(q, r)) <= tol * np.maximum(lr, 1e-300))
+    col = ~proper & (np.abs(cross2(q, r)) <= tol * np.maximum(lr, 1e-300))
     if col.any():
         ci, cj = i[col], j[col]
         for seg, other in ((ci, cj), (cj, ci)):
@@ -70,14 +73,12 @@ def interior_contacts(
     return np.concatenate(seg_out), np.concatenate(t_out)
 
 
-def split_at_crossings(
-    a: np.ndarray, b: np.ndarray, row: np.ndarray, tol: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Split segments where other segments cross or touch their interior."""
-    i, j = segment_pairs(a, b)
-    seg, t = interior_contacts(a, b, i, j, max(tol, 1e-9))
+def split_segments(
+    a: np.ndarray, b: np.ndarray, row: np.ndarray, seg: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split segments ``seg`` at parameters ``t`` in ``(0, 1)`` (vectorised); returns the pieces and their rows."""
     if len(seg) == 0:
-        return a, b, row, 0
+        return a, b, row
     n = len(a)
     all_seg = np.concatenate([np.arange(n), np.arange(n), seg])
     all_t = np.concatenate([np.zeros(n), np.ones(n), t])
@@ -91,4 +92,4 @@ def split_at_crossings(
     # exact end points where t is 0 or 1, so shared vertices stay shared
     na[t0 == 0] = a[s0][t0 == 0]
     nb[t1 == 1] = b[s0][t1 == 1]
-    return na, nb, row[s0], len(np.unique(seg))
+    return na, nb, row[s0]

@@ -1,11 +1,13 @@
 """The walking network: its type and how it is built from road lines.
 
 The network is the ``roads`` layer cut into straight segments between
-consecutive vertices: every vertex is a node (vertices closer than a
-tolerance are one node), every segment an undirected edge weighted by its
-length in metres.  Lines that cross without a shared vertex do not connect
-unless asked (``node_crossings=True``), so bridges and overpasses stay apart.
-Everything is in a metric projected CRS (metres).
+consecutive vertices and split at its junctions: every vertex is a node
+(vertices closer than a tolerance are one node), every segment an undirected
+edge weighted by its length in metres.  Roads connect where they share a
+vertex, where one ends on another and where they cross on the same level; a
+bridge, a tunnel or another ``layer`` crosses without a junction
+(:mod:`geo.network.junctions`).  Everything is in a metric projected CRS
+(metres).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from geo.errors import CRSError, GeometryError, InputError
-from geo.network.contacts import split_at_crossings
-from geo.network.segments import line_segments, segment_lines
+from geo.network.junctions import JunctionCounts, noded_segments
+from geo.network.segments import segment_lines
 
 __all__ = ["WalkNetwork", "build_walk_network"]
 
@@ -60,7 +62,9 @@ class WalkNetwork:
         ``(n,)`` connected-component label of each node.
     report
         Counts from the build: ``lines``, ``empty``, ``segments``,
-        ``zero_length``, ``duplicates``, ``merged_vertices``, ``crossings_noded``.
+        ``zero_length``, ``duplicates``, ``merged_vertices``,
+        ``junctions_added`` and the crossings kept apart,
+        ``apart_bridge``, ``apart_tunnel``, ``apart_layer``.
     """
 
     crs: CRS | None
@@ -91,6 +95,22 @@ class WalkNetwork:
         """Sum of edge lengths in metres."""
         return float(self.length_m.sum())
 
+    @property
+    def largest_piece_share(self) -> float:
+        """Share (0-1) of the road length in the largest connected piece; 1.0 for an empty network."""
+        if not self.n_edges:
+            return 1.0
+        per_piece = np.bincount(self.component[self.u], weights=self.length_m)
+        return float(per_piece.max() / per_piece.sum())
+
+    @property
+    def junctions(self) -> JunctionCounts:
+        """Junctions added and crossings kept apart by the build."""
+        r = self.report
+        return JunctionCounts(
+            added=r["junctions_added"], bridge=r["apart_bridge"], tunnel=r["apart_tunnel"], layer=r["apart_layer"]
+        )
+
     def __repr__(self) -> str:
         return (
             f"WalkNetwork(n_nodes={self.n_nodes}, n_edges={self.n_edges}, "
@@ -103,7 +123,7 @@ def build_walk_network(
     roads: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
     tolerance_m: float = 0.5,
-    node_crossings: bool = False,
+    junctions: bool = True,
 ) -> WalkNetwork:
     """Build the walking network from road lines in a metric CRS.
 
@@ -111,16 +131,20 @@ def build_walk_network(
     ----------
     roads
         (Multi)LineStrings in a projected CRS (metres), already filtered to
-        the walkable ones.  Empty and missing geometries are skipped and
-        counted in ``report["empty"]``.
+        the walkable ones; a frame's ``bridge``, ``tunnel`` and ``layer``
+        columns say which crossings stay apart
+        (:func:`geo.network.junctions.road_levels`).  Empty and missing
+        geometries are skipped and counted in ``report["empty"]``.
     tolerance_m
         Vertices closer than this (metres) become one node.  Every vertex of a
         line counts, so lines sharing an interior vertex connect; consecutive
-        vertices of a line become edges.
-    node_crossings
-        Also connect lines where they cross or touch without a shared vertex
-        (for hand-drawn data).  Off by default: bridges and overpasses must
-        not connect to what they pass over.
+        vertices of a line become edges.  A line ending within this of
+        another road ends on it (a T-junction).
+    junctions
+        Connect roads where one ends on another and where they cross on the
+        same level (the default, for every source).  ``False``: only shared
+        vertices connect (for segments already split, as the tiles of
+        :mod:`geo.network.partition` get them).
 
     Returns
     -------
@@ -142,13 +166,10 @@ def build_walk_network(
         msg = f"layer `roads` must be in a metric CRS to build a walking network, got {crs.name}"
         raise CRSError(msg, field="roads")
 
-    seg = line_segments(roads)
-    a, b, row = seg.a, seg.b, seg.row
+    noded = noded_segments(roads, tolerance_m=tolerance_m, junctions=junctions)
+    a, b, row = noded.a, noded.b, noded.row
+    seg, found = noded.lines, noded.junctions
     n_segments = len(seg)
-
-    n_noded = 0
-    if node_crossings and n_segments:
-        a, b, row, n_noded = split_at_crossings(a, b, row, tolerance_m)
 
     nodes_xy, ends, n_merged = _merge_vertices(np.concatenate([a, b]), tolerance_m)
     u_all, v_all = ends[: len(a)], ends[len(a) :]
@@ -197,7 +218,10 @@ def build_walk_network(
         "zero_length": int(zero.sum()),
         "duplicates": n_dupes,
         "merged_vertices": n_merged,
-        "crossings_noded": n_noded,
+        "junctions_added": found.added,
+        "apart_bridge": found.bridge,
+        "apart_tunnel": found.tunnel,
+        "apart_layer": found.layer,
     }
     return WalkNetwork(
         crs=crs,

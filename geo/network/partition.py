@@ -67,7 +67,8 @@ from geo.network.attach import REASON_FAR
 from geo.network.checks import as_xy
 from geo.network.coverage import REASON_DISCONNECTED, REASON_NO_SOURCES, NetworkCoverage, walk_coverage
 from geo.network.graph import build_walk_network
-from geo.network.segments import road_segments, segment_lines
+from geo.network.junctions import road_segments
+from geo.network.segments import segment_lines
 from geo.network.tiling import TileTask, tile_tasks
 
 __all__ = [
@@ -138,7 +139,8 @@ def run_tile(task: TileTask) -> TileResult:
         )
     lines = segment_lines(task.segments[:, 0], task.segments[:, 1])
     crs = CRS.from_wkt(task.crs) if task.crs else None
-    net = build_walk_network(gpd.GeoSeries(lines, crs=crs), tolerance_m=task.tolerance_m)
+    # the segments were split at their junctions over the whole district (road_segments)
+    net = build_walk_network(gpd.GeoSeries(lines, crs=crs), tolerance_m=task.tolerance_m, junctions=False)
     res = walk_coverage(
         net, task.sources_xy, task.targets_xy,
         limit_m=task.limits_m if n_s else 0.0, max_snap_m=task.max_snap_m,
@@ -286,7 +288,7 @@ def partitioned_walk_coverage(
         if crs is not None and CRS.from_user_input(crs).is_geographic:
             msg = f"layer `roads` must be in a metric CRS for a split network pass, got {CRS.from_user_input(crs).name}"
             raise CRSError(msg, field="roads")
-        segments = road_segments(roads)
+        segments = road_segments(roads, tolerance_m=options.get("tolerance_m", 0.5))
     plan, tasks = tile_tasks(segments, sources_xy, targets_xy, limit_m=limit_m, crs=crs, **options)
     results = executor.map(run_tile, tasks) if executor is not None else map(run_tile, tasks)
     return merge_tiles(

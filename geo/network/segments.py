@@ -16,7 +16,7 @@ import shapely
 
 from geo.errors import GeometryError
 
-__all__ = ["RoadSegments", "line_segments", "road_segments", "segment_lines"]
+__all__ = ["RoadSegments", "line_segments", "segment_lines"]
 
 # geometry type ids of shapely
 _LINE_TYPES = (1, 2, 5)  # LineString, LinearRing, MultiLineString
@@ -42,6 +42,9 @@ class RoadSegments:
         ``(m, 2)`` start and end of each segment, metres (the lines' CRS).
     row
         ``(m,)`` position (``iloc``) of the road row each segment came from.
+    part
+        ``(m,)`` the line part each segment belongs to (one per LineString
+        and per part of a MultiLineString, numbered in order).
     n_lines
         Number of input rows.
     empty
@@ -51,6 +54,7 @@ class RoadSegments:
     a: np.ndarray
     b: np.ndarray
     row: np.ndarray
+    part: np.ndarray
     n_lines: int
     empty: np.ndarray
 
@@ -105,33 +109,10 @@ def line_segments(roads: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray) -> RoadS
         a=coords[start],
         b=coords[start + 1],
         row=part_row[vidx[start]],
+        part=vidx[start],
         n_lines=len(geoms),
         empty=empty,
     )
-
-
-def road_segments(roads: gpd.GeoDataFrame | gpd.GeoSeries | np.ndarray) -> np.ndarray:
-    """The straight segments between consecutive vertices of road lines.
-
-    Parameters
-    ----------
-    roads
-        Walkable (Multi)LineStrings in a metric CRS; missing and empty
-        geometries are skipped, as :func:`geo.network.build_walk_network` does.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(m, 2, 2)`` segment end points in metres, in the order the network
-        build makes its edges (row by row, part by part, vertex by vertex).
-
-    Raises
-    ------
-    GeometryError
-        A geometry is not a line.
-    """
-    seg = line_segments(roads)
-    return np.stack([seg.a, seg.b], axis=1)
 
 
 def segment_lines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

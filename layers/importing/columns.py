@@ -49,6 +49,9 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "name": ("name", "名称", "道路名称", "路名"),
         "class": ("class", "道路等级", "等级", "道路类型", "类别", "道路级别"),
         "walkable": ("walkable", "可步行", "是否可步行"),
+        "bridge": ("bridge", "桥梁", "是否桥梁", "桥", "是否桥", "是否为桥梁", "高架"),
+        "tunnel": ("tunnel", "隧道", "是否隧道", "是否为隧道", "地道"),
+        "layer": ("layer", "层", "层级", "道路层", "立交层", "道路层级"),
     },
     "rivers": {"id": ("id", "编号"), "name": ("name", "名称", "河流名称", "河名", "水系名称")},
     "boundary": {

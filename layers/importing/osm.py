@@ -12,7 +12,9 @@ OSM                    layer
 ``highway=*``          ``roads``: primary/trunk -> arterial, secondary/tertiary ->
                        secondary, residential/service/unclassified -> local,
                        footway/path/pedestrian/steps -> path; motorways and
-                       ``foot=no`` are not walkable
+                       ``foot=no`` are not walkable; ``bridge``, ``tunnel`` and
+                       ``layer`` kept (crossings of other levels stay apart;
+                       ways still connect at their shared nodes)
 ``waterway=*`` lines,  ``rivers`` (ditches and drains are left out)
 ``natural=water``,
 ``water=*`` areas
@@ -88,6 +90,12 @@ def _keep_family(frame: gpd.GeoDataFrame, types: set[str]) -> tuple[gpd.GeoDataF
     return frame.loc[ok].reset_index(drop=True), int((~ok).sum())
 
 
+def _osm_yes(tag: pd.Series) -> np.ndarray:
+    """An OSM ``bridge`` / ``tunnel`` tag as a flag: any value but ``no`` (``yes``, ``viaduct``, ``building_passage`` ...)."""
+    text = tag.astype("string").fillna("").str.strip().str.lower()
+    return (~text.isin(["", "no", "false", "0"])).to_numpy(dtype=bool)
+
+
 def osm_roads(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """``highway`` ways as the roads layer; returns the layer and the number of ways left out."""
     lines, wrong = _keep_family(raw, {"LineString", "MultiLineString"})
@@ -105,6 +113,9 @@ def osm_roads(raw: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
             "class": cls.to_numpy(),
             "walkable": walkable.to_numpy(dtype=bool),
             "highway": lines["highway"].astype(str).to_numpy(),
+            "bridge": _osm_yes(lines["bridge"]),
+            "tunnel": _osm_yes(lines["tunnel"]),
+            "layer": pd.to_numeric(lines["layer"], errors="coerce").fillna(0).round().astype("int64").to_numpy(),
             "osm_ref": lines["osm_ref"].to_numpy(),
         },
         geometry=gpd.GeoSeries(lines.geometry.to_numpy(), crs=WGS84),

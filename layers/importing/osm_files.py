@@ -35,6 +35,8 @@ CENTRE_TAGS = ("name", "official_name", "amenity", "office", "building")
 
 #: Tags kept on buildings (households: :mod:`layers.importing.households`).
 BUILDING_TAGS = ("building", "building:levels", "height", "building:flats", "name")
+#: Tags kept on roads (:func:`layers.importing.osm.osm_roads` reads them).
+ROAD_TAGS = ("name", "highway", "foot", "access", "bridge", "tunnel", "layer")
 
 
 @dataclass
@@ -90,7 +92,7 @@ def read_pbf(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
             msg = f"cannot read `{path.name}` as an OpenStreetMap PBF file ({what}): {str(exc)[:200]}"
             raise InputError(msg, field="source") from exc
 
-    roads = call("roads", lambda: osm.get_network("all", extra_attributes=["foot", "access"]))
+    roads = call("roads", lambda: osm.get_network("all", extra_attributes=["foot", "access", "layer"]))
     water = call(
         "rivers",
         lambda: osm.get_data_by_custom_criteria(
@@ -117,7 +119,7 @@ def read_pbf(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
     pois = pd.concat([tagged[_is_centre(tagged)], _frame(homes[_party_named(homes)], CENTRE_TAGS)], ignore_index=True)
     boundaries = call("boundary", lambda: osm.get_boundaries(boundary_type="administrative"))
     return OSMTables(
-        roads=_frame(roads, ["name", "highway", "foot", "access"]),
+        roads=_frame(roads, ROAD_TAGS),
         water=_frame(water, ["name", "waterway", "natural", "water"]),
         residential=_frame(residential, ["name", "landuse", "place"]),
         buildings=homes,
@@ -174,7 +176,7 @@ def read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
     lines["osm_ref"] = "way/" + lines["osm_id"].astype(str)
     polys["osm_ref"] = np.where(polys["osm_way_id"].notna(), "way/" + polys["osm_way_id"].astype(str), "relation/" + polys["osm_id"].astype(str))
     points["osm_ref"] = "node/" + points["osm_id"].astype(str)
-    _add_tags(lines, ("foot", "access"))
+    _add_tags(lines, ("foot", "access", "bridge", "tunnel", "layer"))
     _add_tags(polys, ("water", "waterway", *CENTRE_TAGS, *BUILDING_TAGS))
     _add_tags(points, CENTRE_TAGS)
     progress("rivers")
@@ -189,7 +191,7 @@ def read_xml(path: Path, bbox: Sequence[float] | None, progress: Progress) -> OS
     progress("boundary")
     boundaries = polys[polys["boundary"] == "administrative"]
     return OSMTables(
-        roads=_frame(lines[lines["highway"].notna()], ["name", "highway", "foot", "access"]),
+        roads=_frame(lines[lines["highway"].notna()], ROAD_TAGS),
         water=_frame(pd.concat([water_lines, water_polys], ignore_index=True), ["name", "waterway", "natural", "water"]),
         residential=_frame(residential, ["name", "landuse", "place"]),
         buildings=_frame(buildings, BUILDING_TAGS),

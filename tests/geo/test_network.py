@@ -96,18 +96,18 @@ def test_vertices_within_tolerance_merge():
     assert len(np.unique(build_walk_network(roads_of(far), tolerance_m=1.0).component)) == 1
 
 
-def test_crossings_connect_only_when_asked():
-    # an overpass crossing a street without a shared vertex
+def test_crossings_connect_by_default_unless_asked_not_to():
+    # a street crossing another without a shared vertex
     lines = [seg((0, 0), (200, 0)), seg((100, -100), (100, 100))]
-    plain = build_walk_network(roads_of(lines))
+    plain = build_walk_network(roads_of(lines), junctions=False)
     assert plain.n_edges == 2 and len(np.unique(plain.component)) == 2
-    noded = build_walk_network(roads_of(lines), node_crossings=True)
+    noded = build_walk_network(roads_of(lines))
     assert noded.n_edges == 4 and len(np.unique(noded.component)) == 1
-    assert noded.report["crossings_noded"] == 2
+    assert noded.report["junctions_added"] == 1
     cov = walk_coverage(noded, [[0, 0]], [[100, 100]], limit_m=500)
     assert cov.dist_m[0] == pytest.approx(200.0)
     # a T-junction without a vertex on the through street
-    t = build_walk_network(roads_of([seg((0, 0), (200, 0)), seg((50, 0), (50, 80))]), node_crossings=True)
+    t = build_walk_network(roads_of([seg((0, 0), (200, 0)), seg((50, 0), (50, 80))]))
     assert t.n_edges == 3 and len(np.unique(t.component)) == 1
 
 
@@ -216,7 +216,9 @@ def test_river_without_bridge_in_reach_is_uncovered():
             seg((500, -100), (500, 160)),  # an overpass: crosses both without a vertex
         ]
     )
+    roads["bridge"] = [False, False, True, True]
     net = build_walk_network(roads)
+    assert net.report["apart_bridge"] == 2 and net.report["junctions_added"] == 0
     source, target = np.array([[1000.0, -10.0]]), np.array([[1000.0, 70.0]])
     straight = float(np.hypot(*(target - source)[0]))
     assert straight < 1000
@@ -224,6 +226,9 @@ def test_river_without_bridge_in_reach_is_uncovered():
     assert not cov.covered[0]
     assert cov.dist_m[0] == pytest.approx(10 + 1000 + 60 + 1000 + 10)
     assert cov.reason[0] == ""
+    # not marked a bridge, the overpass would be a same-level crossing: 10 + 500 + 60 + 500 + 10
+    cov = walk_coverage(build_walk_network(roads.assign(bridge=False)), source, target, limit_m=1000)
+    assert cov.dist_m[0] == pytest.approx(1080.0)
 
 
 def test_disconnected_far_and_no_sources():

@@ -39,6 +39,14 @@ def test_the_key_follows_the_content_not_the_frame():
     assert roads_key(joined, metric_crs=CRS) != roads_key(split, metric_crs=CRS)
 
 
+def test_the_key_follows_bridges_tunnels_and_layers():
+    a = roads(*STREETS)
+    ground = roads(*STREETS).assign(bridge=False, tunnel=False, layer=0)
+    assert roads_key(ground, metric_crs=CRS) == roads_key(a, metric_crs=CRS)
+    for column, value in (("bridge", [True, False]), ("tunnel", [False, True]), ("layer", [0, 1])):
+        assert roads_key(ground.assign(**{column: value}), metric_crs=CRS) != roads_key(a, metric_crs=CRS)
+
+
 def test_networks_are_built_once_per_content_and_the_least_recent_goes(monkeypatch: pytest.MonkeyPatch):
     built = []
     real = walking.walking_network
