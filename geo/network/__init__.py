@@ -22,6 +22,7 @@ from geo.network.areas import group_service_areas, service_areas, union_service_
 from geo.network.attach import REASON_FAR, REASON_OK, Attachment, attach_points
 from geo.network.coverage import REASON_DISCONNECTED, REASON_NO_SOURCES, NetworkCoverage, group_coverage, walk_coverage
 from geo.network.graph import WalkNetwork, build_walk_network
+from geo.network.junctions import APART_REASONS, JunctionCounts, road_levels, road_segments
 from geo.network.matrix import distance_matrix
 from geo.network.partition import (
     REASON_BEYOND_CUTOFF,
@@ -32,7 +33,6 @@ from geo.network.partition import (
     partitioned_walk_coverage,
     run_tile,
 )
-from geo.network.junctions import APART_REASONS, JunctionCounts, road_levels, road_segments
 from geo.network.route import WalkRoute, walk_route
 from geo.network.tiling import DEFAULT_TILES, TilePlan, TileTask, halo_m, plan_tiles, tile_tasks
 
