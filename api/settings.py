@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
     auth_failures_per_minute: float = Field(
         10.0, ge=0, description="Wrong tokens a client (and a token id) may send a minute before it gets 429 (0: no limit)"
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose `X-Forwarded-For`/`X-Forwarded-Proto` are believed "
+        "(comma-separated, e.g. `10.0.0.5,10.1.0.0/16`; empty: forwarded headers are ignored and rate limits count the peer)",
+    )
     rate_limit_burst: int = Field(10, ge=1, description="Requests to an expensive endpoint allowed at once before the rate applies")
     rate_limit_file: Path | None = Field(
         None,
@@ -111,6 +117,16 @@ class Settings(BaseSettings):
         description="File the command line appends tracebacks of internal errors to "
         "(default: $XDG_STATE_HOME/dangjian-map/dangjian.log, i.e. ~/.local/state/dangjian-map/dangjian.log)",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        """``"10.0.0.5, 10.1.0.0/16"`` (the environment's form) as a list; blanks dropped."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, (list, tuple)):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -77,6 +77,18 @@ def tcp_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's forwarded-header options from ``trusted_proxies``.
+
+    uvicorn believes ``X-Forwarded-For`` from loopback unless told otherwise,
+    which lets any local client (or a proxy that passes the header on) choose
+    the address rate limits count; here no forwarded header is believed
+    unless the deployment names its proxies.
+    """
+    proxies = list(settings.trusted_proxies)
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies}
+
+
 @friendly_errors
 def serve(
     dataset: Annotated[Path | None, typer.Argument(help="GeoPackage or folder (default: the demo district)")] = None,
@@ -111,13 +123,15 @@ def serve(
             if not settings.rate_limit_file:
                 # one set of rate-limit buckets for every worker (else N workers would allow N times the rate)
                 os.environ["DANGJIAN_RATE_LIMIT_FILE"] = str(Path(tempfile.gettempdir()) / f"dangjian-ratelimit-{port}.sqlite")
-            config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info")
+            config = uvicorn.Config(
+                "api.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="info", **proxy_options(settings)
+            )
             Multiprocess(config, sockets=[sock]).run()
             return
         application = create_app(settings)
         application.state.dangjian.dataset()  # load before the first request
         err.print(f"serving {served}", highlight=False, markup=False)
-        uvicorn.Server(uvicorn.Config(application, log_level="info")).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(application, log_level="info", **proxy_options(settings))).run(sockets=[sock])
     finally:
         sock.close()
 

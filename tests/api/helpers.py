@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import uvicorn
@@ -50,14 +51,16 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @contextmanager
-def served_in_thread(app: object, *, port: int | None = None) -> Iterator[str]:
+def served_in_thread(app: object, *, port: int | None = None, **config: Any) -> Iterator[str]:
     """``app`` served by uvicorn in a thread on loopback (a free port unless given); its base URL.
+
+    ``config`` goes to :class:`uvicorn.Config` (e.g. the serve command's ``proxy_options``).
 
     For clients that need real HTTP (OWSLib, browsers, raw sockets); GDAL holds the GIL during its
     reads and needs a server process instead (see ``tests/system/test_gdal_oapif.py``).
     """
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
