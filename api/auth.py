@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.settings import Settings
+from layers.i18n import text
 from layers.store import Role, Store, TokenInfo
 from layers.store.tokens import split_token
 
@@ -111,6 +112,11 @@ def app_settings(request: Request) -> Settings:
     return settings if isinstance(settings, Settings) else Settings()
 
 
+def say(request: Request, key: str, **values: object) -> str:
+    """The catalogue's text ``key`` in the app's language (:mod:`layers.i18n`), for a refusal's one line."""
+    return text(key, app_settings(request).lang, **values)
+
+
 #: The challenge sent with every 401.
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dangjian-map"'}
 
@@ -127,19 +133,18 @@ async def verified_token(request: Request, token: str | None, *, missing: str) -
         raise AuthError(401, missing, headers=CHALLENGE)
     store = _token_store(request)
     if store is None:
-        raise AuthError(401, "this service has no store of tokens; nothing can be written", headers=CHALLENGE)
+        raise AuthError(401, say(request, "http.auth.no_tokens"), headers=CHALLENGE)
     failures = getattr(request.app.state, "auth_failures", None)
     parts = split_token(token)
     keys = failures.keys(client_address(request), parts[0] if parts else None) if failures is not None else []
     if failures is not None and (wait := failures.wait(keys)) > 0:
         seconds = max(1, math.ceil(wait))
-        msg = f"too many wrong tokens from here; try again in {seconds} s"
-        raise AuthError(429, msg, headers={"Retry-After": str(seconds)})
+        raise AuthError(429, say(request, "http.auth.too_many_failures", seconds=seconds), headers={"Retry-After": str(seconds)})
     info = await run_in_threadpool(store.verify_token, token)
     if info is None:
         if failures is not None:
             failures.failed(keys)
-        raise AuthError(401, "the token is unknown, malformed or revoked", headers=CHALLENGE)
+        raise AuthError(401, say(request, "http.auth.bad_token"), headers=CHALLENGE)
     return info
 
 
@@ -148,11 +153,10 @@ async def authenticate(request: Request, needed: Role, *, token: str | None = No
 
     ``token`` overrides the ``Authorization`` header (reads may carry it as ``access_token``).
     """
-    missing = f"this needs a token with the role `{needed.value}` or higher: send `Authorization: Bearer <token>`"
+    missing = say(request, "http.auth.missing", role=needed.value)
     info = await verified_token(request, token or bearer_token(request), missing=missing)
     if not info.role.allows(needed):
-        msg = f"the token's role `{info.role.value}` may not do this; it needs `{needed.value}` or higher"
-        raise AuthError(403, msg)
+        raise AuthError(403, say(request, "http.auth.role_too_low", role=info.role.value, needed=needed.value))
     return Caller(token=info, address=client_address(request))
 
 

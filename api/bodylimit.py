@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import AuthError, bearer_token, verified_token
+from api.auth import AuthError, bearer_token, say, verified_token
 
 #: Methods that write (each needs a token).
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -29,8 +29,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class BodyTooLarge(HTTPException):
     """A request body streamed past its route's limit (413; raised while the app reads the body)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body passed {limit:,} bytes, the most this route takes")
+    def __init__(self, limit: int, detail: str) -> None:
+        super().__init__(413, detail)
         self.limit = limit
 
 
@@ -77,7 +77,7 @@ class WriteGate:
         request = Request(scope)
         try:
             await verified_token(
-                request, bearer_token(request), missing="every write needs a token: send `Authorization: Bearer <token>`"
+                request, bearer_token(request), missing=say(request, "http.auth.write_needs_token")
             )
         except AuthError as exc:
             headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
@@ -86,7 +86,7 @@ class WriteGate:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _answer(send, 413, f"the request body is {declared:,} bytes; this route takes at most {limit:,}", "body")
+            await _answer(send, 413, say(request, "http.body.declared_too_large", size=declared, limit=limit), "body")
             return
         seen = 0
 
@@ -96,7 +96,7 @@ class WriteGate:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, say(request, "http.body.too_large", limit=limit))
             return message
 
         await self.app(scope, bounded, send)

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from fastapi import Request
 
-from api.auth import AuthError, app_settings, bearer_token, client_address
+from api.auth import AuthError, app_settings, bearer_token, client_address, say
 from api.settings import Settings
 
 #: Buckets kept in memory before the full ones are forgotten.
@@ -195,8 +195,7 @@ def rate_limited(name: str) -> Callable[[Request], Awaitable[None]]:
         wait = max(bucket.take(k) for k in keys)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            msg = f"too many requests to {name}; try again in {seconds} s"
-            raise AuthError(429, msg, field=None, headers={"Retry-After": str(seconds)})
+            raise AuthError(429, say(request, "http.rate_limited", group=name, seconds=seconds), field=None, headers={"Retry-After": str(seconds)})
 
     dependency.__name__ = f"rate_limited_{name}"
     return dependency

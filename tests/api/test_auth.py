@@ -60,7 +60,7 @@ def test_a_token_revoked_through_another_store_gets_401_on_the_next_request(tmp_
             assert client.get("/whoami", headers=bearer(viewer.token)).status_code == 403
             writes(other).revoke_token(editor.info.id, actor="cli:root")
             res = client.get("/whoami", headers=bearer(editor.token))
-            assert res.status_code == 401 and "revoked" in res.json()["detail"]
+            assert res.status_code == 401 and "已撤销" in res.json()["detail"]
 
 
 # ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_a_write_without_a_valid_token_is_refused_before_its_body_is_read(served
     assert "WWW-Authenticate" in res.headers
     assert sum(read) <= 65536  # at most the first chunk the client had already sent, never the 655 MB
     res = client.post("/scenarios", json={"name": "x"}, headers={"Authorization": "Bearer dj_deadbeef_nope"})
-    assert res.status_code == 401 and "revoked" in res.json()["detail"]
+    assert res.status_code == 401 and "已撤销" in res.json()["detail"]
 
 
 def test_a_declared_body_over_the_limit_is_413_at_once(served: tuple[TestClient, str]):
