@@ -20,6 +20,7 @@ from geo.crs import WGS84
 from geo.errors import InputError, InvalidValueError
 from geo.files import atomic_output
 from layers.planning.suggestion import SiteSuggestion
+from layers.reports.formats import defused_frame
 
 _LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
 _LAT_NAMES = ("lat", "latitude", "y", "纬度")
@@ -84,7 +85,7 @@ def write_suggestion(result: SiteSuggestion, path: str | os.PathLike[str], *, la
         if suffix in (".geojson", ".json"):
             tmp.write_text(result.sites.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
         elif suffix == ".csv":
-            tmp.write_bytes(result.table(lang).to_csv(index=False).encode("utf-8-sig"))
+            tmp.write_bytes(defused_frame(result.table(lang)).to_csv(index=False).encode("utf-8-sig"))
         else:
             sites = result.sites.copy()
             pyogrio.write_dataframe(sites, tmp, layer="sites", driver="GPKG")

@@ -21,6 +21,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
+import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -75,6 +76,16 @@ def defuse_formula(value: str) -> str:
         except ValueError:
             return "'" + value
     return value
+
+
+def defused_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` fit for a CSV file: every text cell and every column name through :func:`defuse_formula`."""
+    out = frame.copy()
+    out.columns = [defuse_formula(str(c)) for c in out.columns]
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(lambda v: defuse_formula(v) if isinstance(v, str) else v)
+    return out
 
 
 def _csv_value(value: Any, kind: str) -> Any:

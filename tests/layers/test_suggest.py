@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 
@@ -220,6 +222,15 @@ def test_write_sites_as_geojson_gpkg_and_csv(town: Dataset, tmp_path):
     assert cs.read_bytes().startswith(b"\xef\xbb\xbfRank,Suggested site")
     with pytest.raises(InvalidValueError):
         write_suggestion(r, tmp_path / "sites.docx")
+
+
+def test_a_site_named_like_a_formula_is_defused_in_the_csv(town: Dataset, tmp_path):
+    """Issue 19, finding 4: candidate names come from the planner's files and reach Excel through the sites CSV."""
+    r = maximal_covering(coverage_problem(town), 1)
+    r.sites["name"] = '=HYPERLINK("http://x.invalid","点我")'
+    rows = list(csv.reader(io.StringIO(write_suggestion(r, tmp_path / "sites.csv").read_text("utf-8-sig"))))
+    assert rows[1][1] == "'" + '=HYPERLINK("http://x.invalid","点我")'
+    assert rows[1][0] == "1" and float(rows[1][-2]) == r.sites["lon"].iloc[0]  # numbers stay numbers
 
 
 def test_read_candidates_from_csv_with_chinese_headers(tmp_path):
