@@ -61,7 +61,7 @@ MAP_PROPERTIES: dict[str, tuple[str, ...]] = {
     "party_orgs": ("name", "type", "members", "community", "alliance"),
 }
 #: Our scripts of the page, in load order (common.js first, map.js calls the others).
-PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "phone", "map")
+PAGE_SCRIPTS: tuple[str, ...] = ("common", "panels", "labels", "print", "phone", "route", "map")
 #: Uncovered compounds the gap panel lists (the most households first).
 GAP_ROWS = 10
 #: Above this many features a layer is drawn on canvas instead of SVG.
@@ -97,6 +97,12 @@ def _layer_url(prefix: str, layer: str, columns: list[str], opts: MapOptions, co
     props = [p for p in MAP_PROPERTIES.get(layer, ()) if p in columns or (layer == "compounds" and p == "state")]
     query = ["limit=10000", f"properties={quote(','.join(props), safe=',')}", *coverage_query(opts, coords=coords)]
     return f"{prefix}/collections/{layer}/items?" + "&".join(query)
+
+
+def _route_url(prefix: str, opts: MapOptions, coords: str) -> str:
+    """The URL template of a compound's walk (``{id}`` stands for its id, URL-quoted by the page)."""
+    query = "&".join(coverage_query(opts, coords=coords))
+    return f"{prefix}/collections/compounds/items/{{id}}/route" + (f"?{query}" if query else "")
 
 
 def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions, *, prefix: str = "") -> str:
@@ -218,6 +224,7 @@ def coverage_map_html(state: DatasetState, settings: Settings, opts: MapOptions,
         "canvasAbove": CANVAS_ABOVE,
         "target": float(params.get("minutes", 15)),
         "gapRows": GAP_ROWS,
+        "route": _route_url(prefix, opts, coords),
         "title": None if opts.embed else title_card(
             ds.meta.get("summary", {}), ds["compounds"], params, focus, lang, ds.meta.get("scenario") if opts.scenario else None
         ),

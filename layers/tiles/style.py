@@ -44,6 +44,9 @@ PALETTE: dict[str, Any] = {
     "water": "#a9d3e6",
     "water_edge": "#7fb3d0",
     "paper": "#f4f2ee",
+    # a compound's walk to its centre: within the target, and the part beyond it
+    "route": "#0b4f9c",
+    "route_beyond": "#b71c1c",
 }
 
 #: Road line widths per class (px at 1x) on the offline context tiles.
@@ -102,6 +105,7 @@ def layer_style() -> dict[str, Any]:
             "no_party_org": {"color": PALETTE["no_party_org"], "weight": 1.6, "dashArray": "3 2"},
         },
         "cells": {"weight": 0.6, "color": "#ffffff", "fillOpacity": 0.6},
+        "route": {"color": PALETTE["route"], "beyond": PALETTE["route_beyond"], "casing": "#ffffff", "weight": 4.0, "dashArray": "7 6"},
         "units": {"color": PALETTE["units"], "weight": 2.0, "dashArray": "6 4", "fillOpacity": 0.0},
         "grids": {"color": PALETTE["grids"], "weight": 1.0, "dashArray": "2 3", "fillOpacity": 0.0},
         "boundary": {

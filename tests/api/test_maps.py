@@ -52,7 +52,7 @@ def test_the_page_is_small_offline_and_chinese(demo_client: TestClient):
 def test_every_asset_the_page_names_is_served(demo_client: TestClient):
     page = demo_client.get("/maps/coverage").text
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
-    assert len(assets) == 12  # leaflet js/css, fullscreen js/css, our six scripts and css, favicon
+    assert len(assets) == 13  # leaflet js/css, fullscreen js/css, our seven scripts and css, favicon
     for asset in assets:
         r = demo_client.get(asset)
         assert r.status_code == 200, asset
@@ -194,3 +194,9 @@ def test_big_layers_come_as_tiles(blocks_client: TestClient, monkeypatch: pytest
     assert '"/tiles/circles/{z}/{x}/{y}{r}.png?minutes=10"' in page
     assert '"/tiles/cells/{z}/{x}/{y}{r}.png?minutes=10\\u0026cells=square"' in page
     assert '"/tiles/roads/{z}/{x}/{y}{r}.png"' in page  # context tiles do not depend on coverage
+
+
+def test_the_page_knows_where_a_compounds_route_is(demo_client: TestClient):
+    assert config_of(demo_client.get("/maps/coverage").text)["route"] == "/collections/compounds/items/{id}/route"
+    cfg = config_of(demo_client.get("/maps/coverage?method=network&minutes=10&basemap=amap").text)
+    assert cfg["route"] == "/collections/compounds/items/{id}/route?minutes=10&method=network&coords=gcj02"

@@ -3,7 +3,8 @@
  * The page (api/maps/coverage_page.py, folium) creates the Leaflet map and one empty layer
  * group per layer, then calls DangjianMap.init(map, groups, config).  Features are fetched
  * from the service's own /collections endpoints and drawn here; the panels (panels.js),
- * label placement (labels.js), print view (print.js) and phone layout (phone.js) hang off
+ * label placement (labels.js), print view (print.js), phone layout (phone.js) and a
+ * compound's walk to its centre (route.js) hang off
  * the same context.  Colours come from config.style, the palette the PNG tiles use too.
  */
 (function () {
@@ -225,6 +226,7 @@
               DJ.compoundPopup(ctx, p),
               { maxWidth: 320 }
             );
+            if (f.id !== undefined && f.id !== null) DJ.routeOnPopup(lyr, String(f.id));
             DJ.index.push({ name: String(p.name || ""), kind: W["map.search.compound"], layer: lyr, group: "compounds", properties: p });
           },
         });
@@ -320,6 +322,7 @@
     DJ.addGaps(ctx);
     DJ.addLabels(ctx);
     if (DJ.addPhone) DJ.addPhone(ctx);
+    DJ.addRoute(ctx);
     ctx.onData(function (name) { if (name === null) land(ctx); });
 
     var status = el("div", "dj-status");
