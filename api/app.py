@@ -29,6 +29,7 @@ from api.routers.planning import ScenarioResults
 from api.settings import Settings
 from api.state.dataset import DatasetState
 from layers.dataset import Dataset
+from layers.importing.archives import remove_stale_scratch_folders
 from layers.store import Store
 
 log = logging.getLogger("dangjian.api")
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
         ],
     )
     app.state.settings = settings
+    remove_stale_scratch_folders()  # left by imports killed before their own clean-up
     app.state.dangjian = DatasetState(settings, dataset, store=store)
     app.state.scenario_results = ScenarioResults()
     install_error_handlers(app)

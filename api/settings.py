@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         DATA_DIR, description="Folder of the service's datasets: uploads (POST /datasets) and the demo district's working copy"
     )
     upload_max_mb: float = Field(200.0, gt=0, description="Largest upload accepted by POST /datasets (MB)")
+    upload_max_unpacked_mb: float = Field(
+        2048.0, gt=0, description="Most an upload's zips and workbooks may unpack, all together (MB)"
+    )
+    upload_max_members: int = Field(10_000, ge=1, description="Most archive members an upload's zips and workbooks may hold, all together")
+    upload_max_rows: int = Field(500_000, ge=1, description="Most rows a sheet of an uploaded workbook may hold (counted before parsing)")
+    edit_max_vertices: int = Field(50_000, ge=4, description="Most vertices one edited feature may have")
     json_body_max_kb: float = Field(
         2048.0, gt=0, description="Largest JSON body of an edit, scenario or suggestion request (KB)"
     )

@@ -228,6 +228,9 @@ async def create_dataset(
                 clip="boundary" if str(fields["clip"] or "").strip().lower() == "boundary" else None,
                 swap_xy=_flag(form.get("swap_xy", "")),
                 skip_bad_rows=_flag(form.get("skip_bad_rows", "")),
+                max_unpacked_bytes=int(settings.upload_max_unpacked_mb * 1024 * 1024),
+                max_members=settings.upload_max_members,
+                max_rows=settings.upload_max_rows,
             )
             done = await run_in_threadpool(
                 _import, [str(p) for p in paths], settings, name, options=options, actor=caller.actor, replace=replace,

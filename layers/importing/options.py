@@ -19,6 +19,7 @@ from pyproj import CRS
 from geo.chinacoords import ChinaCRS
 from geo.crs import CGCS2000, WGS84
 from geo.errors import CRSError, InvalidValueError
+from layers.importing.archives import SHEET_MAX_ROWS, ZIP_MAX_BYTES, ZIP_MAX_MEMBERS, UnpackBudget
 from layers.importing.messages import say
 from layers.importing.tables import COORDINATE_COLUMNS
 from layers.schema import INPUT_LAYERS, LAYER_SPECS, LEVELS
@@ -218,6 +219,10 @@ class ImportOptions:
         Compounds given as points become circles of this radius (m).
     osm
         Household estimation for OpenStreetMap compounds.
+    max_unpacked_bytes, max_members
+        What all the import's zips and workbooks together may unpack (bytes, archive members).
+    max_rows
+        Rows a workbook sheet may hold (counted before it is parsed).
     """
 
     crs: str | None = None
@@ -230,6 +235,13 @@ class ImportOptions:
     skip_bad_rows: bool = False
     point_radius_m: float = 50.0
     osm: OSMOptions = field(default_factory=OSMOptions)
+    max_unpacked_bytes: int = ZIP_MAX_BYTES
+    max_members: int = ZIP_MAX_MEMBERS
+    max_rows: int = SHEET_MAX_ROWS
+
+    def unpack_budget(self) -> UnpackBudget:
+        """A fresh :class:`~layers.importing.archives.UnpackBudget` of these limits, for one import."""
+        return UnpackBudget(max_bytes=self.max_unpacked_bytes, max_members=self.max_members, max_rows=self.max_rows)
 
     def checked(self) -> ImportOptions:
         """Validate the values, raising errors that name the option."""

@@ -14,9 +14,7 @@ Writing it into a store is :mod:`~layers.importing.publish`'s job.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -25,7 +23,7 @@ from pyproj import CRS
 from geo.crs import WGS84, metric_crs
 from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset, LayerReport, empty_layer
-from layers.importing.archives import remove_tree
+from layers.importing.archives import remove_tree, scratch_folder
 from layers.importing.checks import (
     drop_far_away,
     warn_estimated_households,
@@ -158,7 +156,7 @@ def import_sources(
         raise InputError(msg, field="source")
     given = parse_crs(options.crs)
     report = ImportReport()
-    scratch = Path(tempfile.mkdtemp(prefix="dangjian-import-"))
+    scratch = scratch_folder()
     try:
         raws = read_sources(sources, options=options, scratch=scratch, progress=progress)
         progress("checking")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from geo.errors import InputError
-from layers.importing.archives import safe_extract, zip_members
+from layers.importing.archives import UnpackBudget, check_workbook, safe_extract, zip_members
 from layers.importing.options import ImportOptions, Progress
 from layers.importing.osm import read_osm
 from layers.importing.raw import RawLayer, source_format
@@ -25,17 +25,17 @@ from layers.importing.readers import read_geojson, read_gpkg, read_kml, read_sha
 from layers.importing.tables import read_csv, read_xlsx
 
 
-def _read_zip(path: Path, label: str, options: ImportOptions, scratch: Path, progress: Progress) -> list[RawLayer]:
-    """Every importable member of a zip, unpacked into a folder of ``scratch``."""
+def _read_zip(path: Path, label: str, options: ImportOptions, scratch: Path, progress: Progress, budget: UnpackBudget) -> list[RawLayer]:
+    """Every importable member of a zip, unpacked into a folder of ``scratch`` (charged to the import's ``budget``)."""
     dest = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
-    members = zip_members(safe_extract(path, dest))
+    members = zip_members(safe_extract(path, dest, budget=budget))
     if not members:
         msg = f"`{label}` holds no file that can be imported (.shp, .gpkg, .geojson, .kml, .csv, .xlsx)"
         raise InputError(msg, field="source")
     out: list[RawLayer] = []
     for m in members:
         rel = m.relative_to(dest.resolve()).as_posix()
-        out.extend(read_source(m, f"{label}/{rel}", options=options, scratch=scratch, progress=progress))
+        out.extend(read_source(m, f"{label}/{rel}", options=options, scratch=scratch, progress=progress, budget=budget))
     return out
 
 
@@ -67,7 +67,9 @@ def _read_file(path: Path, fmt: str, options: ImportOptions) -> list[RawLayer]:
     return read_xlsx(path, columns=options.columns)
 
 
-def read_source(path: Path, label: str, *, options: ImportOptions, scratch: Path, progress: Progress) -> list[RawLayer]:
+def read_source(
+    path: Path, label: str, *, options: ImportOptions, scratch: Path, progress: Progress, budget: UnpackBudget | None = None
+) -> list[RawLayer]:
     """The tables of one file, labelled from ``label`` (``archive.zip/member.shp``, ``file.gpkg:layer``).
 
     Parameters
@@ -82,10 +84,15 @@ def read_source(path: Path, label: str, *, options: ImportOptions, scratch: Path
         A folder for unpacked zips, removed by the caller.
     progress
         Told the label of each file as it is read.
+    budget
+        What the whole import may still unpack (zips, workbooks); a new one from ``options`` if not given.
     """
+    budget = budget if budget is not None else options.unpack_budget()
     fmt = source_format(path)
     if fmt == "zip":
-        return _read_zip(path, label, options, scratch, progress)
+        return _read_zip(path, label, options, scratch, progress, budget)
+    if fmt == "xlsx":
+        check_workbook(path, budget, label=label)
     progress(label)
     if fmt == "osm":
         return _read_osm(path, label, options, progress)
@@ -108,6 +115,7 @@ def read_sources(
         A source that does not exist, is a folder, or cannot be read, naming it.
     """
     raws: list[RawLayer] = []
+    budget = options.unpack_budget()  # one for the whole import, not one per zip
     for src in sources:
         path = Path(src)
         if not path.exists():
@@ -116,5 +124,5 @@ def read_sources(
         if path.is_dir():
             msg = f"source `{path}` is a folder; give the files in it (or zip it)"
             raise InputError(msg, field="source")
-        raws.extend(read_source(path, path.name, options=options, scratch=scratch, progress=progress))
+        raws.extend(read_source(path, path.name, options=options, scratch=scratch, progress=progress, budget=budget))
     return raws
