@@ -40,6 +40,7 @@ from api.state.editing import submit_edit
 from geo.crs import WGS84
 from geo.errors import GeometryError, InvalidValueError
 from layers.dataset import Dataset
+from layers.i18n import text
 from layers.store import Role, StoredFeature, Transaction
 
 log = logging.getLogger("dangjian.api")
@@ -152,6 +153,18 @@ def check_feature_id(value: str | int) -> str:
     return fid
 
 
+def vertex_count(coordinates: Any) -> int:
+    """The positions in a GeoJSON ``coordinates`` array (any nesting), counted without building the geometry."""
+    if not isinstance(coordinates, (list, tuple)) or not coordinates:
+        return 0
+    first = coordinates[0]
+    if not isinstance(first, (list, tuple)):
+        return 1  # one position
+    if not first or not isinstance(first[0], (list, tuple)):
+        return len(coordinates)  # a list of positions
+    return sum(vertex_count(part) for part in coordinates)
+
+
 def _geometry(layer: str, geometry: dict[str, Any]) -> shapely.Geometry:
     try:
         geom = shape(geometry)
@@ -176,7 +189,12 @@ def check_geometry(layer: str, geometry: dict[str, Any], dataset: Dataset, setti
     Checks the type (``Point`` for centres, polygons for compounds), WGS84
     degrees, the distance outside the dataset's extent (``max_edit_distance_km``)
     and a compound's area (``max_edit_area_km2``), both in the dataset's metric CRS.
+    More than ``edit_max_vertices`` positions are refused before any geometry is built.
     """
+    count = vertex_count(geometry.get("coordinates")) if isinstance(geometry, dict) else 0
+    if count > settings.edit_max_vertices:
+        msg = text("http.edit.too_many_vertices", settings.lang, count=count, limit=settings.edit_max_vertices)
+        raise GeometryError(msg, field="geometry")
     geom = _geometry(layer, geometry)
     minx, miny, maxx, maxy = geom.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):

@@ -22,6 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from geo.errors import InputError
 from layers.importing.messages import say
@@ -177,7 +178,7 @@ _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
 _ROW_TAG_MAX = 40
 
 
-def _count_rows(stream: zipfile.ZipExtFile, limit: int) -> int:
+def _count_rows(stream: IO[bytes], limit: int) -> int:
     """Row elements in a worksheet's XML, streaming; stops counting once past ``limit``."""
     count = 0
     tail = b""

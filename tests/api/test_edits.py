@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, mapping
 
@@ -526,3 +528,31 @@ def test_a_failure_after_the_commit_still_answers_and_serves_the_edit(served, mo
     assert made.status_code == 201 and made.json()["version"] == 1
     assert reads(store).get_feature("centers", made.json()["id"]).version == 1
     assert covered(client) == (1700, 1)  # read back from the store
+
+
+def _ring_of(vertices: int) -> dict[str, Any]:
+    """A compound polygon of ``vertices`` positions (a 40 m circle at (750, 450)) as compact WGS84 GeoJSON."""
+    t = np.linspace(0, 2 * np.pi, vertices - 1, endpoint=False)
+    ring = np.column_stack([750 + 40 * np.cos(t), 450 + 40 * np.sin(t)])
+    return polygon(shapely.Polygon(ring))
+
+
+def test_a_500000_vertex_compound_is_refused_with_a_chinese_message(served: tuple[TestClient, Store, dict[str, str]]):
+    """Issue 19, finding 8: POST and PATCH of a huge compound are refused (413 at the default body limit, else 422)."""
+    client, store, tokens = served
+    editor = {**bearer(tokens["editor"]), "Content-Type": "application/json"}
+    huge = {"type": "Feature", "id": "H", "geometry": _ring_of(500_000), "properties": {"name": "巨型小区", "households": 10}}
+    body = json.dumps(huge, separators=(",", ":"))
+    res = client.post("/collections/compounds/items", content=body, headers=editor)
+    assert res.status_code == 413 and "字节" in res.json()["detail"]  # the default 2 MB body limit comes first
+    roomy = Settings(dataset=store.path, reload_check_s=0, json_body_max_kb=64 * 1024.0)
+    with TestClient(create_app(roomy)) as client:
+        res = client.post("/collections/compounds/items", content=body, headers=editor)
+        assert res.status_code == 422
+        assert res.json() == {"detail": "要素有 500,000 个顶点，超过上限 50,000 个；请简化图形后再提交", "field": "geometry"}
+        patch = json.dumps({"geometry": huge["geometry"]}, separators=(",", ":"))
+        res = client.patch("/collections/compounds/items/A", content=patch, headers={**editor, "If-Match": '"1"'})
+        assert res.status_code == 422 and res.json()["field"] == "geometry" and "500,000" in res.json()["detail"]
+        assert reads(store).get_feature("compounds", "A").version == 1  # nothing written
+        ok = client.post("/collections/compounds/items", json={**huge, "geometry": _ring_of(50_000)}, headers=bearer(tokens["editor"]))
+        assert ok.status_code == 201, ok.text  # at the limit: accepted
