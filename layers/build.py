@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo.errors import InvalidValueError
@@ -40,6 +41,7 @@ from layers.units import (
     DEFAULT_MIN_UNIT_AREA_M2,
     DEFAULT_UNIT_CLASSES,
     assign_to_polygons,
+    data_extent,
     neighbourhood_units,
     study_area,
 )
@@ -121,6 +123,11 @@ class BuildParams:
             msg = f"`district_code` must be the district's 6-digit administrative code (e.g. 150603); got {self.district_code!r}"
             raise InvalidValueError(msg, field="district_code")
         return self
+
+
+def _no_data(units: gpd.GeoDataFrame) -> np.ndarray:
+    """Which units are the "no data" rest of the study area (none when the data fills it)."""
+    return units["no_data"].to_numpy(bool) if "no_data" in units.columns else np.zeros(len(units), bool)
 
 
 def _nothing(_: str) -> None:
@@ -319,9 +326,10 @@ def build_dataset(
     compounds = mark_listed_orgs(compounds, orgs, metric_crs=crs)
     ds = dataset.replace(compounds=compounds, centers=centers)
     progress("progress.units")
+    extent = data_extent(study_area(ds["boundary"], ds["roads"], metric_crs=crs), ds["roads"], compounds, metric_crs=crs)
     units = neighbourhood_units(
         ds["boundary"], ds["roads"], ds["rivers"], compounds,
-        metric_crs=crs, unit_classes=params.unit_classes, min_area_m2=params.min_unit_area_m2,
+        metric_crs=crs, unit_classes=params.unit_classes, min_area_m2=params.min_unit_area_m2, extent=extent,
     )
     ds = coverage_layers(ds, params, progress=progress, network_pass=network_pass)
     compounds = ds["compounds"].copy()
@@ -336,7 +344,7 @@ def build_dataset(
         )
     else:
         grids, grid_of = governance_grids(
-            compounds, units[~units["water"]], metric_crs=crs,
+            compounds, units[~units["water"].to_numpy(bool) & ~_no_data(units)], metric_crs=crs,
             min_households=params.min_households, max_households=params.max_households, parent_level="unit",
         )
     compounds["grid"] = grid_of
@@ -346,8 +354,7 @@ def build_dataset(
     )
     grids["code"] = codes
     progress("progress.cells")
-    area = study_area(ds["boundary"], ds["roads"], metric_crs=crs)
-    cells = analysis_cells(area, compounds, metric_crs=crs, size_m=params.cell_size_m, h3_resolution=params.h3_resolution)
+    cells = analysis_cells(extent.area, compounds, metric_crs=crs, size_m=params.cell_size_m, h3_resolution=params.h3_resolution)
     # Units count the compounds by the same access point as their coverage (gates where known).
     units = covered_shares(polygon_counts(units, compounds, "unit"), compounds, "unit")
     grids = covered_shares(grids, compounds, "grid")
@@ -358,6 +365,8 @@ def build_dataset(
     out.meta["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.meta["load_report"] = {k: v.as_dict() for k, v in dataset.report.items()}
     out.meta["summary"] = summarize(out)
+    if extent.rest is not None:
+        out.meta["summary"]["data_extent"] = {"boundary_km2": round(extent.boundary_km2, 2), "data_km2": round(extent.data_km2, 2)}
     return out
 
 
@@ -452,6 +461,8 @@ def summary_lines(summary: dict[str, Any], lang: str = "zh") -> list[str]:
             text("summary.layers", lang, units=layers.get("units", 0), grids=layers.get("grids", 0), cells=layers.get("cells", 0), circles=layers.get("circles", 0))
         )
     lines.append(text("summary.no_party_org", lang, n=summary["no_party_org"]))
+    if "data_extent" in summary:
+        lines.append(text("summary.data_extent", lang, **summary["data_extent"]))
     if summary["repaired"] or summary["rejected"]:
         lines.append(text("summary.repaired", lang, n=summary["repaired"], rejected=summary["rejected"]))
     if summary["uncovered_top"]:

@@ -8,6 +8,7 @@ merge slivers into the neighbour they share the longest edge with.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -53,6 +54,62 @@ def study_area(
         return shapely.convex_hull(shapely.union_all(roads.to_crs(metric_crs).geometry.to_numpy()))
     msg = "neither a boundary nor roads: cannot tell the area to divide into units"
     raise InvalidValueError(msg, field="boundary")
+
+
+#: Data covering less than this share of the boundary limits units, grids and cells to where it lies.
+DATA_SHARE_LIMIT = 0.5
+#: Margin (m) kept around the data's footprint (its convex hull) when the study area is limited to it.
+DATA_MARGIN_M = 500.0
+#: Name of the unit holding the part of the boundary without data.
+NO_DATA_NAME = "无数据区域"
+
+
+@dataclass(frozen=True)
+class DataExtent:
+    """Where the data lies within the study area.
+
+    Attributes
+    ----------
+    area
+        The area to divide into units, grids and cells (metric CRS).
+    rest
+        The part of the study area without data, one "no data" unit; ``None`` when the data fills the area.
+    boundary_km2, data_km2
+        Areas of the whole study area and of ``area`` (km²).
+    """
+
+    area: shapely.Geometry
+    rest: shapely.Geometry | None
+    boundary_km2: float
+    data_km2: float
+
+
+def data_extent(
+    area: shapely.Geometry,
+    roads: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame,
+    *,
+    metric_crs: CRS,
+    margin_m: float = DATA_MARGIN_M,
+    share: float = DATA_SHARE_LIMIT,
+) -> DataExtent:
+    """The study area limited to the data when compounds and roads cover little of it.
+
+    The data's footprint is the convex hull of every compound and road vertex
+    grown by ``margin_m``; when its part of ``area`` is less than ``share``
+    of it (a district boundary with data in one corner), that part is what
+    gets divided and the rest becomes one "no data" area.
+    """
+    total = float(shapely.area(area))
+    frames = [f.to_crs(metric_crs).geometry.to_numpy() for f in (compounds, roads) if f is not None and len(f)]
+    coords = np.concatenate([shapely.get_coordinates(g) for g in frames]) if frames else np.empty((0, 2))
+    if not len(coords) or total <= 0:
+        return DataExtent(area, None, total / 1e6, total / 1e6)
+    footprint = shapely.buffer(shapely.convex_hull(shapely.multipoints(coords)), margin_m)
+    focus = shapely.intersection(area, footprint)
+    if float(shapely.area(focus)) >= share * total or shapely.is_empty(focus):
+        return DataExtent(area, None, total / 1e6, total / 1e6)
+    return DataExtent(focus, shapely.difference(area, focus), total / 1e6, float(shapely.area(focus)) / 1e6)
 
 
 def _barriers(
@@ -163,6 +220,7 @@ def neighbourhood_units(
     metric_crs: CRS,
     unit_classes: Iterable[str] = DEFAULT_UNIT_CLASSES,
     min_area_m2: float = DEFAULT_MIN_UNIT_AREA_M2,
+    extent: DataExtent | None = None,
 ) -> gpd.GeoDataFrame:
     """Divide the study area into neighbourhood units bounded by main roads and rivers.
 
@@ -177,6 +235,10 @@ def neighbourhood_units(
     min_area_m2
         Units smaller than this (m²) are merged into the neighbour they share
         the longest edge with.
+    extent
+        Where the data lies (:func:`data_extent`): only its ``area`` is
+        divided, its ``rest`` is one more unit named 无数据区域 (and every unit
+        gets ``no_data``).  Default: the whole study area.
 
     Returns
     -------
@@ -190,7 +252,7 @@ def neighbourhood_units(
     if min_area_m2 < 0:
         msg = f"`min_area_m2` must be >= 0; got {min_area_m2!r}"
         raise InvalidValueError(msg, field="min_area_m2")
-    area = study_area(boundary, roads, metric_crs=metric_crs)
+    area = extent.area if extent is not None else study_area(boundary, roads, metric_crs=metric_crs)
     r = roads.to_crs(metric_crs) if len(roads) else roads
     w = rivers.to_crs(metric_crs) if len(rivers) else rivers
     lines, names = _barriers(area, r, w, unit_classes)
@@ -221,6 +283,14 @@ def neighbourhood_units(
     stats = _compound_totals(units, compounds.to_crs(metric_crs))
     units = units.join(stats)
     units["bounded_by"] = bounding_names(faces, lines, names)
+    if extent is not None and extent.rest is not None:
+        units["no_data"] = False
+        rest = {"id": f"U{len(units) + 1:03d}", "name": NO_DATA_NAME, "area_m2": round(float(shapely.area(extent.rest)), 1),
+                "water": False, "compounds": 0, "households": 0, "population": 0, "bounded_by": "", "no_data": True}
+        units = gpd.GeoDataFrame(
+            pd.concat([units, gpd.GeoDataFrame([rest], geometry=[extent.rest], crs=metric_crs)], ignore_index=True),
+            geometry="geometry", crs=metric_crs,
+        )
     return units.to_crs(WGS84)
 
 

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         method: Annotated[str | None, typer.Option("--method", help="circle or network (default: the build's)")] = None,
         cover_all: Annotated[bool, typer.Option("--cover-all", help="Fewest sites that cover every reachable household (set covering)")] = False,
         time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit, seconds")] = 30.0,
-        solver: Annotated[str, typer.Option("--solver", help="highs (exact) or greedy")] = "highs",
+        solver: Annotated[str, typer.Option("--solver", help="auto (CBC, else HiGHS), cbc or highs (exact), or greedy")] = "auto",
         map_png: Annotated[Path | None, typer.Option("--map", help="Also draw the sites on a PNG map")] = None,
         lang: LangOpt = None,
     ) -> None:

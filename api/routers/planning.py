@@ -61,7 +61,9 @@ class SuggestionRequest(BaseModel):
         None, description="Candidate points as a GeoJSON FeatureCollection (WGS84); default: uncovered compounds' "
         "access points and nearby road intersections"
     )
-    solver: Literal["highs", "greedy"] = Field("highs", description="`highs` (exact, time-limited) or `greedy`")
+    solver: Literal["auto", "cbc", "highs", "greedy"] = Field(
+        "auto", description="`auto` (CBC, else HiGHS), `cbc` or `highs` (exact, time-limited), or `greedy`"
+    )
     time_limit_s: float = Field(20.0, gt=0, le=120, description="Solver time limit, seconds")
     lang: Literal["zh", "en"] | None = Field(None, description="Language of site names and summary lines")
 

@@ -12,38 +12,11 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from layers.planning.model import LinearModel
-
-
-@dataclass(frozen=True)
-class HighsAnswer:
-    """What HiGHS answered.
-
-    Attributes
-    ----------
-    x
-        The variables' values in the best solution found, ``None`` when none was found.
-    optimal
-        HiGHS proved it optimal (within the relative gap asked for).
-    objective
-        Objective of that solution.
-    dual_bound
-        HiGHS's bound on the objective (integer programs).
-    status
-        HiGHS's model status, in words.
-    """
-
-    x: np.ndarray | None
-    optimal: bool
-    objective: float
-    dual_bound: float
-    status: str
-
+from layers.planning.model import LinearModel, SolverAnswer
 
 _BANNER_LOCK = threading.Lock()
 _BANNER_DONE = False
@@ -110,7 +83,7 @@ def _pass_model(highspy: Any, h: Any, model: LinearModel) -> None:
 
 def run_highs(
     model: LinearModel, *, time_limit_s: float, mip_rel_gap: float = 0.0, start: np.ndarray | None = None
-) -> HighsAnswer:
+) -> SolverAnswer:
     """Solve ``model`` with HiGHS.
 
     Parameters
@@ -142,7 +115,7 @@ def run_highs(
     status = h.getModelStatus()
     info = h.getInfo()
     feasible = info.primal_solution_status == int(highspy.kSolutionStatusFeasible)
-    return HighsAnswer(
+    return SolverAnswer(
         x=np.asarray(h.getSolution().col_value) if feasible else None,
         optimal=status == highspy.HighsModelStatus.kOptimal,
         objective=float(info.objective_function_value),

@@ -11,8 +11,9 @@ candidates, ``m`` target groups with weights ``w``, ``a_ij`` = candidate
 - **Set covering** (:func:`set_cover_model`): binary ``x_i``; minimise
   ``sum_i x_i`` subject to ``sum_i a_ij x_i >= 1`` for every group.
 
-A :class:`LinearModel` is solver-neutral (:mod:`layers.planning.highs` passes
-it to HiGHS); its :meth:`~LinearModel.relaxed` form is the LP relaxation.
+A :class:`LinearModel` is solver-neutral (:mod:`layers.planning.cbc` passes it
+to CBC, :mod:`layers.planning.highs` to HiGHS; both answer a :class:`SolverAnswer`);
+its :meth:`~LinearModel.relaxed` form is the LP relaxation.
 """
 
 from __future__ import annotations
@@ -57,6 +58,31 @@ class LinearModel:
     def relaxed(self) -> LinearModel:
         """The LP relaxation (every variable continuous)."""
         return replace(self, integer=None)
+
+
+@dataclass(frozen=True)
+class SolverAnswer:
+    """What an exact solver (HiGHS, CBC) answered.
+
+    Attributes
+    ----------
+    x
+        The variables' values in the best solution found, ``None`` when none was found.
+    optimal
+        The solver proved it optimal (within the relative gap asked for).
+    objective
+        Objective of that solution.
+    dual_bound
+        The solver's bound on the objective (NaN when it gives none: the caller bounds by the LP relaxation).
+    status
+        The solver's status, in words.
+    """
+
+    x: np.ndarray | None
+    optimal: bool
+    objective: float
+    dual_bound: float
+    status: str
 
 
 def mclp_model(red: Reduced, k: int) -> LinearModel:

@@ -2,7 +2,8 @@
 
 Targets (compounds) that the same candidates reach are merged into one with
 their weights (households) summed; then candidates that reach the same
-merged targets are merged, keeping the first.  Targets no candidate reaches
+merged targets are merged, keeping the first, and candidates that reach a
+strict subset of another's targets are dropped.  Targets no candidate reaches
 and candidates that reach nothing are dropped.  Equal rows are found by two
 random projections per row (and the row's length), so no pair of rows is
 compared.
@@ -64,8 +65,40 @@ class Reduced:
         return float(self.weights[hit].sum())
 
 
-def reduce_problem(reach: sp.spmatrix, weights: np.ndarray) -> Reduced:
-    """Merge equal targets and equal candidates of ``reach`` (boolean, candidates x targets) weighted by ``weights``."""
+def _dominated(r: sp.csr_matrix) -> np.ndarray:
+    """Rows whose column set lies strictly inside another row's (rows are distinct sets)."""
+    counts = r.astype(np.int32)
+    overlap = (counts @ counts.T).tocoo()
+    size = np.asarray(counts.sum(axis=1)).ravel()
+    inside = (overlap.row != overlap.col) & (overlap.data == size[overlap.row]) & (size[overlap.col] > size[overlap.row])
+    return np.unique(overlap.row[inside])
+
+
+#: Rounds of dropping dominated candidates (each may merge more targets, which may dominate more).
+_DOMINANCE_ROUNDS = 3
+
+
+def reduce_problem(reach: sp.spmatrix, weights: np.ndarray, *, dominance: bool = True) -> Reduced:
+    """Merge equal targets and equal candidates of ``reach`` (boolean, candidates x targets) weighted by ``weights``.
+
+    With ``dominance``, a candidate that reaches a strict subset of what
+    another reaches is dropped too (any answer using it does as well with the
+    other), and the targets are merged again; the optimum is unchanged, for
+    maximal covering and set covering alike.
+    """
+    red = _merge_equal(reach, weights)
+    for _ in range(_DOMINANCE_ROUNDS if dominance else 0):
+        drop = _dominated(red.reach)
+        if not len(drop):
+            break
+        keep = np.setdiff1d(np.arange(red.reach.shape[0]), drop)
+        again = _merge_equal(red.reach[keep], red.weights)
+        red = Reduced(reach=again.reach, weights=again.weights, cand=red.cand[keep][again.cand])
+    return red
+
+
+def _merge_equal(reach: sp.spmatrix, weights: np.ndarray) -> Reduced:
+    """Merge equal targets and equal candidates; drop targets no candidate reaches and candidates that reach nothing."""
     r = sp.csr_matrix(reach, dtype=bool)
     r.sort_indices()
     coverable = np.asarray(r.getnnz(axis=0) > 0)

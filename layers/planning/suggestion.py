@@ -221,7 +221,7 @@ def maximal_covering(
     problem: CoverageProblem,
     k: int,
     *,
-    solver: str | Solver = Solver.highs,
+    solver: str | Solver = Solver.auto,
     time_limit_s: float = 30.0,
     mip_rel_gap: float = 0.0,
     lang: str = "zh",
@@ -265,7 +265,7 @@ def maximal_covering(
 def set_covering(
     problem: CoverageProblem,
     *,
-    solver: str | Solver = Solver.highs,
+    solver: str | Solver = Solver.auto,
     time_limit_s: float = 30.0,
     mip_rel_gap: float = 0.0,
     lang: str = "zh",

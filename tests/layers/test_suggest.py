@@ -19,6 +19,7 @@ from layers.dataset import Dataset, read_dataset
 from layers.planning.files import read_candidates, write_suggestion
 from layers.planning.greedy import greedy_max_cover
 from layers.planning.problem import coverage_problem
+from layers.planning.reduction import reduce_problem
 from layers.planning.solve import solve_maximal_covering, solve_set_covering
 from layers.planning.suggestion import maximal_covering, set_covering
 from tests.helpers import DEMO, local
@@ -56,12 +57,13 @@ def _instances(count: int) -> list[tuple[sp.csr_matrix, np.ndarray]]:
 # the models on matrices
 
 
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
 @pytest.mark.parametrize("case", range(12))
-def test_maximal_covering_equals_the_brute_force_optimum(case: int):
+def test_maximal_covering_equals_the_brute_force_optimum(case: int, solver: str):
     reach, w = _instances(12)[case]
     for k in (1, 2, 3):
         best = max(_covered(reach, w, c) for c in itertools.combinations(range(reach.shape[0]), min(k, reach.shape[0])))
-        chosen, info = solve_maximal_covering(reach, w, k)
+        chosen, info = solve_maximal_covering(reach, w, k, solver=solver)
         assert len(chosen) <= k
         assert info.objective == pytest.approx(best) == pytest.approx(_covered(reach, w, chosen))
         assert info.status == "optimal" and info.gap == pytest.approx(0.0) and info.bound >= best - 1e-6
@@ -69,8 +71,9 @@ def test_maximal_covering_equals_the_brute_force_optimum(case: int):
         assert gobj <= best + 1e-9 and gobj == pytest.approx(_covered(reach, w, greedy))
 
 
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
 @pytest.mark.parametrize("case", range(12))
-def test_set_covering_equals_the_brute_force_minimum(case: int):
+def test_set_covering_equals_the_brute_force_minimum(case: int, solver: str):
     reach, _ = _instances(12)[case]
     coverable = np.asarray(reach.sum(axis=0)).ravel() > 0
     n = reach.shape[0]
@@ -79,9 +82,19 @@ def test_set_covering_equals_the_brute_force_minimum(case: int):
         for c in itertools.combinations(range(n), size)
         if ((np.asarray(reach[list(c)].sum(axis=0)).ravel() > 0) >= coverable).all()
     )
-    chosen, info = solve_set_covering(reach)
-    assert len(chosen) == best == info.objective and info.status == "optimal"
+    chosen, info = solve_set_covering(reach, solver=solver)
+    assert len(chosen) == best == info.objective and info.status == "optimal" and info.solver == solver
     assert ((np.asarray(reach[chosen].sum(axis=0)).ravel() > 0) >= coverable).all()
+
+
+def test_dominated_candidates_are_dropped_and_the_optimum_kept():
+    # S1 = {0, 1} lies inside S0 = {0, 1, 2}: dropped; S2 = {3} stays; targets 0, 1, 2 then merge (only S0 reaches them)
+    reach = sp.csr_matrix(np.array([[1, 1, 1, 0], [1, 1, 0, 0], [0, 0, 0, 1]], dtype=bool))
+    red = reduce_problem(reach, np.array([1.0, 2.0, 3.0, 4.0]))
+    assert red.cand.tolist() == [0, 2] and sorted(red.weights.tolist()) == [4.0, 6.0]
+    assert reduce_problem(reach, np.ones(4), dominance=False).cand.tolist() == [0, 1, 2]
+    chosen, info = solve_maximal_covering(reach, np.array([1.0, 2.0, 3.0, 4.0]), 2)
+    assert sorted(chosen) == [0, 2] and info.objective == 10
 
 
 def test_where_greedy_falls_short_highs_finds_the_optimum_and_greedy_reports_its_gap():
@@ -188,7 +201,7 @@ def test_after_coverage_equals_recomputing_with_the_sites_as_centres(demo: Datas
 def test_demo_three_sites_beat_the_greedy_choice_of_uncovered_compounds_own_sites(demo: Dataset):
     r = maximal_covering(coverage_problem(demo, method="network"), 3)
     s = r.solve
-    assert s.status == "optimal" and s.solver == "highs" and s.gap == 0
+    assert s.status == "optimal" and s.solver == "cbc" and s.gap == 0
     assert r.new_households == s.objective > s.greedy_objective > 0
     assert len(r.sites) == 3 and r.sites["new_households"].is_monotonic_decreasing
     assert "intersection" in set(r.sites["source"])  # road intersections were candidates too

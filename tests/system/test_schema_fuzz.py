@@ -349,7 +349,7 @@ def _aim_suggestions(case: schemathesis.Case, data: st.DataObject, w: Writable, 
         "minutes": st.floats(0.5, 30),
         "method": st.sampled_from(["circle", "network"]),
         "candidates": st.none() if valid else candidates,
-        "solver": st.sampled_from(["highs", "greedy"]),
+        "solver": st.sampled_from(["auto", "cbc", "highs", "greedy"]),
         "time_limit_s": st.floats(0.1, 2),
         "lang": st.sampled_from(["zh", "en"]),
     }))
