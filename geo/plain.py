@@ -75,9 +75,14 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
     Numeric and bool columns come out of pandas as Python values already;
     only the values of other columns that are not plain go through
-    :func:`jsonable`.  Infinite floats are kept (``json.dumps`` writes them
-    as ``Infinity``).
+    :func:`jsonable`.  Infinite floats become ``None`` too (``json.dumps``
+    would write ``Infinity``, which is not JSON).
     """
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f"]
+    if floats and not np.isfinite(frame[floats].to_numpy(dtype=float)[frame[floats].notna().to_numpy()]).all():
+        frame = frame.copy()
+        for c in floats:
+            frame[c] = frame[c].where(np.isfinite(frame[c].to_numpy(dtype=float)) | frame[c].isna(), np.nan)
     rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     odd = [c for c in frame.columns if frame[c].dtype.kind not in "biuf"]
     for row in rows:

@@ -56,3 +56,10 @@ def test_records_of_a_frame():
         {"i": 2, "f": None, "s": None, "o": {"k": 0.5}, "t": None},
     ]
     assert all(type(r["i"]) is int for r in json_records(frame))
+
+
+def test_infinite_floats_become_null_so_the_text_is_json():
+    frame = pd.DataFrame({"walk_m": [np.inf, 12.5, -np.inf, np.nan], "n": [1, 2, 3, 4]})
+    rows = json_records(frame)
+    assert [r["walk_m"] for r in rows] == [None, 12.5, None, None]
+    assert "Infinity" not in json.dumps(rows, allow_nan=False)
