@@ -36,6 +36,19 @@ TableQuery = Annotated[
 ]
 
 
+#: What a report route answers: one body in the format asked for.
+REPORT_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "content": {
+            "application/json": {},
+            "text/csv": {},
+            "text/html": {},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+        }
+    }
+}
+
+
 def content_disposition(filename: str, *, inline: bool) -> str:
     """A ``Content-Disposition`` value with an ASCII name and its UTF-8 form."""
     kind = "inline" if inline else "attachment"
@@ -46,16 +59,7 @@ def content_disposition(filename: str, *, inline: bool) -> str:
 @router.get(
     "/gaps",
     summary="Gap report: compounds and households no centre reaches",
-    responses={
-        200: {
-            "content": {
-                "application/json": {},
-                "text/csv": {},
-                "text/html": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        }
-    },
+    responses=REPORT_RESPONSES,
     dependencies=[Depends(rate_limited("reports"))],
 )
 def gaps(
@@ -98,16 +102,7 @@ ListingTableQuery = Annotated[
 @router.get(
     "/{kind}",
     summary="Party organisation, alliance or needs report",
-    responses={
-        200: {
-            "content": {
-                "application/json": {},
-                "text/csv": {},
-                "text/html": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
-        }
-    },
+    responses=REPORT_RESPONSES,
     dependencies=[Depends(rate_limited("reports"))],
 )
 def listing(
