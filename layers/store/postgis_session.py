@@ -153,7 +153,7 @@ class PgSession(Session):
         kinds = {n: _kind_of(t) for n, t in cols if n not in ("fid", "geom")}
         row = self.conn.execute("SELECT kinds FROM dj_layers WHERE name = %s", (name,)).fetchone()
         order = [c for c, _ in row[0]] if row else []
-        if set(order) == set(kinds):
+        if order and set(order) <= set(kinds):  # columns a later write left out stay in the table, unlisted
             return {c: kinds[c] for c in order}
         return kinds
 
@@ -215,8 +215,11 @@ class PgSession(Session):
             self.conn.execute(sql.SQL("CREATE TABLE {} ({})").format(self._table(name), sql.SQL(", ").join(defs)))
             return True
         have = {n: _kind_of(t) for n, t in existing if n not in ("fid", "geom")}
+        # A column the new rows lack is kept (NULL, and no longer listed in dj_layers) rather than dropped: DDL
+        # takes an exclusive lock that blocks every reader of the layer until the write commits, and a reader
+        # that had listed the old columns then fails.  Only a column whose type changes is replaced.
         for col, kind in have.items():
-            if kinds.get(col) != kind:
+            if col in kinds and kinds[col] != kind:
                 self.conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(self._table(name), sql.Identifier(col)))
         for col, kind in kinds.items():
             if have.get(col) != kind:
@@ -273,10 +276,17 @@ class PgSession(Session):
     # -- single rows ---------------------------------------------------------------------------
 
     def add_column(self, name: str, column: str, kind: str) -> None:
-        """See :meth:`Session.add_column`."""
-        self.conn.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(self._table(name), sql.Identifier(column), sql.SQL(PG_TYPES[kind]))
-        )
+        """See :meth:`Session.add_column`; a column an earlier write left unlisted is emptied and used again."""
+        stale = dict(self._columns(name)).get(column)
+        if stale is not None and _kind_of(stale) != kind:
+            self.conn.execute(sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(self._table(name), sql.Identifier(column)))
+            stale = None
+        if stale is None:
+            self.conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(self._table(name), sql.Identifier(column), sql.SQL(PG_TYPES[kind]))
+            )
+        else:
+            self.conn.execute(sql.SQL("UPDATE {} SET {} = NULL").format(self._table(name), sql.Identifier(column)))
 
     def insert_row(self, name: str, values: Mapping[str, Any], geometry: shapely.Geometry | None) -> None:
         """See :meth:`Session.insert_row`."""
