@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import read_access
 from api.bodylimit import WriteGate
-from api.errors import install_error_handlers
+from api.errors import hide_folder, install_error_handlers
 from api.maps.security import add_nonce, allowed_ancestors, content_security_policy
 from api.ratelimit import FailedTokenChecks
 from api.routers import PUBLIC_ROUTERS, ROUTERS
@@ -151,6 +151,8 @@ def create_app(settings: Settings | None = None, *, dataset: Dataset | None = No
     )
     app.state.settings = settings
     remove_stale_scratch_folders()  # left by imports killed before their own clean-up
+    for folder in (settings.data_dir, Path(settings.dataset).parent):
+        hide_folder(folder)  # error bodies name files, never the server's folders
     app.state.dangjian = DatasetState(settings, dataset, store=store)
     app.state.scenario_results = ScenarioResults()
     install_error_handlers(app)

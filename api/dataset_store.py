@@ -78,8 +78,7 @@ def dataset_file(dataset: str | os.PathLike[str] | None, settings: Settings, *, 
             notice(text("store.demo_copied", settings.lang, path=target))
         return target
     if not path.exists():
-        msg = f"dataset `{path}` does not exist"
-        raise DatasetNotFoundError(msg, field="dataset")
+        raise DatasetNotFoundError(text("store.dataset_missing", settings.lang, path=path), field="dataset")
     if path.is_dir():
         target = path.parent / f"{path.name}.gpkg"
         if not target.exists():

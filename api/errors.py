@@ -12,6 +12,10 @@ the parameter; their raw FastAPI list stays under ``errors``.
 from __future__ import annotations
 
 import logging
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -62,8 +66,36 @@ def status_for(exc: DangjianError) -> int:
 
 
 def error_body(detail: str, field: str | None, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error (text that is not valid Unicode, such as a lone ``\\ud800`` sent in JSON, escaped)."""
-    return _encodable({"detail": detail, "field": field, **extra})
+    """The JSON body of every error (text that is not valid Unicode, such as a lone ``\\ud800`` sent in JSON, escaped).
+
+    Folders of the server (:func:`hide_server_paths`) are cut from ``detail``: a file is named by its name alone.
+    """
+    return _encodable({"detail": hide_server_paths(detail), "field": field, **extra})
+
+
+#: Folders of the server besides the temporary folder and the home folder (the data folder, the dataset's), see :func:`hide_folder`.
+_SERVER_FOLDERS: set[str] = set()
+
+
+def hide_folder(folder: str | os.PathLike[str]) -> None:
+    """Never show ``folder`` (nor what lies under it) in an error body."""
+    text = str(Path(folder).resolve()).rstrip("/")
+    if len(text) > 1:
+        _SERVER_FOLDERS.add(text)
+
+
+def hide_server_paths(detail: str) -> str:
+    """``detail`` with the server's folders cut from every path in it (``/tmp/dangjian-import-x/zip-y/a.kml`` -> ``a.kml``).
+
+    The folders are the temporary folder, the home folder and those given to :func:`hide_folder`
+    (longest first, so a folder inside another goes whole).
+    """
+    folders = {*_SERVER_FOLDERS, tempfile.gettempdir().rstrip("/"), str(Path.home()).rstrip("/")}
+    for folder in sorted((f for f in folders if len(f) > 1), key=len, reverse=True):
+        if folder in detail:
+            detail = re.sub(re.escape(folder) + r"/(?:[^\s'\"`/]+/)*", "", detail)
+            detail = re.sub(re.escape(folder) + r"(?![\w.-])", "…", detail)
+    return detail
 
 
 def _encodable(value: Any) -> Any:

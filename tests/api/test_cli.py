@@ -40,7 +40,7 @@ def test_bad_input_is_one_line_and_exit_2_and_keeps_the_old_output(blocks_gpkg: 
     assert "Traceback" not in res.output
     assert out.read_bytes() == b"previous result"
     res = runner.invoke(app, ["build", str(tmp_path / "missing.gpkg"), "-o", str(out)])
-    assert res.exit_code == 2 and "does not exist" in res.output
+    assert res.exit_code == 2 and "不存在" in res.output
     res = runner.invoke(app, ["build", str(blocks_gpkg), "-o", str(out), "--level-minutes", "compound:5"])
     assert res.exit_code == 2 and "LEVEL=MINUTES" in res.output
 

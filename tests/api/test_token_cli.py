@@ -74,3 +74,19 @@ def test_a_legacy_built_copy_is_adopted_once_with_its_tokens_and_edits(district:
     with open_store(district) as store:
         assert len(reads(store).get_meta()["adopted_copies"]) == adopted == 1
     assert copy.exists()  # left alone: another process may still have it open
+
+
+def test_token_revoke_with_its_arguments_swapped_is_exit_2_and_creates_no_file(
+    district: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19, finding 8: the token id read as the dataset path made an empty GeoPackage named after it."""
+    monkeypatch.chdir(tmp_path)
+    with open_store(district) as store:
+        tid = writes(store).create_token(Role.editor, actor="test").info.id
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = runner.invoke(app, ["token", "revoke", str(district), tid])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [f"错误/error: 数据集 `{tid}` 不存在(命令的参数顺序是否颠倒?)"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no empty dataset named after the token
+    with open_store(district) as store:
+        assert [t.revoked_at for t in reads(store).list_tokens() if t.id == tid] == [None]  # nothing revoked
