@@ -333,7 +333,9 @@ def build_dataset(
     )
     ds = coverage_layers(ds, params, progress=progress, network_pass=network_pass)
     compounds = ds["compounds"].copy()
-    compounds["unit"] = assign_to_polygons(compounds, units, metric_crs=crs)
+    # units and grids place a compound by the same access point as its coverage (gates, perimeter entrances)
+    gates, roads = ds.layers.get("gates"), ds["roads"]
+    compounds["unit"] = assign_to_polygons(compounds, units, metric_crs=crs, gates=gates, roads=roads)
     progress("progress.grids")
     boundary = ds["boundary"]
     communities = boundary[boundary["level"] == "community"] if len(boundary) else boundary
@@ -341,11 +343,13 @@ def build_dataset(
         grids, grid_of = governance_grids(
             compounds, communities, metric_crs=crs,
             min_households=params.min_households, max_households=params.max_households, parent_level="community",
+            gates=gates, roads=roads,
         )
     else:
         grids, grid_of = governance_grids(
             compounds, units[~units["water"].to_numpy(bool) & ~_no_data(units)], metric_crs=crs,
             min_households=params.min_households, max_households=params.max_households, parent_level="unit",
+            gates=gates, roads=roads,
         )
     compounds["grid"] = grid_of
     codes, book = grid_codes(

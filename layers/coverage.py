@@ -1,9 +1,11 @@
 """Compound coverage: which residential compounds (居民小区) a service centre reaches.
 
-A compound is covered at T minutes when its access point (its gates, else a
-point inside its polygon) reaches some counted centre within that centre's
-minutes on foot: straight-line (``circle``) or along walkable roads
-(``network``).  The columns written onto ``compounds``: ``covered``,
+A compound is covered at T minutes when one of its access points (its gates,
+else where its perimeter meets the walkable roads, else a point inside its
+polygon: :func:`layers.walking.access_points`) reaches some counted centre
+within that centre's minutes on foot: straight-line (``circle``, from a gate
+or else from the compound's polygon itself, its nearest perimeter point) or
+along walkable roads (``network``, the best entrance).  The columns written onto ``compounds``: ``covered``,
 ``nearest_center``, ``nearest_center_name``, ``walk_m``, ``walk_min``,
 ``straight_m``, ``method``, ``unreachable`` and ``flags``.
 """
@@ -29,7 +31,7 @@ from layers.circles import (
     check_walk_params,
     walk_metres,
 )
-from layers.walking import access_points, walking_network
+from layers.walking import access_points, gated, walking_network
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "covered",
@@ -140,7 +142,9 @@ def compound_coverage(
     gates
         Optional gates layer (EPSG:4326) giving compounds' access points.
     roads
-        Roads in EPSG:4326 (``walkable`` honoured), needed for ``network``.
+        Roads in EPSG:4326 (``walkable`` honoured), needed for ``network``;
+        compounds without gates are entered where their perimeter meets them
+        (both methods).
     max_snap_m
         Network method: farthest a point may lie from a walkable road (metres).
     network
@@ -172,7 +176,11 @@ def compound_coverage(
     out = compounds.drop(columns=stale).copy()
     n = len(out)
     cm = out.to_crs(metric_crs)
-    access, owner = access_points(cm, gates.to_crs(metric_crs) if gates is not None and len(gates) else None)
+    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
+    access, owner = access_points(cm, gates_m, roads=roads)
+    # straight line: from a gate, else from the compound itself (its nearest perimeter point; 0 m with a centre inside)
+    has_gate, _ = gated(cm, gates_m)
+    from_geom = np.where(has_gate[owner], access, cm.geometry.to_numpy()[owner])
     reason = np.full(len(access), "", dtype=object)
     if not len(counted):
         nearest = np.full(len(access), -1)
@@ -186,7 +194,7 @@ def compound_coverage(
         limit = walk_metres(
             center_minutes(counted["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh
         )
-        near_c, straight, cov_c, cover_i, cover_d = _circle(access, cpts, np.asarray(limit))
+        near_c, straight, cov_c, cover_i, cover_d = _circle(from_geom, cpts, np.asarray(limit))
         circle_dist = np.where(cov_c, cover_d, straight)
         if method is Method.circle:
             covered = cov_c

@@ -18,7 +18,7 @@ from pyproj import CRS
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
 from geo.geometry import containing_polygon
-from layers.walking import access_points
+from layers.walking import compound_points
 
 DEFAULT_MIN_HOUSEHOLDS = 300
 DEFAULT_MAX_HOUSEHOLDS = 500
@@ -112,6 +112,8 @@ def governance_grids(
     min_households: int = DEFAULT_MIN_HOUSEHOLDS,
     max_households: int = DEFAULT_MAX_HOUSEHOLDS,
     parent_level: str = "community",
+    gates: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     """Partition each parent polygon into governance grids.
 
@@ -149,7 +151,7 @@ def governance_grids(
         raise InvalidValueError(msg, field="min_households")
     cm = compounds.to_crs(metric_crs).reset_index(drop=True)
     pm = parents.to_crs(metric_crs).reset_index(drop=True)
-    pts, _ = access_points(cm)
+    pts = compound_points(cm, gates.to_crs(metric_crs) if gates is not None and len(gates) else None, roads=roads)
     xy = shapely.get_coordinates(pts)
     hh = cm["households"].to_numpy(dtype=np.int64)
     owner = containing_polygon(pts, pm.geometry.to_numpy())

@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import connected_components
 from geo.crs import WGS84
 from geo.errors import InvalidValueError
 from geo.geometry import containing_polygon, interior_points
-from layers.walking import access_points
+from layers.walking import compound_points
 
 #: Road classes that bound neighbourhood units by default.
 DEFAULT_UNIT_CLASSES: tuple[str, ...] = ("arterial", "secondary")
@@ -315,12 +315,24 @@ def _compound_totals(polys: gpd.GeoDataFrame, compounds_m: gpd.GeoDataFrame) -> 
 
 
 def assign_to_polygons(
-    compounds: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame, *, metric_crs: CRS, column: str = "id"
+    compounds: gpd.GeoDataFrame,
+    polygons: gpd.GeoDataFrame,
+    *,
+    metric_crs: CRS,
+    column: str = "id",
+    gates: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
 ) -> pd.Series:
-    """For each compound, ``polygons[column]`` of the polygon holding its access point (``""`` if none)."""
+    """For each compound, ``polygons[column]`` of the polygon holding its access point (``""`` if none).
+
+    The access point is the first of :func:`layers.walking.access_points`
+    with the same ``gates`` and ``roads`` as its coverage (a gate, else the
+    perimeter entrance nearest a road, else a point inside).
+    """
     if not len(compounds) or not len(polygons):
         return pd.Series("", index=compounds.index, dtype=object)
-    pts, _ = access_points(compounds.to_crs(metric_crs))
+    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
+    pts = compound_points(compounds.to_crs(metric_crs), gates_m, roads=roads)
     pos = containing_polygon(pts, polygons.to_crs(metric_crs).geometry.to_numpy())
     values = np.full(len(compounds), "", dtype=object)
     values[pos >= 0] = polygons[column].astype(str).to_numpy()[pos[pos >= 0]]

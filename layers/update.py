@@ -203,10 +203,14 @@ def _reached_by_centres(
     """Compounds an edited centre at one of ``points_m`` could now be the answer of (see the module docstring)."""
     if not len(points_m) or not len(compounds):
         return np.zeros(len(compounds), dtype=bool)
-    access, owner = access_points(compounds.to_crs(metric_crs), gates.to_crs(metric_crs) if gates is not None and len(gates) else None)
+    cm = compounds.to_crs(metric_crs)
+    access, owner = access_points(cm, gates.to_crs(metric_crs) if gates is not None and len(gates) else None)
+    polygons = cm.geometry.to_numpy()
     nearest = np.full(len(compounds), np.inf)
     for p in points_m:
+        # a gate, or the polygon itself: no perimeter entrance is nearer than its compound
         np.minimum.at(nearest, owner, shapely.distance(access, p))
+        np.minimum(nearest, shapely.distance(polygons, p), out=nearest)
     current = np.maximum.reduce(
         [_finite_or_inf(compounds, c) for c in ("walk_m", "straight_m", "walk_m_circle")] + [np.full(len(compounds), radius_m)]
     )
@@ -320,9 +324,9 @@ def update_after_edit(
                 frame[col] = frame[col].fillna("").astype(str) if col in frame.columns else ""
         sub_c, sub_s = fill_admin(before.replace(compounds=sub_c, centers=sub_s))
         if "units" in before.layers and len(sub_c):
-            sub_c["unit"] = assign_to_polygons(sub_c, before["units"], metric_crs=crs).to_numpy()
+            sub_c["unit"] = assign_to_polygons(sub_c, before["units"], metric_crs=crs, gates=gates, roads=before["roads"]).to_numpy()
         if "grids" in before.layers and len(sub_c):
-            sub_c["grid"] = assign_to_polygons(sub_c, before["grids"], metric_crs=crs).to_numpy()
+            sub_c["grid"] = assign_to_polygons(sub_c, before["grids"], metric_crs=crs, gates=gates, roads=before["roads"]).to_numpy()
         compounds = splice(compounds, "id", sub_c["id"].astype(str), sub_c)
         centers = splice(centers, "id", sub_s["id"].astype(str), sub_s)
 

@@ -14,7 +14,8 @@
   task needs no cache: it builds once with :func:`walking_network` and
   passes the network on.
 - :func:`access_points`: where a compound joins the network (its gates, else
-  a point inside its polygon).
+  where its perimeter meets the walkable roads, else a point inside its
+  polygon); :func:`compound_points`: the first of them, one per compound.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ __all__ = [
     "SHARED_NETWORKS",
     "WalkingNetworks",
     "access_points",
+    "compound_points",
+    "gated",
+    "perimeter_entrances",
     "roads_key",
     "walking_network",
 ]
@@ -146,34 +150,147 @@ class WalkingNetworks:
 SHARED_NETWORKS = WalkingNetworks()
 
 
-def access_points(
-    compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None = None
+#: How far (m) a road may be from a compound's perimeter for the compound to be entered from it.
+ACCESS_REACH_M = 30.0
+#: At most this many perimeter entrances per compound (the nearest roads first).
+MAX_ENTRANCES = 4
+#: Entrances of one compound closer than this along its perimeter (m) count as one.
+ENTRANCE_SPACING_M = 30.0
+
+
+def gated(compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Which compounds have a gate, and for each gate its compound's position (``-1``: no known compound)."""
+    has_gate = np.zeros(len(compounds), dtype=bool)
+    if gates is None or not len(gates):
+        return has_gate, np.zeros(0, dtype=np.int64)
+    pos = pd.Series(np.arange(len(compounds)), index=compounds["id"].astype(str).to_numpy())
+    gate_owner = pos.reindex(gates["compound"].astype(str).to_numpy()).fillna(-1).to_numpy(dtype=np.int64)
+    has_gate[gate_owner[gate_owner >= 0]] = True
+    return has_gate, gate_owner
+
+
+def perimeter_entrances(
+    polygons: np.ndarray,
+    roads: np.ndarray,
+    *,
+    reach_m: float = ACCESS_REACH_M,
+    max_per_compound: int = MAX_ENTRANCES,
+    spacing_m: float = ENTRANCE_SPACING_M,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Access points of compounds: their gates, else a point inside the polygon.
+    """Where compounds' perimeters meet the walkable roads: candidate entrances.
+
+    For each road within ``reach_m`` of a polygon, the point of the
+    polygon's perimeter nearest to that road (where the road meets or
+    crosses the perimeter, distance 0).  Of the candidates of one compound
+    within ``spacing_m`` along the perimeter (same ``spacing_m`` bin of the
+    perimeter), the nearest to its road is kept; then the
+    ``max_per_compound`` nearest.  All in one metric CRS; vectorised.
 
     Parameters
     ----------
-    compounds
-        Compounds with ``id`` in any CRS.
-    gates
-        Optional gates (points, same CRS) with a ``compound`` column naming a
-        compound ``id``; gates naming no known compound are ignored.
+    polygons
+        Compound (Multi)Polygons, metres.
+    roads
+        Walkable road lines, same CRS.
 
     Returns
     -------
     (points, owner)
-        Shapely points and, for each, the position of its compound in ``compounds``.
+        Entrances ordered by compound, nearest road first, and the position
+        of each one's compound in ``polygons``.
     """
-    pts = interior_points(compounds.geometry.to_numpy())
-    owner = np.arange(len(compounds))
-    if gates is None or not len(gates):
-        return pts, owner
-    pos = pd.Series(np.arange(len(compounds)), index=compounds["id"].astype(str).to_numpy())
-    gate_owner = pos.reindex(gates["compound"].astype(str).to_numpy()).to_numpy()
-    known = ~np.isnan(gate_owner)
-    has_gate = np.zeros(len(compounds), dtype=bool)
-    has_gate[gate_owner[known].astype(int)] = True
-    return (
-        np.concatenate([gates.geometry.to_numpy()[known], pts[~has_gate]]),
-        np.concatenate([gate_owner[known].astype(int), owner[~has_gate]]),
-    )
+    polygons = np.asarray(polygons, dtype=object)
+    roads = np.asarray(roads, dtype=object)
+    if not len(polygons) or not len(roads):
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
+    rings = shapely.boundary(polygons)
+    ci, rj = shapely.STRtree(roads).query(polygons, predicate="dwithin", distance=reach_m)
+    if not len(ci):
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
+    legs = shapely.shortest_line(rings[ci], roads[rj])
+    pts = shapely.get_point(legs, 0)
+    dist = shapely.length(legs)
+    along = np.floor(shapely.line_locate_point(rings[ci], pts) / spacing_m).astype(np.int64)
+    order = np.lexsort((dist, along, ci))
+    ci, along, dist, pts = ci[order], along[order], dist[order], pts[order]
+    first = np.ones(len(ci), dtype=bool)
+    first[1:] = (ci[1:] != ci[:-1]) | (along[1:] != along[:-1])
+    ci, dist, pts = ci[first], dist[first], pts[first]
+    order = np.lexsort((dist, ci))
+    ci, pts = ci[order], pts[order]
+    start = np.flatnonzero(np.r_[True, ci[1:] != ci[:-1]])
+    rank = np.arange(len(ci)) - np.repeat(start, np.diff(np.r_[start, len(ci)]))
+    keep = rank < max_per_compound
+    return pts[keep], ci[keep].astype(np.int64)
+
+
+def access_points(
+    compounds: gpd.GeoDataFrame,
+    gates: gpd.GeoDataFrame | None = None,
+    *,
+    roads: gpd.GeoDataFrame | None = None,
+    reach_m: float = ACCESS_REACH_M,
+    max_per_compound: int = MAX_ENTRANCES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Access points of compounds: their gates, else where the perimeter meets the roads, else a point inside.
+
+    Parameters
+    ----------
+    compounds
+        Compounds with ``id`` in a metric CRS.
+    gates
+        Optional gates (points, same CRS) with a ``compound`` column naming a
+        compound ``id``; gates naming no known compound are ignored.  A
+        compound's gates replace its other access points.
+    roads
+        The roads (any CRS; the walkable ones are used): a compound without
+        gates is entered at its :func:`perimeter_entrances`.  ``None``: no
+        roads known, a point inside the polygon.
+    reach_m, max_per_compound
+        See :func:`perimeter_entrances`.
+
+    Returns
+    -------
+    (points, owner)
+        Shapely points ordered by compound (gates, else entrances nearest
+        road first, else the inside point) and, for each, the position of
+        its compound in ``compounds``.
+    """
+    polygons = compounds.geometry.to_numpy()
+    has_gate, gate_owner = gated(compounds, gates)
+    parts_pts = []
+    parts_owner = []
+    if gates is not None and len(gates):
+        known = gate_owner >= 0
+        parts_pts.append(gates.geometry.to_numpy()[known])
+        parts_owner.append(gate_owner[known])
+    entered = has_gate.copy()
+    walk = _walkable(roads) if roads is not None else None
+    if walk is not None and len(walk) and (~has_gate).any():
+        free = np.flatnonzero(~has_gate)
+        line_geoms = walk.to_crs(compounds.crs).geometry.to_numpy() if walk.crs is not None else walk.geometry.to_numpy()
+        pts, owner = perimeter_entrances(polygons[free], line_geoms, reach_m=reach_m, max_per_compound=max_per_compound)
+        parts_pts.append(pts)
+        parts_owner.append(free[owner])
+        entered[free[owner]] = True
+    inside = np.flatnonzero(~entered)
+    parts_pts.append(interior_points(polygons[inside]))
+    parts_owner.append(inside)
+    pts = np.concatenate(parts_pts)
+    owner = np.concatenate(parts_owner).astype(np.int64)
+    order = np.argsort(owner, kind="stable")
+    return pts[order], owner[order]
+
+
+def compound_points(
+    compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None = None, *, roads: gpd.GeoDataFrame | None = None
+) -> np.ndarray:
+    """One access point per compound, the first of :func:`access_points` (a gate, else the entrance nearest a road, else inside).
+
+    Units and grids place a compound by it, so they count it where its coverage is reckoned.
+    """
+    pts, owner = access_points(compounds, gates, roads=roads)
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    out = np.empty(len(compounds), dtype=object)
+    out[owner[first]] = pts[first]
+    return out

@@ -233,7 +233,7 @@ def coverage_problem(
 
     target_frame = base.iloc[targets].to_crs(crs)
     acc_pts, acc_owner = access_points(
-        target_frame, gates.to_crs(crs) if gates is not None and len(gates) else None
+        target_frame, gates.to_crs(crs) if gates is not None and len(gates) else None, roads=roads
     )
     acc_xy = xy(acc_pts) if len(acc_pts) else np.empty((0, 2))
     if candidates is not None:
