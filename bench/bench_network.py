@@ -32,6 +32,7 @@ from geo import network as gn
 from geo.crs import metric_crs
 from geo.network.attach import split_attachment
 from geo.network.paths import multi_source
+from layers.walking import access_points
 
 SIZES = {
     "10k": (10_000, 100, 2_000),
@@ -179,7 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     walkable = r_m[r_m["walkable"].astype(bool)]
 
     t_build, net = timed(lambda: gn.build_walk_network(walkable), args.repeat)
-    row("build_walk_network", t_build, f"{net.n_nodes} nodes, {net.n_edges} edges")
+    jc = net.junctions
+    row(
+        "build_walk_network", t_build,
+        f"{net.n_nodes} nodes, {net.n_edges} edges; {jc.added} junctions added, {jc.kept_apart} crossings apart",
+    )
+    t_plain, plain = timed(lambda: gn.build_walk_network(walkable, junctions=False), args.repeat)
+    row("  the same without the junction step", t_plain, f"{plain.n_edges} edges")
+    row("  junction step (difference)", t_build - t_plain, f"{(t_build - t_plain) / t_plain:.0%} of the plain build")
+    t_ent, (ent, _) = timed(lambda: access_points(c_m, roads=walkable), args.repeat)
+    row("  compound access points (perimeter entrances)", t_ent, f"{len(ent)} points")
     both = np.concatenate([sxy, txy])
     t_att, att = timed(lambda: gn.attach_points(net, both), args.repeat)
     row("  attach_points (centres + compounds)", t_att, f"{len(both)} points")

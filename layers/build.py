@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InvalidValueError
-from geo.network import APART_REASONS, NetworkCoverage, WalkNetwork
+from geo.network import NetworkCoverage, WalkNetwork
 from layers.cells import DEFAULT_CELL_SIZE_M, DEFAULT_H3_RESOLUTION, analysis_cells
 from layers.circles import (
     DEFAULT_MINUTES,
@@ -45,7 +45,7 @@ from layers.units import (
     neighbourhood_units,
     study_area,
 )
-from layers.walking import walking_network
+from layers.walking import MIN_CONNECTED_SHARE, fragmented_cause, network_counts, walking_network
 
 Progress = Callable[[str], None]
 
@@ -258,20 +258,6 @@ def coverage_layers(
     return out
 
 
-#: Below this share of the road length in its largest connected piece the build warns.
-MIN_CONNECTED_SHARE = 0.9
-
-
-def network_counts(net: WalkNetwork) -> dict[str, Any]:
-    """What the walking network's build found: junctions added, crossings kept apart by reason, the largest piece's share of the length."""
-    r = net.report
-    return {
-        "junctions_added": int(r["junctions_added"]),
-        "apart": {reason: int(r["apart_" + reason]) for reason in APART_REASONS},
-        "largest_piece_share": round(net.largest_piece_share, 6),
-    }
-
-
 def network_lines(counts: dict[str, Any], lang: str = "zh") -> list[str]:
     """The network's counts as lines of text, with the warning (and its likely cause) below :data:`MIN_CONNECTED_SHARE`."""
     apart = counts["apart"]
@@ -282,10 +268,9 @@ def network_lines(counts: dict[str, Any], lang: str = "zh") -> list[str]:
         )
     ]
     if counts["largest_piece_share"] < MIN_CONNECTED_SHARE:
-        cause = "summary.network_cause.levels" if sum(apart.values()) else "summary.network_cause.gaps"
         lines.append(
             text("summary.network_fragmented", lang, share=counts["largest_piece_share"], limit=MIN_CONNECTED_SHARE)
-            + text(cause, lang, n=sum(apart.values()))
+            + text(fragmented_cause(counts), lang, n=sum(apart.values()))
         )
     return lines
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -32,15 +33,18 @@ from pyproj import CRS
 
 from geo.crs import WGS84
 from geo.geometry import interior_points
-from geo.network import WalkNetwork, build_walk_network, road_levels
+from geo.network import APART_REASONS, WalkNetwork, build_walk_network, road_levels
 
 __all__ = [
+    "MIN_CONNECTED_SHARE",
     "NETWORK_CACHE_SIZE",
     "SHARED_NETWORKS",
     "WalkingNetworks",
     "access_points",
     "compound_points",
+    "fragmented_cause",
     "gated",
+    "network_counts",
     "perimeter_entrances",
     "roads_key",
     "walking_network",
@@ -148,6 +152,25 @@ class WalkingNetworks:
 
 #: The process's one cache of walking networks (see the module docstring for who shares it).
 SHARED_NETWORKS = WalkingNetworks()
+
+
+#: Below this share of the road length in its largest connected piece the build warns.
+MIN_CONNECTED_SHARE = 0.9
+
+
+def fragmented_cause(counts: dict[str, Any]) -> str:
+    """The catalogue key of the likely cause of a network in pieces: crossings kept apart by their levels, else gaps."""
+    return "summary.network_cause.levels" if sum(counts["apart"].values()) else "summary.network_cause.gaps"
+
+
+def network_counts(net: WalkNetwork) -> dict[str, Any]:
+    """What the walking network's build found: junctions added, crossings kept apart by reason, the largest piece's share of the length."""
+    r = net.report
+    return {
+        "junctions_added": int(r["junctions_added"]),
+        "apart": {reason: int(r["apart_" + reason]) for reason in APART_REASONS},
+        "largest_piece_share": round(net.largest_piece_share, 6),
+    }
 
 
 #: How far (m) a road may be from a compound's perimeter for the compound to be entered from it.

@@ -20,6 +20,7 @@ from pyproj import CRS
 
 from geo.chinacoords import out_of_china
 from geo.crs import bulk_centre, distance_from_km
+from geo.errors import GeometryError
 from layers.importing.households import DENSITY_TOLERANCE, SPARSE_HH_PER_HA, Densities, check_densities
 from layers.importing.messages import listing, say, word
 from layers.importing.options import OSMOptions
@@ -27,6 +28,7 @@ from layers.importing.prepare import PreparedTable
 from layers.importing.report import ImportReport
 from layers.services.catalogue import DEFAULT_CATALOGUE
 from layers.services.parse import parse_categories
+from layers.walking import MIN_CONNECTED_SHARE, fragmented_cause, network_counts, walking_network
 
 #: A feature farther than this from the bulk of the data (km), and than FAR_FACTOR times the bulk's own spread,
 #: is left out of the import and listed in the report (a typo'd coordinate, another city's row, a 0,0 point).
@@ -91,6 +93,30 @@ def warn_outside_china(layers: dict[str, gpd.GeoDataFrame], report: ImportReport
             outside.append(f"{word(f'layer.{layer}')} {share:.0%}")
     if outside:
         report.warn("outside_china", layers=listing(outside))
+
+
+def count_road_network(layers: dict[str, gpd.GeoDataFrame], crs: CRS, report: ImportReport) -> None:
+    """Build the imported roads' walking network once: its junction counts go into the report, a network in pieces is a warning.
+
+    Below :data:`layers.walking.MIN_CONNECTED_SHARE` of the road length in
+    one connected piece the warning names the likely cause (crossings kept
+    apart by bridge / tunnel / layer marks, else gaps between roads).
+    """
+    roads = layers.get("roads")
+    if roads is None or not len(roads):
+        return
+    try:
+        net = walking_network(roads, metric_crs=crs)
+    except GeometryError:  # no walkable line with a length: nothing to count
+        return
+    counts = network_counts(net)
+    report.network = counts
+    if counts["largest_piece_share"] < MIN_CONNECTED_SHARE:
+        cause = fragmented_cause(counts).rsplit(".", 1)[-1]
+        report.warn(
+            f"network_fragmented_{cause}", share=round(100 * counts["largest_piece_share"], 1),
+            n=sum(counts["apart"].values()),
+        )
 
 
 def warn_no_centres(layers: dict[str, gpd.GeoDataFrame], report: ImportReport) -> None:

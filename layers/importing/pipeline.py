@@ -25,6 +25,7 @@ from geo.errors import InputError, InvalidValueError
 from layers.dataset import Dataset, LayerReport, empty_layer
 from layers.importing.archives import remove_tree, scratch_folder
 from layers.importing.checks import (
+    count_road_network,
     drop_far_away,
     warn_estimated_households,
     warn_no_centres,
@@ -171,6 +172,7 @@ def import_sources(
         check_shifts(tables, given, crs, report)
         warn_estimated_households(layers, tables, crs, options.osm, report)
         warn_no_centres(layers, report)
+        count_road_network(layers, crs, report)
         warn_unknown_categories(layers, report)
         return _dataset(layers, tables, crs, report), report
     finally:

@@ -55,6 +55,7 @@ class ImportReport:
     warnings: list[dict[str, str]] = field(default_factory=list)
     metric_crs: str = ""
     output: str = ""
+    network: dict[str, Any] = field(default_factory=dict)
 
     def warn(self, code: str, message: str = "", source: str = "", **values: Any) -> None:
         """Add a warning: ``code`` is stable, its words are the catalogue's ``import.warn.<code>`` with ``values``.
@@ -86,6 +87,7 @@ class ImportReport:
             },
             "sources": [asdict(s) for s in self.sources],
             "warnings": list(self.warnings),
+            "network": dict(self.network),
         }
 
 
@@ -151,6 +153,9 @@ def report_lines(report: ImportReport | dict[str, Any], lang: str = "zh") -> lis
     metric = f"; {t['metric']} {d['metric_crs']}" if d.get("metric_crs") else ""
     out.append(f"{t['layers']}: " + ", ".join(f"{k} {v}" for k, v in d["layers"].items()) + metric)
     out += _rejected_lines(d, t)
+    if d.get("network"):
+        n = d["network"]
+        out.append(text("summary.network", lang, added=n["junctions_added"], share=n["largest_piece_share"], **n["apart"]))
     if d["warnings"]:
         out.append(t["warnings"] + ":")
         out += [f"  [{w['code']}] {warning_text(w, lang)}" for w in d["warnings"]]
