@@ -78,6 +78,12 @@ class BuildParams:
     max_snap_m, area_buffer_m
         Network method: farthest a point may be from a road (m); buffer of
         walking service areas (m).
+    access_reach_m
+        A compound without gates is entered where its perimeter meets the
+        walkable roads within this many metres (30 is the rule of issue 14;
+        see :func:`layers.walking.access_points`), and the straight line
+        measures from the compound itself; ``0`` (for now the default): a
+        point inside the polygon.  Units and grids use the same access point.
     district_code
         The district's 6-digit administrative code, the head of every grid
         code (``""``: the district boundary's id when it is one, else 000000).
@@ -98,6 +104,7 @@ class BuildParams:
     h3_resolution: int = DEFAULT_H3_RESOLUTION
     max_snap_m: float = 300.0
     area_buffer_m: float = 50.0
+    access_reach_m: float = 0.0
     district_code: str = ""
 
     @classmethod
@@ -166,6 +173,7 @@ def coverage_kwargs(dataset: Dataset, params: BuildParams) -> dict[str, Any]:
         "gates": dataset.layers.get("gates"),
         "roads": dataset["roads"],
         "max_snap_m": params.max_snap_m,
+        "access_reach_m": params.access_reach_m,
     }
 
 
@@ -319,7 +327,7 @@ def build_dataset(
     ds = coverage_layers(ds, params, progress=progress, network_pass=network_pass)
     compounds = ds["compounds"].copy()
     # units and grids place a compound by the same access point as its coverage (gates, perimeter entrances)
-    gates, roads = ds.layers.get("gates"), ds["roads"]
+    gates, roads = ds.layers.get("gates"), ds["roads"] if params.access_reach_m > 0 else None
     compounds["unit"] = assign_to_polygons(compounds, units, metric_crs=crs, gates=gates, roads=roads)
     progress("progress.grids")
     boundary = ds["boundary"]

@@ -31,7 +31,7 @@ from layers.circles import (
     check_walk_params,
     walk_metres,
 )
-from layers.walking import access_points, gated, walking_network
+from layers.walking import ACCESS_REACH_M, access_points, gated, walking_network
 
 COVERAGE_COLUMNS: tuple[str, ...] = (
     "covered",
@@ -119,6 +119,7 @@ def compound_coverage(
     gates: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     max_snap_m: float = 300.0,
+    access_reach_m: float = 0.0,
     network: WalkNetwork | None = None,
     network_pass: Callable[..., NetworkCoverage] | None = None,
 ) -> gpd.GeoDataFrame:
@@ -147,6 +148,11 @@ def compound_coverage(
         (both methods).
     max_snap_m
         Network method: farthest a point may lie from a walkable road (metres).
+    access_reach_m
+        Above 0: compounds without gates are entered where their perimeter
+        meets the walkable ``roads`` within this many metres
+        (:func:`layers.walking.perimeter_entrances`) and the straight line
+        measures from the compound itself.  0: a point inside the polygon.
     network
         Network method: a prebuilt :class:`geo.network.WalkNetwork` on the
         same roads in ``metric_crs``, to skip rebuilding it.
@@ -177,10 +183,13 @@ def compound_coverage(
     n = len(out)
     cm = out.to_crs(metric_crs)
     gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
-    access, owner = access_points(cm, gates_m, roads=roads)
-    # straight line: from a gate, else from the compound itself (its nearest perimeter point; 0 m with a centre inside)
-    has_gate, _ = gated(cm, gates_m)
-    from_geom = np.where(has_gate[owner], access, cm.geometry.to_numpy()[owner])
+    entered = access_reach_m > 0
+    access, owner = access_points(cm, gates_m, roads=roads if entered else None, reach_m=access_reach_m or ACCESS_REACH_M)
+    from_geom = access
+    if entered:
+        # straight line: from a gate, else from the compound itself (its nearest perimeter point; 0 m with a centre inside)
+        has_gate, _ = gated(cm, gates_m)
+        from_geom = np.where(has_gate[owner], access, cm.geometry.to_numpy()[owner])
     reason = np.full(len(access), "", dtype=object)
     if not len(counted):
         nearest = np.full(len(access), -1)

@@ -309,6 +309,7 @@ def update_after_edit(
     edited_compounds = {str(i) for i in edited.get("compounds", ())}
     old_compounds, old_centres = before["compounds"], before["centers"]
     gates = before.layers.get("gates")
+    entry_roads = before["roads"] if params.access_reach_m > 0 else None
     if method is Method.network and network is None:
         network = SHARED_NETWORKS.get(before["roads"], metric_crs=crs)
 
@@ -324,9 +325,9 @@ def update_after_edit(
                 frame[col] = frame[col].fillna("").astype(str) if col in frame.columns else ""
         sub_c, sub_s = fill_admin(before.replace(compounds=sub_c, centers=sub_s))
         if "units" in before.layers and len(sub_c):
-            sub_c["unit"] = assign_to_polygons(sub_c, before["units"], metric_crs=crs, gates=gates, roads=before["roads"]).to_numpy()
+            sub_c["unit"] = assign_to_polygons(sub_c, before["units"], metric_crs=crs, gates=gates, roads=entry_roads).to_numpy()
         if "grids" in before.layers and len(sub_c):
-            sub_c["grid"] = assign_to_polygons(sub_c, before["grids"], metric_crs=crs, gates=gates, roads=before["roads"]).to_numpy()
+            sub_c["grid"] = assign_to_polygons(sub_c, before["grids"], metric_crs=crs, gates=gates, roads=entry_roads).to_numpy()
         compounds = splice(compounds, "id", sub_c["id"].astype(str), sub_c)
         centers = splice(centers, "id", sub_s["id"].astype(str), sub_s)
 

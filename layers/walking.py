@@ -306,13 +306,17 @@ def access_points(
 
 
 def compound_points(
-    compounds: gpd.GeoDataFrame, gates: gpd.GeoDataFrame | None = None, *, roads: gpd.GeoDataFrame | None = None
+    compounds: gpd.GeoDataFrame,
+    gates: gpd.GeoDataFrame | None = None,
+    *,
+    roads: gpd.GeoDataFrame | None = None,
+    reach_m: float = ACCESS_REACH_M,
 ) -> np.ndarray:
     """One access point per compound, the first of :func:`access_points` (a gate, else the entrance nearest a road, else inside).
 
     Units and grids place a compound by it, so they count it where its coverage is reckoned.
     """
-    pts, owner = access_points(compounds, gates, roads=roads)
+    pts, owner = access_points(compounds, gates, roads=roads, reach_m=reach_m)
     first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     out = np.empty(len(compounds), dtype=object)
     out[owner[first]] = pts[first]

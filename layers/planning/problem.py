@@ -35,7 +35,7 @@ from layers.dataset import Dataset
 from layers.planning.counts import coverage_counts
 from layers.planning.sites import generated_candidates, given_candidates, intersections
 from layers.schema import LEVELS
-from layers.walking import access_points, walking_network
+from layers.walking import ACCESS_REACH_M, access_points, walking_network
 
 
 def _check_level(level: str) -> str:
@@ -224,6 +224,7 @@ def coverage_problem(
         dataset["compounds"], dataset["centers"], metric_crs=crs, method=how,
         minutes=float(p["minutes"]), speed_kmh=float(p["speed_kmh"]), level_minutes=p["level_minutes"],
         statuses=p["statuses"], gates=gates, roads=roads, max_snap_m=float(p["max_snap_m"]),
+        access_reach_m=float(p.get("access_reach_m", 0.0)),
         network=network if how is Method.network else None,
     )
     hh = base["households"].to_numpy("int64")
@@ -233,7 +234,9 @@ def coverage_problem(
 
     target_frame = base.iloc[targets].to_crs(crs)
     acc_pts, acc_owner = access_points(
-        target_frame, gates.to_crs(crs) if gates is not None and len(gates) else None, roads=roads
+        target_frame, gates.to_crs(crs) if gates is not None and len(gates) else None,
+        roads=roads if float(p.get("access_reach_m", 0.0)) > 0 else None,
+        reach_m=float(p.get("access_reach_m", 0.0)) or ACCESS_REACH_M,
     )
     acc_xy = xy(acc_pts) if len(acc_pts) else np.empty((0, 2))
     if candidates is not None:

@@ -27,7 +27,7 @@ from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, w
 from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
 from layers.services.catalogue import DEFAULT_CATALOGUE, Category
 from layers.services.parse import parse_categories
-from layers.walking import access_points, walking_network
+from layers.walking import ACCESS_REACH_M, access_points, gated, walking_network
 
 #: Columns :func:`match_needs` writes onto compounds.
 NEEDS_COLUMNS: tuple[str, ...] = ("unmet_needs", "unmet_needs_nearby")
@@ -66,6 +66,7 @@ def met_by_category(
     gates: gpd.GeoDataFrame | None = None,
     roads: gpd.GeoDataFrame | None = None,
     max_snap_m: float = 300.0,
+    access_reach_m: float = 0.0,
     network: WalkNetwork | None = None,
     network_pass: Any = None,
 ) -> dict[str, np.ndarray]:
@@ -78,19 +79,23 @@ def met_by_category(
     groups = [np.flatnonzero(counted & np.array([k in o for o in offers], dtype=bool)) for k in keys]
     if network_pass is not None:
         args = {"metric_crs": metric_crs, "method": method, "minutes": minutes, "speed_kmh": speed_kmh, "level_minutes": level_minutes,
-                "statuses": statuses, "gates": gates, "roads": roads, "max_snap_m": max_snap_m, "network_pass": network_pass}
+                "statuses": statuses, "gates": gates, "roads": roads, "max_snap_m": max_snap_m, "network_pass": network_pass,
+                "access_reach_m": access_reach_m}
         return {k: compound_coverage(compounds, centers.iloc[g], **args)["covered"].to_numpy(bool) if len(g) else np.zeros(len(compounds), bool)
                 for k, g in zip(keys, groups, strict=True)}
-    access, owner = access_points(
-        compounds.to_crs(metric_crs), gates.to_crs(metric_crs) if gates is not None and len(gates) else None
-    )
+    cm = compounds.to_crs(metric_crs)
+    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
+    entered = access_reach_m > 0
+    # the same access points as the compounds' coverage (layers.coverage.compound_coverage)
+    access, owner = access_points(cm, gates_m, roads=roads if entered else None, reach_m=access_reach_m or ACCESS_REACH_M)
+    from_geom = np.where(gated(cm, gates_m)[0][owner], access, cm.geometry.to_numpy()[owner]) if entered else access
     points = centers.to_crs(metric_crs).geometry.to_numpy()
     limit = np.asarray(walk_metres(center_minutes(centers["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh), dtype=float)
     if parse_method(method) is Method.network:
         net = network if network is not None else walking_network(roads, metric_crs=metric_crs)
         hit = group_coverage(net, xy(points), xy(access), limit_m=limit, groups=groups, max_snap_m=max_snap_m)
     else:
-        hit = _straight_groups(access, points, limit, groups)
+        hit = _straight_groups(from_geom, points, limit, groups)
     n = len(compounds)
     return {k: np.bincount(owner, weights=hit[i], minlength=n)[:n] > 0 for i, k in enumerate(keys)}
 

@@ -50,7 +50,7 @@ def test_entrances_are_the_perimeter_points_nearest_each_road_in_reach():
 
 def test_a_compound_facing_a_street_is_entered_from_it_not_from_the_lane():
     t = town()
-    kw = {"metric_crs": LOCAL, "method": "network", "roads": t["roads"], "minutes": 5}
+    kw = {"metric_crs": LOCAL, "method": "network", "roads": t["roads"], "minutes": 5, "access_reach_m": 30.0}
     c = compound_coverage(t["compounds"], t["centers"], **kw).set_index("id")
     # corner (50, 0): 10 m to the street, 100 m along it to (150, -10), 10 m to the centre
     assert c.loc["K", "walk_m"] == 120.0 and c.loc["K", "covered"]
@@ -59,8 +59,11 @@ def test_a_compound_facing_a_street_is_entered_from_it_not_from_the_lane():
     g = compound_coverage(t["compounds"], t["centers"], gates=gate, **kw).set_index("id")
     assert g.loc["K", "walk_m"] == 945.0 and not g.loc["K", "covered"]
     # straight line from the compound itself: its edge point (90, 40) is hypot(60, 60) from the centre
-    circle = compound_coverage(t["compounds"], t["centers"], metric_crs=LOCAL, roads=t["roads"]).set_index("id")
+    # (from the inside point (50, 75), with the setting off: hypot(100, 95) = 137.9)
+    circle = compound_coverage(t["compounds"], t["centers"], metric_crs=LOCAL, roads=t["roads"], access_reach_m=30.0).set_index("id")
     assert circle.loc["K", "straight_m"] == pytest.approx(84.9, abs=0.05)
+    before = compound_coverage(t["compounds"], t["centers"], metric_crs=LOCAL, roads=t["roads"]).set_index("id")
+    assert before.loc["K", "straight_m"] == pytest.approx(137.9, abs=0.05)
 
 
 def test_without_a_road_in_reach_the_inside_point_remains():

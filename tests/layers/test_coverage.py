@@ -17,38 +17,33 @@ def test_fifteen_minutes_covers_all_with_hand_worked_distances(blocks):
     c = _cov(blocks)
     assert c["covered"].all()
     assert c["nearest_center"].to_dict() == {"A": "S1", "B": "S1", "C": "S2", "D": "S1"}
-    # From the compound itself (its nearest perimeter point), no roads given:
-    # A: 300 - 200 = 100 m; B: corner (400, 200) hypot(250, 100) = 269.3 m; C: corner (800, 800) to S2
-    # hypot(100, 100) = 141.4 m; D: side y = 700 to S1 at y = 300: 400 m.
-    assert c["walk_m"].tolist() == [100.0, 269.3, 141.4, 400.0]
-    assert c["walk_min"].tolist() == [1.5, 4.04, 2.12, 6.0]  # at 4 km/h = 66.67 m/min
+    # A: 150 m; B: hypot(300, 150) = 335.4 m; C: hypot(150, 150) = 212.1 m; D: 450 m.
+    assert c["walk_m"].tolist() == [150.0, 335.4, 212.1, 450.0]
+    assert c["walk_min"].tolist() == [2.25, 5.03, 3.18, 6.75]  # at 4 km/h = 66.67 m/min
     assert (c["method"] == "circle").all()
     assert c.loc["B", "flags"] == "no_party_org"
 
 
-def test_four_minutes_leaves_b_and_d_uncovered(blocks):
-    c = _cov(blocks, minutes=4)  # 266.7 m: B is 269.3 m from S1, D 400 m
+def test_five_minutes_leaves_b_and_d_uncovered(blocks):
+    c = _cov(blocks, minutes=5)  # 333.3 m
     assert c["covered"].to_dict() == {"A": True, "B": False, "C": True, "D": False}
     assert c.loc["B", "flags"] == "uncovered,no_party_org"
     assert c.loc["D", "nearest_center_name"] == "一号中心"
-    assert c.loc["D", "walk_m"] == 400.0
-    assert _cov(blocks, minutes=5)["covered"].to_dict() == {"A": True, "B": True, "C": True, "D": False}
+    assert c.loc["D", "walk_m"] == 450.0
 
 
 def test_planned_centres_count_only_when_asked(blocks):
-    assert not _cov(blocks, minutes=4).loc["B", "covered"]
-    c = _cov(blocks, minutes=4, statuses=("existing", "planned"))
-    # S3 (750, 150) is 750 - 500 = 250 m from B's east side
-    assert c.loc["B", "covered"] and c.loc["B", "nearest_center"] == "S3" and c.loc["B", "walk_m"] == 250.0
+    assert not _cov(blocks, minutes=5).loc["B", "covered"]
+    c = _cov(blocks, minutes=5, statuses=("existing", "planned"))
+    assert c.loc["B", "covered"] and c.loc["B", "nearest_center"] == "S3" and c.loc["B", "walk_m"] == 300.0
 
 
 def test_per_level_minutes_pick_the_covering_centre(blocks):
-    # The compound-level station S2 serves 2 minutes (133 m): C (141.4 m from S2) is then covered by S1,
-    # from C's corner (700, 700): hypot(550, 400) = 680.1 m.
+    # The compound-level station S2 serves 2 minutes (133 m): C (212 m from S2) is then covered by S1 at 750 m.
     c = _cov(blocks, level_minutes={"compound": 2})
     assert c.loc["C", "covered"]
-    assert c.loc["C", "nearest_center"] == "S1" and c.loc["C", "walk_m"] == 680.1
-    assert c.loc["C", "straight_m"] == 141.4
+    assert c.loc["C", "nearest_center"] == "S1" and c.loc["C", "walk_m"] == 750.0
+    assert c.loc["C", "straight_m"] == 212.1
 
 
 def test_gates_are_access_points(blocks):

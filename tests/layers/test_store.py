@@ -479,7 +479,8 @@ _KILL_SCRIPT = textwrap.dedent(
     x = np.linspace(109.70, 109.86, n)
     lines = shapely.linestrings(np.stack([np.stack([x, np.full(n, 39.58)], 1), np.stack([x, np.full(n, 39.62)], 1)], 1))
     roads = gpd.GeoDataFrame({"id": [f"K{i}" for i in range(n)], "name": ["大路"] * n, "class": ["local"] * n,
-                              "walkable": [True] * n}, geometry=lines, crs=4326)
+                              "walkable": [True] * n, "bridge": [False] * n, "tunnel": [False] * n, "layer": [0] * n},
+                             geometry=lines, crs=4326)
 
     def stall(tx):
         print("MIDWAY", tx._s.count_rows("roads"), flush=True)
