@@ -18,10 +18,18 @@ __all__ = ["cross2", "interior_contacts", "segment_pairs", "split_segments"]
 
 
 def segment_pairs(a: np.ndarray, b: np.ndarray, tol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs ``i < j`` of segments whose envelopes intersect (``tol == 0``) or that come within ``tol`` metres."""
+    """Index pairs ``i < j`` of segments whose envelopes, grown by ``tol`` metres, intersect.
+
+    Envelopes only (no predicate): the contact test that follows is exact,
+    and an envelope query is about three times faster than ``dwithin``.
+    """
     segs = segment_lines(a, b)
     tree = shapely.STRtree(segs)
-    i, j = tree.query(segs, predicate="dwithin", distance=tol) if tol > 0 else tree.query(segs)
+    if tol > 0:
+        lo, hi = np.minimum(a, b) - tol, np.maximum(a, b) + tol
+        i, j = tree.query(shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1]))
+    else:
+        i, j = tree.query(segs)
     keep = i < j
     return i[keep], j[keep]
 
