@@ -45,3 +45,22 @@ def test_network_counts_in_the_summary_and_the_warning_below_90_percent():
     _, gaps = network_lines({**counts(0.5), "apart": {"bridge": 0, "tunnel": 0, "layer": 0}}, "en")
     assert "stop short of the road they meet" in gaps
     assert pd.notna(head)
+
+
+def test_the_import_report_counts_the_network_and_warns_when_it_is_in_pieces():
+    from layers.importing.checks import count_road_network
+    from layers.importing.report import ImportReport
+    from tests.helpers import LOCAL, local
+
+    cross = [shapely.LineString([(0, 0), (200, 0)]), shapely.LineString([(100, -100), (100, 100)])]
+    report = ImportReport()
+    count_road_network({"roads": local(gpd.GeoDataFrame(geometry=cross))}, LOCAL, report)
+    assert report.network["junctions_added"] == 1 and report.network["largest_piece_share"] == 1.0
+    assert report.warnings == []
+    # a second cross 1 km away: two pieces of 400 m each, half the length in the largest
+    far = [shapely.LineString([(1000, 0), (1200, 0)]), shapely.LineString([(1100, -100), (1100, 100)])]
+    report = ImportReport()
+    count_road_network({"roads": local(gpd.GeoDataFrame(geometry=cross + far))}, LOCAL, report)
+    assert report.network["largest_piece_share"] == pytest.approx(0.5, abs=1e-3)
+    assert [w["code"] for w in report.warnings] == ["network_fragmented_gaps"]
+    assert report.warnings[0]["message"].startswith("只有 50% 的道路长度连成一片")
