@@ -121,13 +121,24 @@ def test_the_route_is_in_the_openapi_document(lane_client: TestClient):
     assert "RouteFeature" in str(op["responses"]["200"])
 
 
-def test_every_demo_route_is_as_long_as_its_walk(demo_client: TestClient):
-    fc = demo_client.get("/collections/compounds/items?limit=10000&method=network&properties=walk_m").json()
+def test_another_target_keeps_the_walk_and_moves_the_target(lane_client: TestClient):
+    f = lane_client.get("/collections/compounds/items/Q/route?minutes=5").json()
+    assert f["properties"]["walk_m"] == 320.0 and f["properties"]["minutes"] == 5.0 and f["properties"]["covered"] is True
+    f = lane_client.get("/collections/compounds/items/Q/route?minutes=10&coords=gcj02").json()
+    assert f["links"][0]["href"].endswith("/route?minutes=10&coords=gcj02")
+    start = f["geometry"]["coordinates"][0]
+    plain = lane_client.get("/collections/compounds/items/Q/route?minutes=10").json()["geometry"]["coordinates"][0]
+    assert 0.001 < abs(start[0] - plain[0]) + abs(start[1] - plain[1]) < 0.02  # AMap's offset: a few hundred metres
+
+
+@pytest.mark.parametrize("method", ["network", "circle"])
+def test_every_demo_route_is_as_long_as_its_walk(demo_client: TestClient, method: str):
+    fc = demo_client.get(f"/collections/compounds/items?limit=10000&method={method}&properties=walk_m").json()
     crs = demo_client.app.state.dangjian.dataset().metric_crs
     finite = 0
     for feat in fc["features"]:
         walk = feat["properties"]["walk_m"]
-        f = demo_client.get(f"/collections/compounds/items/{feat['id']}/route?method=network").json()
+        f = demo_client.get(f"/collections/compounds/items/{feat['id']}/route?method={method}").json()
         if walk is None or not math.isfinite(walk):
             assert f["geometry"] is None and f["properties"]["unreachable"]
             continue
