@@ -62,7 +62,7 @@ def test_a_changed_input_makes_it_stale_and_it_is_rebuilt(blocks_gpkg: Path):
 def test_missing_dataset_is_exit_2(tmp_path: Path):
     res = runner.invoke(cli, ["serve", str(tmp_path / "none.gpkg"), "--port", "0"])
     assert res.exit_code == 2
-    assert "does not exist" in res.output
+    assert "不存在" in res.output
 
 
 def test_a_busy_port_is_one_line_and_exit_2(blocks_gpkg: Path):
