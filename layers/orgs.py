@@ -13,7 +13,8 @@ A unit's alliance (大邻里党建联盟) is "1+N+X":
 - **N**, the organisations inside the unit but the lead;
 - **X**, organisations outside the unit tied to it: their ``alliance`` names
   the unit (its id or name), or the unit's community (a body paired with the
-  community joins the alliance of each of its units).
+  community joins the alliance of each of its units); the roster gives the
+  tie's ``role`` (结对, 包联, 驻区 ...) in brackets where one is given.
 """
 
 from __future__ import annotations
@@ -240,6 +241,8 @@ def unit_alliances(units: gpd.GeoDataFrame, orgs: pd.DataFrame, placed: np.ndarr
         types = orgs["type"].astype(str).to_numpy()
         org_community = orgs["community"].astype(str).to_numpy()
         tie = orgs["alliance"].astype(str).str.strip().to_numpy()
+        role = orgs["role"].astype(str).str.strip().to_numpy() if "role" in orgs.columns else np.full(len(orgs), "", dtype=object)
+        outside_names = np.array([f"{nm}({r})" if r else nm for nm, r in zip(names, role, strict=True)], dtype=object)
         placed = np.asarray(placed, dtype=object)
         unit_ids = out["id"].astype(str).to_numpy()
         unit_names = out["name"].astype(str).to_numpy() if "name" in out.columns else np.full(n, "", dtype=object)
@@ -258,9 +261,9 @@ def unit_alliances(units: gpd.GeoDataFrame, orgs: pd.DataFrame, placed: np.ndarr
             n_count[i], x_count[i] = len(members_n), len(members_x)
             parts = [f"1: {lead[i]}"] if head >= 0 else []
             if members_n:
-                parts.append(f"N: {_joined(names[members_n])}")
+                parts.append(f"N: {_joined(names[members_n].tolist())}")
             if members_x:
-                parts.append(f"X: {_joined(names[members_x])}")
+                parts.append(f"X: {_joined(outside_names[members_x].tolist())}")
             roster[i] = "; ".join(parts)
     out["alliance_lead"] = lead
     out["alliance_n"] = n_count

@@ -151,7 +151,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         "party_orgs",
         "point",
         ("name", "type"),
-        {"members": 0, "parent": "", "compound": "", "alliance": "", "community": ""},
+        {"members": 0, "parent": "", "compound": "", "alliance": "", "role": "", "community": ""},
         "P",
     ),
     "boundary": LayerSpec(
@@ -369,7 +369,7 @@ def normalise_columns(frame: pd.DataFrame, spec: LayerSpec) -> pd.DataFrame:
     elif name == "party_orgs":
         out["type"] = normalise_enum(out, name, "type", ORG_TYPES, ALIASES["org_type"])
         out["members"] = parse_count(out.assign(members=out["members"].fillna(0)), name, "members").astype("int64")
-        for column in ("parent", "compound", "alliance", "community"):
+        for column in ("parent", "compound", "alliance", "role", "community"):
             out[column] = out[column].astype("string").fillna("").str.strip().astype(object)
         blank = out["name"] == ""
         if blank.any():

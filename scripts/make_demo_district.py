@@ -290,24 +290,28 @@ LOCAL_ORGS = [
 ]
 
 
+#: How a body outside the community is tied to it (结对共建 for government bodies, 驻区 for units based there).
+PAIRING_ROLE = {"机关": "结对", "国有企业": "驻区", "非公企业": "驻区", "社会组织": "共建"}
+
+
 def party_orgs(boundary: gpd.GeoDataFrame, compounds_: gpd.GeoDataFrame, centers_: gpd.GeoDataFrame, river: Polygon) -> gpd.GeoDataFrame:
     """About 65 party organisations: each community's, compound branches, one grid branch per community, local bodies."""
     r = np.random.default_rng(SEED + 1)  # its own stream: the compounds and centres stay as they were
-    rows: list[tuple[str, str, int, str, str, Point]] = []
+    rows: list[tuple[str, str, int, str, str, Point, str]] = []
     communities = boundary[boundary["level"] == "community"]
     for _, com in communities.iterrows():
         centre = centers_[centers_["community"] == com["name"]]
         at = centre.geometry.iloc[0] if len(centre) else com.geometry.representative_point()
-        rows.append((f"{com['name']}党委", "社区党组织", int(r.integers(80, 300)), "", "", Point(at.x + 25, at.y + 15)))
+        rows.append((f"{com['name']}党委", "社区党组织", int(r.integers(80, 300)), "", "", Point(at.x + 25, at.y + 15), ""))
         mine = compounds_[compounds_["community"] == com["name"]]
         if len(mine):
             first = mine.iloc[int(r.integers(len(mine)))]
             p = first.geometry.representative_point()
-            rows.append((f"{com['name']}第1网格党支部", "网格党支部", int(r.integers(5, 25)), "", "", p))
+            rows.append((f"{com['name']}第1网格党支部", "网格党支部", int(r.integers(5, 25)), "", "", p, ""))
     with_org = compounds_[compounds_["has_party_org"].astype(bool)]
     for _, c in with_org.iloc[r.permutation(len(with_org))[:25]].sort_index().iterrows():
         p = c.geometry.representative_point()
-        rows.append((f"{c['name']}党支部", "小区党组织", int(r.integers(6, 60)), str(c["id"]), "", Point(p.x + 5, p.y)))
+        rows.append((f"{c['name']}党支部", "小区党组织", int(r.integers(6, 60)), str(c["id"]), "", Point(p.x + 5, p.y), ""))
     for name, kind, members, paired in LOCAL_ORGS:
         com = communities[communities["name"] == paired] if paired and r.random() < 0.5 else communities.iloc[[int(r.integers(len(communities)))]]
         area = com.geometry.iloc[0].difference(river)
@@ -316,7 +320,7 @@ def party_orgs(boundary: gpd.GeoDataFrame, compounds_: gpd.GeoDataFrame, centers
             p = Point(r.uniform(x0, x1), r.uniform(y0, y1))
             if area.contains(p) and not compounds_.contains(p).any():
                 break
-        rows.append((name, kind, members, "", paired, p))
+        rows.append((name, kind, members, "", paired, p, PAIRING_ROLE.get(kind, "结对") if paired else ""))
     return gpd.GeoDataFrame(
         {
             "id": [f"DZ{i + 1:03d}" for i in range(len(rows))],
@@ -325,6 +329,7 @@ def party_orgs(boundary: gpd.GeoDataFrame, compounds_: gpd.GeoDataFrame, centers
             "members": [row[2] for row in rows],
             "compound": [row[3] for row in rows],
             "alliance": [row[4] for row in rows],
+            "role": [row[6] for row in rows],
         },
         geometry=[row[5] for row in rows],
     )

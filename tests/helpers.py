@@ -100,7 +100,7 @@ BLOCK_ORGS = [
     ("甲小区党支部", "小区党组织", 25, "A", "", 160, 150),  # names compound A: U010
     ("乙小区党支部", "compound", 6, "", "", 450, 150),  # inside B's polygon, names no compound: B has one now
     ("某科技公司党支部", "非公企业", 8, "", "", 200, 50),  # U010
-    ("市税务局机关党支部", "机关", 30, "", "西社区", 1200, 100),  # outside: paired with 西社区
+    ("市税务局机关党支部", "机关", 30, "", "西社区", 1200, 100),  # outside: paired (结对) with 西社区
     ("丙小区联合党支部", "联合党支部", 12, "", "", 750, 760),  # inside C: U003
     ("丁小区网格党支部", "网格党支部", 5, "", "", 160, 760),  # inside D: U001
     ("阳光社工服务中心党支部", "社会组织", 3, "", "邻里单元11", 1300, 100),  # outside: tied to unit U011 by name
@@ -118,6 +118,7 @@ def block_layers_with_orgs() -> dict[str, gpd.GeoDataFrame]:
                 "members": [o[2] for o in BLOCK_ORGS],
                 "compound": [o[3] for o in BLOCK_ORGS],
                 "alliance": [o[4] for o in BLOCK_ORGS],
+                "role": ["结对" if o[0] == "市税务局机关党支部" else "" for o in BLOCK_ORGS],
             },
             geometry=[Point(o[5], o[6]) for o in BLOCK_ORGS],
         )

@@ -68,7 +68,8 @@ HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "members": ("members", "党员数", "党员人数", "党员", "党员数量"),
         "parent": ("parent", "上级党组织", "上级组织", "上级", "隶属党组织"),
         "compound": ("compound", "所属小区", "小区", "小区编号"),
-        "alliance": ("alliance", "联盟", "所属联盟", "邻里联盟", "党建联盟", "联盟单元"),
+        "alliance": ("alliance", "联盟", "所属联盟", "邻里联盟", "党建联盟", "联盟单元", "结对单元", "结对社区"),
+        "role": ("role", "结对方式", "联系方式类型", "关系", "角色", "共建方式"),
         "community": ("community", "所属社区", "社区", "所在社区", "社区名称"),
     },
 }

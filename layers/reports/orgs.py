@@ -22,7 +22,7 @@ COMMUNITY_COLUMNS: tuple[str, ...] = (
     "orgs", "org_members",
 )
 #: Columns of the roster of every organisation.
-ROSTER_COLUMNS: tuple[str, ...] = ("id", "name", "type", "members", "community", "unit", "grid", "parent", "alliance")
+ROSTER_COLUMNS: tuple[str, ...] = ("id", "name", "type", "members", "community", "unit", "grid", "parent", "alliance", "role")
 #: Columns of the alliance table.
 ALLIANCE_TABLE_COLUMNS: tuple[str, ...] = (
     "unit", "name", "community", "households", "alliance_lead", "alliance_n", "alliance_x", "alliance_size", "alliance_roster",
@@ -46,7 +46,7 @@ def _placed_orgs(dataset: Dataset) -> pd.DataFrame:
             else np.full(len(orgs), "", dtype=object)
         )
         out[key] = placed
-    for column in ("id", "parent", "alliance"):
+    for column in ("id", "parent", "alliance", "role"):
         if column not in out.columns:
             out[column] = ""
     return out

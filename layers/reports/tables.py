@@ -36,7 +36,7 @@ _KINDS: dict[str, str] = {
     "walk_m": "float1", "straight_m": "float1",
     "has_party_org": "bool", "flags": "flags",
     # party organisations, alliances, needs (layers.reports.orgs, layers.reports.needs)
-    "type": "text", "parent": "text", "alliance": "text", "org_names": "text", "alliance_lead": "text",
+    "type": "text", "parent": "text", "alliance": "text", "role": "text", "org_names": "text", "alliance_lead": "text",
     "alliance_roster": "text", "category": "text", "needs": "text", "unmet_needs": "text", "unmet_needs_nearby": "text",
     "org_compound_share": "share", "grid_branch_share": "share", "met_share": "share", "grid_branch": "bool",
 }

@@ -54,12 +54,12 @@ def test_units_count_their_organisations_and_members(with_orgs: Dataset) -> None
 def test_each_unit_has_its_1_n_x_alliance(with_orgs: Dataset) -> None:
     u = with_orgs["units"].set_index("id")
     # U010 (A, 西社区): 1 = 西社区党委, N = the two inside, X = the tax office paired with 西社区.
-    assert u.loc["U010", "alliance_roster"] == "1: 西社区党委; N: 甲小区党支部、某科技公司党支部; X: 市税务局机关党支部"
+    assert u.loc["U010", "alliance_roster"] == "1: 西社区党委; N: 甲小区党支部、某科技公司党支部; X: 市税务局机关党支部(结对)"
     assert u.loc["U010", ["alliance_n", "alliance_x", "alliance_size"]].tolist() == [2, 1, 4]
     # U011 (B, 东社区): led by 东社区党委, B's branch inside, the social organisation tied by the unit's name.
     assert u.loc["U011", "alliance_roster"] == "1: 东社区党委; N: 乙小区党支部; X: 阳光社工服务中心党支部"
     # U001 (D, 西社区) also gets the body paired with its community; U003 (C, 东社区) does not.
-    assert u.loc["U001", "alliance_roster"] == "1: 西社区党委; N: 丁小区网格党支部; X: 市税务局机关党支部"
+    assert u.loc["U001", "alliance_roster"] == "1: 西社区党委; N: 丁小区网格党支部; X: 市税务局机关党支部(结对)"
     assert u.loc["U003", ["alliance_lead", "alliance_n", "alliance_x", "alliance_size"]].tolist() == ["东社区党委", 1, 0, 2]
     # A unit without compounds has no community: the community organisation inside it leads, alone.
     assert u.loc["U007", ["alliance_lead", "alliance_n", "alliance_size"]].tolist() == ["西社区党委", 0, 1]

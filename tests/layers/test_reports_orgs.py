@@ -74,7 +74,7 @@ def test_the_orgs_report_gives_coverage_by_community_and_the_roster(district: Da
 def test_the_alliance_report_lists_1_n_x_per_unit(district: Dataset) -> None:
     body = _json(district, "alliance")
     units = {r["unit"]: r for r in body["tables"]["units"]}
-    assert units["U010"]["alliance_roster"] == "1: 西社区党委; N: 甲小区党支部、某科技公司党支部; X: 市税务局机关党支部"
+    assert units["U010"]["alliance_roster"] == "1: 西社区党委; N: 甲小区党支部、某科技公司党支部; X: 市税务局机关党支部(结对)"
     assert units["U010"]["community"] == "西社区"
     # Units without households or members are left out: U002, U004-U006, U008, U012.
     assert sorted(units) == ["U001", "U003", "U007", "U009", "U010", "U011"]
