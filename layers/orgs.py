@@ -27,7 +27,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo.geometry import containing_polygon
-from layers.schema import ORG_TYPES
+from layers.schema import LAYER_SPECS, ORG_TYPES
 
 #: Columns written onto units and grids, besides ``orgs_<type>`` per type.
 ORG_COLUMNS: tuple[str, ...] = ("orgs", "org_members", "org_names")
@@ -38,10 +38,17 @@ NAME_SEPARATOR = "、"
 
 
 def fill_org_communities(orgs: gpd.GeoDataFrame | None, boundary: gpd.GeoDataFrame, *, metric_crs: CRS) -> gpd.GeoDataFrame:
-    """A copy of ``orgs`` (an empty layer when ``None``) with a blank ``community`` filled from the community polygon it lies in."""
+    """A copy of ``orgs`` (an empty layer when ``None``) with every optional column and a blank ``community`` filled.
+
+    ``community`` comes from the community polygon the organisation lies in.
+    """
+    spec = LAYER_SPECS["party_orgs"]
     if orgs is None:
-        return gpd.GeoDataFrame({"name": [], "type": [], "members": [], "community": [], "compound": [], "alliance": []}, geometry=[], crs=4326)
+        return gpd.GeoDataFrame({c: [] for c in (*spec.required, *spec.optional)}, geometry=[], crs=4326)
     out = orgs.copy()
+    for column, default in spec.optional.items():  # a layer read as stored (a planner's own GeoPackage) may lack them
+        if column not in out.columns:
+            out[column] = default
     polys = boundary[boundary["level"] == "community"] if len(boundary) else boundary
     blank = (out["community"].astype(str) == "").to_numpy()
     if blank.any() and len(polys):

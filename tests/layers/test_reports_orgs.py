@@ -87,3 +87,25 @@ def test_every_kind_opens_as_a_workbook_and_a_page(district: Dataset, kind: str)
     page = render_report(district, kind, fmt="html").content.decode("utf-8")
     assert page.startswith("<!DOCTYPE html>") and "测试区" in page
     assert "__total__" not in page
+
+
+def test_every_kind_on_the_demo_as_the_store_holds_it(tmp_path) -> None:
+    # the service reports on the stored layers, which keep the file's own columns (the demo's organisations have no
+    # `community` column: it is filled from the boundary)
+    import shutil
+
+    from layers.rebuild import build_in_store
+    from layers.store import open_store
+    from tests.helpers import DEMO
+
+    path = tmp_path / "demo.gpkg"
+    shutil.copy(DEMO, path)
+    with open_store(path) as store:
+        build_in_store(store, BuildParams(minutes=15), actor="test")
+        with store.snapshot() as snap:
+            ds = snap.export_dataset()
+    orgs = _json(ds, "orgs")
+    assert orgs["cards"]["orgs"] == 65 and sum(r["orgs"] for r in orgs["tables"]["by_type"]) == 65
+    assert {r["community"] for r in orgs["tables"]["roster"]} >= {"锦绣社区", "阳光社区"}
+    assert len(_json(ds, "alliance")["tables"]["units"]) > 10
+    assert _json(ds, "needs")["cards"]["need_compounds"] == int((ds["compounds"]["needs"] != "").sum())
