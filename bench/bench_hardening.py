@@ -41,30 +41,20 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import free_port, pct  # noqa: E402
+from bench.serving import pct  # noqa: E402
+from tests.api.helpers import served_in_thread  # noqa: E402
 
 
 @contextmanager
 def served(settings: Any) -> Iterator[str]:
     """The app of ``settings`` on a loopback port, with the serve command's proxy options; its base URL."""
-    import uvicorn
-
     from api.app import create_app
     from api.commands.serve import proxy_options
 
     app = create_app(settings)
     app.state.dangjian.dataset()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **proxy_options(settings)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served_in_thread(app, **proxy_options(settings)) as url:
+        yield url
 
 
 class PeakRSS:

@@ -106,6 +106,39 @@ def _circle(
     return nearest, nearest_d, covered, cover_i, cover_d
 
 
+def coverage_origins(
+    compounds: gpd.GeoDataFrame,
+    *,
+    metric_crs: CRS,
+    gates: gpd.GeoDataFrame | None = None,
+    roads: gpd.GeoDataFrame | None = None,
+    access_reach_m: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where coverage measures from: access points, their compounds' positions, and the straight-line origins.
+
+    Access points are :func:`layers.walking.access_points` in ``metric_crs``
+    (perimeter entrances only with ``access_reach_m > 0``); the straight
+    line then starts from a gate, else from the compound itself (its nearest
+    perimeter point; 0 m with a centre inside), otherwise from the access point.
+    Every pass that must agree with :func:`compound_coverage` takes its points here.
+    """
+    cm = compounds.to_crs(metric_crs)
+    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
+    entered = access_reach_m > 0
+    access, owner = access_points(cm, gates_m, roads=roads if entered else None, reach_m=access_reach_m or ACCESS_REACH_M)
+    if not entered:
+        return access, owner, access
+    has_gate, _ = gated(cm, gates_m)
+    return access, owner, np.where(has_gate[owner], access, cm.geometry.to_numpy()[owner])
+
+
+def centre_limits_m(
+    centers: pd.DataFrame, *, minutes: float, speed_kmh: float, level_minutes: Mapping[str, float] | None
+) -> np.ndarray:
+    """Each centre's walking limit in metres: its level's minutes at the walking speed."""
+    return np.asarray(walk_metres(center_minutes(centers["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh), dtype=float)
+
+
 def compound_coverage(
     compounds: gpd.GeoDataFrame,
     centers: gpd.GeoDataFrame,
@@ -181,15 +214,7 @@ def compound_coverage(
     stale = [c for c in (*COVERAGE_COLUMNS, *CIRCLE_COMPARISON_COLUMNS) if c in compounds.columns]
     out = compounds.drop(columns=stale).copy()
     n = len(out)
-    cm = out.to_crs(metric_crs)
-    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
-    entered = access_reach_m > 0
-    access, owner = access_points(cm, gates_m, roads=roads if entered else None, reach_m=access_reach_m or ACCESS_REACH_M)
-    from_geom = access
-    if entered:
-        # straight line: from a gate, else from the compound itself (its nearest perimeter point; 0 m with a centre inside)
-        has_gate, _ = gated(cm, gates_m)
-        from_geom = np.where(has_gate[owner], access, cm.geometry.to_numpy()[owner])
+    access, owner, from_geom = coverage_origins(out, metric_crs=metric_crs, gates=gates, roads=roads, access_reach_m=access_reach_m)
     reason = np.full(len(access), "", dtype=object)
     if not len(counted):
         nearest = np.full(len(access), -1)
@@ -200,9 +225,7 @@ def compound_coverage(
         reason[:] = "no_centers"
     else:
         cpts = counted.to_crs(metric_crs).geometry.to_numpy()
-        limit = walk_metres(
-            center_minutes(counted["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh
-        )
+        limit = centre_limits_m(counted, minutes=minutes, speed_kmh=speed_kmh, level_minutes=level_minutes)
         near_c, straight, cov_c, cover_i, cover_d = _circle(from_geom, cpts, np.asarray(limit))
         circle_dist = np.where(cov_c, cover_d, straight)
         if method is Method.circle:

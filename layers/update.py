@@ -400,7 +400,9 @@ def update_after_edit(
 
     # 5. party organisations: the compounds they mark, what units and grids count
     if orgs is not None or (edited_compounds and len(before.layers.get("party_orgs", ()))):
-        _recount_orgs(layers, changes, boxes, before, before["party_orgs"] if orgs is None else orgs)
+        # an edit of compounds alone can change only the edited compounds' marks (the organisations stayed)
+        _recount_orgs(layers, changes, boxes, before, before["party_orgs"] if orgs is None else orgs,
+                      marked_keys=edited_compounds if orgs is None else None)
 
     out = before.replace(**layers)
     out.meta["summary"] = summarize(out)
@@ -408,15 +410,24 @@ def update_after_edit(
 
 
 def _recount_orgs(
-    layers: dict[str, gpd.GeoDataFrame], changes: dict[str, LayerRows], boxes: dict[str, np.ndarray], before: Dataset, orgs: gpd.GeoDataFrame
+    layers: dict[str, gpd.GeoDataFrame], changes: dict[str, LayerRows], boxes: dict[str, np.ndarray], before: Dataset, orgs: gpd.GeoDataFrame,
+    *, marked_keys: set[str] | None = None,
 ) -> None:
-    """Re-mark compounds with a listed organisation and recount units' and grids' organisations (whole layers: cheap)."""
+    """Re-mark compounds with a listed organisation and recount units' and grids' organisations (whole layers: cheap).
+
+    ``marked_keys``: the only compounds whose mark can have changed (default: any).
+    """
     crs = before.metric_crs
     orgs = fill_org_communities(orgs, before["boundary"], metric_crs=crs)
     marked = mark_listed_orgs(layers["compounds"], orgs, metric_crs=crs)
     if marked is not layers["compounds"]:
         marked["flags"] = coverage_flags(marked)
-        _replace(layers, changes, boxes, before, "compounds", "id", marked["id"].astype(str), marked, only_changed=True)
+        ids = marked["id"].astype(str)
+        if marked_keys is not None:  # keep the rows step 2 already changed among those replaced
+            earlier = set(changes["compounds"].keys) if "compounds" in changes else set()
+            marked = marked[ids.isin(marked_keys | earlier).to_numpy()]
+            ids = marked["id"].astype(str)
+        _replace(layers, changes, boxes, before, "compounds", "id", ids, marked, only_changed=True)
     if "units" in before.layers and "grids" in before.layers:
         units, grids = with_org_layers(layers.get("units", before["units"]), layers.get("grids", before["grids"]), marked, orgs, metric_crs=crs)
         _replace(layers, changes, boxes, before, "units", "id", units["id"].astype(str), units, only_changed=True)

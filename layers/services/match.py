@@ -23,11 +23,18 @@ from pyproj import CRS
 
 from geo.geometry import xy
 from geo.network import WalkNetwork, group_coverage
-from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH, center_minutes, walk_metres
-from layers.coverage import DEFAULT_STATUSES, Method, compound_coverage, parse_method
+from layers.circles import DEFAULT_MINUTES, DEFAULT_SPEED_KMH
+from layers.coverage import (
+    DEFAULT_STATUSES,
+    Method,
+    centre_limits_m,
+    compound_coverage,
+    coverage_origins,
+    parse_method,
+)
 from layers.services.catalogue import DEFAULT_CATALOGUE, Category
 from layers.services.parse import parse_categories
-from layers.walking import ACCESS_REACH_M, access_points, gated, walking_network
+from layers.walking import walking_network
 
 #: Columns :func:`match_needs` writes onto compounds.
 NEEDS_COLUMNS: tuple[str, ...] = ("unmet_needs", "unmet_needs_nearby")
@@ -83,14 +90,9 @@ def met_by_category(
                 "access_reach_m": access_reach_m}
         return {k: compound_coverage(compounds, centers.iloc[g], **args)["covered"].to_numpy(bool) if len(g) else np.zeros(len(compounds), bool)
                 for k, g in zip(keys, groups, strict=True)}
-    cm = compounds.to_crs(metric_crs)
-    gates_m = gates.to_crs(metric_crs) if gates is not None and len(gates) else None
-    entered = access_reach_m > 0
-    # the same access points as the compounds' coverage (layers.coverage.compound_coverage)
-    access, owner = access_points(cm, gates_m, roads=roads if entered else None, reach_m=access_reach_m or ACCESS_REACH_M)
-    from_geom = np.where(gated(cm, gates_m)[0][owner], access, cm.geometry.to_numpy()[owner]) if entered else access
+    access, owner, from_geom = coverage_origins(compounds, metric_crs=metric_crs, gates=gates, roads=roads, access_reach_m=access_reach_m)
     points = centers.to_crs(metric_crs).geometry.to_numpy()
-    limit = np.asarray(walk_metres(center_minutes(centers["level"], minutes=minutes, level_minutes=level_minutes), speed_kmh), dtype=float)
+    limit = centre_limits_m(centers, minutes=minutes, speed_kmh=speed_kmh, level_minutes=level_minutes)
     if parse_method(method) is Method.network:
         net = network if network is not None else walking_network(roads, metric_crs=metric_crs)
         hit = group_coverage(net, xy(points), xy(access), limit_m=limit, groups=groups, max_snap_m=max_snap_m)
